@@ -1,0 +1,59 @@
+# podint: build, demo, tests, generated code.
+# `make demo` and `make test` set up what they need on a fresh Debian 12
+# machine (as root) and then run.
+
+GO        ?= go
+BIN       ?= $(CURDIR)/bin
+PKGS      ?= ./...
+TEST_FLAGS ?= -count=1 -timeout 25m
+APT_PACKAGES = clang-19 llvm-19 libbpf-dev protobuf-compiler iproute2 nftables iptables tshark iperf3
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   = -X main.Version=$(VERSION)
+# The reference CNI plugins, at the version go.mod pins (tool dependencies).
+CNI_PLUGINS = $(addprefix github.com/containernetworking/plugins/plugins/,\
+	main/bridge main/ptp main/loopback ipam/host-local meta/portmap meta/bandwidth)
+
+.PHONY: all build deps demo test test-unit generate check-generated fuzz clean
+
+all: build
+
+## deps: install the Debian packages podint's build, tests and demo use.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+## build: podint's binaries and the reference CNI plugins into bin/.
+build:
+	mkdir -p $(BIN)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./plugin/cmd/podint ./daemon/cmd/podintd ./cli/cmd/podintctl
+	$(GO) build -o $(BIN)/ $(CNI_PLUGINS)
+
+## demo: a demo node with two pods, real CNI plugins, podintd and live INT reports (root).
+demo: deps build
+	$(BIN)/podintctl demo --bin-dir $(BIN) $(DEMO_FLAGS)
+
+## test: every test, end-to-end ones included (root).
+test: deps
+	$(GO) vet $(PKGS)
+	$(GO) test $(TEST_FLAGS) $(PKGS)
+
+## test-unit: the tests that need no root.
+test-unit:
+	$(GO) test -count=1 -short $(PKGS)
+
+## generate: rebuild the BPF objects and bindings and the protobuf code.
+generate: deps
+	mkdir -p $(BIN)/tools
+	$(GO) build -o $(BIN)/tools/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	$(GO) generate ./bpf/... ./proto/...
+
+## check-generated: fail when committed generated code differs from a fresh build.
+check-generated: generate
+	@git diff --exit-code --stat -- bpf proto || \
+		{ echo "generated code is stale: run 'make generate' and commit the result"; exit 1; }
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,222 @@
+/* Packet parsing for the probes. Headers are read with bpf_skb_load_bytes so
+ * that non-linear skbs (GRO, large veth frames) parse as well as linear
+ * ones; every read is bounds-checked by the helper, so a truncated or
+ * malformed packet only makes the parse stop, never the packet. */
+#pragma once
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "probe.h"
+
+#define ETH_P_8021Q_ 0x8100
+#define ETH_P_8021AD_ 0x88A8
+#define MAX_VLAN_TAGS 2
+#define MAX_IPV6_EXT 6
+
+#define IPPROTO_ICMPV6_ 58
+#define IPPROTO_SCTP_ 132
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_AUTH 51
+#define NEXTHDR_DEST 60
+
+#define VXLAN_PORT 4789
+#define VXLAN_LINUX_PORT 8472
+#define GENEVE_PORT 6081
+#define ETH_P_TEB_ 0x6558
+
+enum parse_result {
+	PARSE_OK = 0,
+	PARSE_NOT_IP = 1,
+	PARSE_TRUNCATED = 2,
+};
+
+struct packet {
+	struct flow_key key;
+	__u32 frame_off; /* offset of the Ethernet header of the reported frame */
+	__u8 tcp_flags;
+	__u8 l4_ok;      /* ports/type were read (not a later fragment, not truncated) */
+	__u8 outer;      /* the flow is the inner flow of an overlay packet */
+};
+
+struct l4_hdr {
+	__be16 sport;
+	__be16 dport;
+	__u8 rest[10];
+};
+
+static __always_inline void set_v4(__u8 *dst, __be32 addr)
+{
+	__builtin_memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	__builtin_memcpy(dst + 12, &addr, 4);
+}
+
+/* parse_l4 reads ports (or ICMP type/code) and TCP flags at off. */
+static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off, struct packet *p)
+{
+	struct l4_hdr h;
+
+	switch (p->key.proto) {
+	case IPPROTO_TCP:
+		if (bpf_skb_load_bytes(skb, off, &h, 14) < 0)
+			return PARSE_TRUNCATED;
+		p->tcp_flags = h.rest[9];
+		break;
+	case IPPROTO_UDP:
+	case IPPROTO_SCTP_:
+		if (bpf_skb_load_bytes(skb, off, &h, 4) < 0)
+			return PARSE_TRUNCATED;
+		break;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6_: {
+		__u8 tc[2];
+		if (bpf_skb_load_bytes(skb, off, tc, 2) < 0)
+			return PARSE_TRUNCATED;
+		p->key.sport = tc[0];
+		p->key.dport = tc[1];
+		p->l4_ok = 1;
+		return PARSE_OK;
+	}
+	default:
+		return PARSE_OK; /* other protocols are flows by address only */
+	}
+	p->key.sport = bpf_ntohs(h.sport);
+	p->key.dport = bpf_ntohs(h.dport);
+	p->l4_ok = 1;
+	return PARSE_OK;
+}
+
+/* parse_ipv6_ext walks IPv6 extension headers from *off, leaving *off at
+ * the upper-layer header and *nexthdr naming it. It returns 0 when that
+ * header can be read, 1 when there is none to read (a later fragment, or
+ * more extension headers than we follow), or PARSE_TRUNCATED. */
+static __always_inline int parse_ipv6_ext(struct __sk_buff *skb, __u32 *off, __u8 *nexthdr)
+{
+	__u32 o = *off;
+	__u8 nh = *nexthdr;
+	int more = 1;
+
+#pragma unroll
+	for (int i = 0; i < MAX_IPV6_EXT; i++) {
+		__u8 h[4] = {};
+		__u32 len;
+
+		if (nh != NEXTHDR_HOP && nh != NEXTHDR_ROUTING && nh != NEXTHDR_DEST &&
+		    nh != NEXTHDR_AUTH && nh != NEXTHDR_FRAGMENT) {
+			more = 0;
+			break;
+		}
+		if (bpf_skb_load_bytes(skb, o, h, 4) < 0)
+			return PARSE_TRUNCATED;
+		if (nh == NEXTHDR_FRAGMENT) {
+			len = 8;
+			/* fragment offset: the top 13 bits of bytes 2..3 */
+			if ((((__u32)h[2] << 8 | h[3]) & 0xfff8) != 0) {
+				*nexthdr = h[0];
+				return 1;
+			}
+		} else if (nh == NEXTHDR_AUTH) {
+			len = ((__u32)h[1] + 2) * 4;
+		} else {
+			len = ((__u32)h[1] + 1) * 8;
+		}
+		nh = h[0];
+		o += len;
+	}
+	*off = o;
+	*nexthdr = nh;
+	return more;
+}
+
+/* parse_frame parses an Ethernet frame starting at off into p. */
+static __noinline int parse_frame(struct __sk_buff *skb, __u32 off, struct packet *p)
+{
+	__be16 proto;
+
+	if (bpf_skb_load_bytes(skb, off + 12, &proto, 2) < 0)
+		return PARSE_TRUNCATED;
+	off += ETH_HLEN;
+#pragma unroll
+	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+		if (proto != bpf_htons(ETH_P_8021Q_) && proto != bpf_htons(ETH_P_8021AD_))
+			break;
+		if (bpf_skb_load_bytes(skb, off + 2, &proto, 2) < 0)
+			return PARSE_TRUNCATED;
+		off += 4;
+	}
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		__u8 ip[20];
+		if (bpf_skb_load_bytes(skb, off, ip, 20) < 0)
+			return PARSE_TRUNCATED;
+		__u32 ihl = ip[0] & 0x0f;
+		if ((ip[0] >> 4) != 4 || ihl < 5)
+			return PARSE_TRUNCATED;
+		p->key.proto = ip[9];
+		set_v4(p->key.saddr, *(__be32 *)&ip[12]);
+		set_v4(p->key.daddr, *(__be32 *)&ip[16]);
+		/* a later fragment carries no L4 header */
+		if (((ip[6] << 8 | ip[7]) & 0x1fff) != 0)
+			return PARSE_OK;
+		off += ihl * 4;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		__u8 ip6[40];
+		if (bpf_skb_load_bytes(skb, off, ip6, 40) < 0)
+			return PARSE_TRUNCATED;
+		if ((ip6[0] >> 4) != 6)
+			return PARSE_TRUNCATED;
+		__builtin_memcpy(p->key.saddr, &ip6[8], 16);
+		__builtin_memcpy(p->key.daddr, &ip6[24], 16);
+		__u8 nexthdr = ip6[6];
+		off += 40;
+		int r = parse_ipv6_ext(skb, &off, &nexthdr);
+		p->key.proto = nexthdr;
+		if (r == PARSE_TRUNCATED)
+			return r;
+		if (r != 0)
+			return PARSE_OK; /* a flow by address */
+	} else {
+		return PARSE_NOT_IP;
+	}
+	int r = parse_l4(skb, off, p);
+	if (r != PARSE_OK)
+		return r;
+	/* remember where an overlay's inner frame starts */
+	if (p->key.proto == IPPROTO_UDP) {
+		if (p->key.dport == VXLAN_PORT || p->key.dport == VXLAN_LINUX_PORT)
+			return -(int)(off + 8 + 8); /* UDP + VXLAN headers */
+		if (p->key.dport == GENEVE_PORT) {
+			__u8 g[4];
+			if (bpf_skb_load_bytes(skb, off + 8, g, 4) < 0)
+				return PARSE_OK;
+			if (g[2] != 0x65 || g[3] != 0x58) /* inner is not Ethernet */
+				return PARSE_OK;
+			return -(int)(off + 8 + 8 + (g[0] & 0x3f) * 4);
+		}
+	}
+	return PARSE_OK;
+}
+
+/* parse_packet parses skb from its Ethernet header; for overlay packets it
+ * reports the inner flow, and keeps the outer flow when the inner one does
+ * not parse (the packet is still observed, by its tunnel). */
+static __always_inline int parse_packet(struct __sk_buff *skb, struct packet *p)
+{
+	int r = parse_frame(skb, 0, p);
+	if (r >= 0)
+		return r;
+	struct packet inner = {};
+	__u32 off = (__u32)(-r);
+	if (parse_frame(skb, off, &inner) == PARSE_OK) {
+		*p = inner;
+		p->frame_off = off;
+		p->outer = 1;
+	}
+	return PARSE_OK;
+}

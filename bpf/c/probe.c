@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* podint TC probes. Attached to both directions of every pod's host veth and
+ * of the node's uplinks, they observe packets and never change their fate:
+ * every path returns TC_ACT_UNSPEC (TCX_NEXT), whatever the packet holds.
+ *
+ * Ingress records when and where a packet entered the node, keyed by its
+ * sk_buff address; egress pairs it back, computes the hop latency, and lets
+ * the per-flow report filter decide whether user space hears about it. */
+
+#include "parse.h"
+
+#define TC_ACT_UNSPEC_ (-1)
+
+char __license[] SEC("license") = "Dual BSD/GPL";
+
+/* Referenced so bpf2go emits Go types for them. */
+const struct event *unused_event __attribute__((unused));
+const struct settings *unused_settings __attribute__((unused));
+const struct flow_state *unused_flow_state __attribute__((unused));
+const enum counter *unused_counter __attribute__((unused));
+const enum event_type *unused_event_type __attribute__((unused));
+const enum event_cause *unused_event_cause __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct inflight);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct flow_key);
+	__type(value, struct flow_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, COUNTER_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct settings);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} probe_settings SEC(".maps");
+
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	if (v)
+		*v += 1;
+}
+
+/* skb_id is the kernel address of the sk_buff: unique among packets in
+ * flight, and the same object from the ingress hook to the egress hook. */
+static __always_inline __u64 skb_id(struct __sk_buff *skb)
+{
+	return (__u64)(unsigned long)bpf_cast_to_kern_ctx(skb);
+}
+
+static __always_inline __u32 flow_hash(const struct flow_key *k)
+{
+	const __u32 *w = (const __u32 *)k;
+	__u32 h = 2166136261u;
+#pragma unroll
+	for (int i = 0; i < sizeof(*k) / 4; i++)
+		h = (h ^ w[i]) * 16777619u;
+	return h;
+}
+
+static __always_inline int parse_counted(struct __sk_buff *skb, struct packet *p)
+{
+	count(COUNTER_PACKETS);
+	int r = parse_packet(skb, p);
+	if (r == PARSE_NOT_IP)
+		count(COUNTER_NOT_IP);
+	else if (r == PARSE_TRUNCATED)
+		count(COUNTER_TRUNCATED);
+	return r;
+}
+
+static __always_inline void probe_ingress(struct __sk_buff *skb)
+{
+	struct packet p = {};
+	if (parse_counted(skb, &p) != PARSE_OK)
+		return;
+	__u64 id = skb_id(skb);
+	struct inflight v = {
+		.ts = bpf_ktime_get_ns(),
+		.ifindex = skb->ifindex,
+		.flow_hash = flow_hash(&p.key),
+	};
+	bpf_map_update_elem(&inflight, &id, &v, BPF_ANY);
+}
+
+/* emit sends one event, capturing up to SNAP_LEN bytes of the frame. */
+static __always_inline void emit(struct __sk_buff *skb, struct packet *p, __u64 in_ts, __u32 in_if,
+				 __u64 now, __u8 cause, __u64 packets, __u64 bytes)
+{
+	struct event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		count(COUNTER_RINGBUF_FULL);
+		return;
+	}
+	ev->ingress_ts = in_ts;
+	ev->egress_ts = now;
+	ev->packets = packets;
+	ev->bytes = bytes;
+	ev->ingress_ifindex = in_if;
+	ev->egress_ifindex = skb->ifindex;
+	ev->drop_reason = 0;
+	ev->type = EVENT_FLOW;
+	ev->cause = cause;
+	ev->l2 = 1;
+	__builtin_memset(ev->pad, 0, sizeof(ev->pad));
+	ev->flow = p->key;
+
+	__u32 off = p->frame_off;
+	__u32 len = skb->len > off ? skb->len - off : 0;
+	ev->pkt_len = len;
+	ev->snap_len = 0;
+	if (len > 0) {
+		__u32 snap = len < SNAP_LEN ? len : SNAP_LEN;
+		/* a no-op for snap in [1, SNAP_LEN] that lets the verifier see
+		 * those bounds (SNAP_LEN is a power of two) */
+		snap = ((snap - 1) & (SNAP_LEN - 1)) + 1;
+		if (bpf_skb_load_bytes(skb, off, ev->data, snap) == 0)
+			ev->snap_len = snap;
+	}
+	bpf_ringbuf_submit(ev, 0);
+	count(COUNTER_EVENTS);
+}
+
+static __always_inline void probe_egress(struct __sk_buff *skb)
+{
+	struct packet p = {};
+	if (parse_counted(skb, &p) != PARSE_OK)
+		return;
+
+	__u32 zero = 0;
+	struct settings *cfg = bpf_map_lookup_elem(&probe_settings, &zero);
+	if (!cfg)
+		return;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 id = skb_id(skb);
+	__u64 in_ts = now;
+	__u32 in_if = skb->ingress_ifindex;
+	__u8 cause = 0;
+
+	struct inflight *f = bpf_map_lookup_elem(&inflight, &id);
+	if (f && f->flow_hash == flow_hash(&p.key) && now - f->ts <= cfg->inflight_max_age_ns) {
+		in_ts = f->ts;
+		in_if = f->ifindex;
+		bpf_map_delete_elem(&inflight, &id);
+	} else {
+		if (f)
+			count(COUNTER_INFLIGHT_STALE);
+		count(COUNTER_INGRESS_UNKNOWN);
+		cause |= CAUSE_NO_INGRESS;
+	}
+
+	__u64 latency = now - in_ts;
+	__u64 quantum = cfg->latency_quantum_ns ? cfg->latency_quantum_ns : 1;
+	__u32 bucket = latency / quantum;
+	__u64 len = skb->len;
+
+	struct flow_state *st = bpf_map_lookup_elem(&flows, &p.key);
+	if (!st) {
+		struct flow_state ns = {
+			.last_report_ns = now,
+			.packets = 1,
+			.bytes = len,
+			.ingress_ifindex = in_if,
+			.egress_ifindex = skb->ifindex,
+			.latency_bucket = bucket,
+		};
+		bpf_map_update_elem(&flows, &p.key, &ns, BPF_ANY);
+		emit(skb, &p, in_ts, in_if, now, cause | CAUSE_NEW_FLOW, 1, len);
+		return;
+	}
+	__u64 packets = __sync_fetch_and_add(&st->packets, 1) + 1;
+	__u64 bytes = __sync_fetch_and_add(&st->bytes, len) + len;
+
+	if (st->egress_ifindex != skb->ifindex || st->ingress_ifindex != in_if) {
+		cause |= CAUSE_PORT_CHANGE;
+		st->egress_ifindex = skb->ifindex;
+		st->ingress_ifindex = in_if;
+	}
+	if (st->latency_bucket != bucket && !(cause & CAUSE_NO_INGRESS)) {
+		cause |= CAUSE_LATENCY;
+		st->latency_bucket = bucket;
+	}
+	if (p.key.proto == IPPROTO_TCP && (p.tcp_flags & 0x05)) /* FIN or RST */
+		cause |= CAUSE_TCP_END;
+
+	__u64 last = st->last_report_ns;
+	int due = now - last >= cfg->report_interval_ns;
+	if (!(cause & ~CAUSE_NO_INGRESS) && !due) {
+		count(COUNTER_SUPPRESSED);
+		return;
+	}
+	/* one CPU wins the interval; a loser with no other cause stays quiet */
+	if (__sync_val_compare_and_swap(&st->last_report_ns, last, now) != last &&
+	    !(cause & ~CAUSE_NO_INGRESS)) {
+		count(COUNTER_SUPPRESSED);
+		return;
+	}
+	if (due)
+		cause |= CAUSE_INTERVAL;
+	emit(skb, &p, in_ts, in_if, now, cause, packets, bytes);
+}
+
+SEC("tcx/ingress")
+int podint_ingress(struct __sk_buff *skb)
+{
+	probe_ingress(skb);
+	return TC_ACT_UNSPEC_;
+}
+
+SEC("tcx/egress")
+int podint_egress(struct __sk_buff *skb)
+{
+	probe_egress(skb);
+	return TC_ACT_UNSPEC_;
+}

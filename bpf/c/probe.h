@@ -1,0 +1,94 @@
+/* Types shared between the podint probes and the daemon. bpf2go turns the
+ * ones named in bpf/gen.go into Go types, so this file is their one source. */
+#pragma once
+
+#include <linux/types.h>
+
+#define SNAP_LEN 128
+
+enum event_type {
+	EVENT_FLOW = 1, /* a packet crossed the node from ingress to egress port */
+	EVENT_DROP = 2, /* the kernel freed a probed packet with a drop reason */
+};
+
+/* Why the report filter let a flow event through (bit set). */
+enum event_cause {
+	CAUSE_NEW_FLOW     = 1 << 0,
+	CAUSE_PORT_CHANGE  = 1 << 1,
+	CAUSE_LATENCY      = 1 << 2,
+	CAUSE_TCP_END      = 1 << 3,
+	CAUSE_INTERVAL     = 1 << 4,
+	CAUSE_NO_INGRESS   = 1 << 5, /* ingress port or time unknown */
+};
+
+/* A directional flow. IPv4 addresses are stored v4-mapped (::ffff:a.b.c.d)
+ * so one key serves both families. For ICMP and ICMPv6, sport holds the type
+ * and dport the code. Ports are in host byte order. */
+struct flow_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+/* Per-flow state of the report filter (LRU map "flows"). */
+struct flow_state {
+	__u64 last_report_ns;
+	__u64 packets;
+	__u64 bytes;
+	__u32 ingress_ifindex;
+	__u32 egress_ifindex;
+	__u32 latency_bucket;
+	__u32 pad;
+};
+
+/* A packet that passed an ingress probe and has not reached an egress probe
+ * yet, keyed by the kernel's sk_buff address (map "inflight"). flow_hash
+ * guards against pairing two different packets that reused the address. */
+struct inflight {
+	__u64 ts;
+	__u32 ifindex;
+	__u32 flow_hash;
+};
+
+/* One record in the ring buffer. */
+struct event {
+	__u64 ingress_ts;       /* bpf_ktime_get_ns at the ingress port */
+	__u64 egress_ts;        /* at the egress port, or when dropped */
+	__u64 packets;          /* flow counters at the time of the event */
+	__u64 bytes;
+	__u32 ingress_ifindex;  /* 0 when unknown */
+	__u32 egress_ifindex;   /* 0 for drops before an egress port */
+	__u32 pkt_len;          /* length of the packet from its first captured byte */
+	__u32 drop_reason;      /* kernel enum skb_drop_reason value */
+	__u16 snap_len;         /* bytes valid in data */
+	__u8 type;              /* enum event_type */
+	__u8 cause;             /* enum event_cause bits */
+	__u8 l2;                /* data starts at an Ethernet header */
+	__u8 pad[3];
+	struct flow_key flow;
+	__u8 data[SNAP_LEN];
+};
+
+/* Indexes of the per-CPU "counters" array: every place an event can be
+ * lost or a packet cannot be understood is counted. */
+enum counter {
+	COUNTER_PACKETS = 0,        /* packets seen by any probe */
+	COUNTER_NOT_IP,             /* frames that are not IPv4/IPv6 */
+	COUNTER_TRUNCATED,          /* headers shorter than they claim */
+	COUNTER_EVENTS,             /* events submitted to the ring buffer */
+	COUNTER_RINGBUF_FULL,       /* events lost: ring buffer reserve failed */
+	COUNTER_SUPPRESSED,         /* packets the report filter held back */
+	COUNTER_INGRESS_UNKNOWN,    /* egress packets with no matching ingress */
+	COUNTER_INFLIGHT_STALE,     /* in-flight entries too old or of another flow */
+	COUNTER_MAX,
+};
+
+/* Index 0 of the "probe_settings" array map, written by the daemon. */
+struct settings {
+	__u64 report_interval_ns;   /* at most one steady-state event per flow per interval */
+	__u64 latency_quantum_ns;   /* width of a hop latency bucket */
+	__u64 inflight_max_age_ns;  /* older in-flight entries are not paired */
+};

@@ -1,0 +1,67 @@
+package bpf
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+)
+
+// CounterNames are the kernel-side counters, in the order of enum counter in
+// c/probe.h, named as the daemon exports them.
+var CounterNames = counterNames()
+
+// counterNames reads enum counter from the object's BTF, so the names come
+// from the C header like everything else shared with the kernel side.
+func counterNames() []string {
+	names := make([]string, probeCounterCOUNTER_MAX)
+	for i := range names {
+		names[i] = fmt.Sprintf("counter_%d", i)
+	}
+	spec, err := loadProbe()
+	if err != nil {
+		return names
+	}
+	var enum *btf.Enum
+	if err := spec.Types.TypeByName("counter", &enum); err != nil {
+		return names
+	}
+	for _, v := range enum.Values {
+		if v.Value < uint64(len(names)) {
+			names[v.Value] = strings.ToLower(strings.TrimPrefix(v.Name, "COUNTER_"))
+		}
+	}
+	return names
+}
+
+// Counter indexes that callers refer to by meaning.
+const (
+	CounterRingbufFull = int(probeCounterCOUNTER_RINGBUF_FULL)
+	CounterEvents      = int(probeCounterCOUNTER_EVENTS)
+	CounterPackets     = int(probeCounterCOUNTER_PACKETS)
+	CounterSuppressed  = int(probeCounterCOUNTER_SUPPRESSED)
+)
+
+// ReadCounters sums the per-CPU counters.
+func ReadCounters(m *ebpf.Map) ([]uint64, error) {
+	out := make([]uint64, len(CounterNames))
+	for i := range out {
+		var per []uint64
+		if err := m.Lookup(uint32(i), &per); err != nil {
+			return nil, fmt.Errorf("read counter %s: %w", CounterNames[i], err)
+		}
+		for _, v := range per {
+			out[i] += v
+		}
+	}
+	return out, nil
+}
+
+// Counters reads the probes' counters.
+func (p *Probes) Counters() ([]uint64, error) { return ReadCounters(p.objs.Counters) }
+
+// OpenPinnedCounters opens the counters map of a running instance.
+func OpenPinnedCounters(pinDir string) (*ebpf.Map, error) {
+	return ebpf.LoadPinnedMap(mapsDir(pinDir)+"/counters", nil)
+}

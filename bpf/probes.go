@@ -1,0 +1,154 @@
+// Package bpf owns podint's kernel side: the TC probe programs (C sources in
+// c/, compiled by bpf2go), and loading, pinning and attaching them.
+//
+// Pin layout under an instance's pin directory:
+//
+//	maps/<name>           ring buffer, flow state, counters, settings
+//	progs/ingress|egress  the programs the CNI plugin attaches
+//	links/<probe>/ingress|egress  one pinned link per attached hook
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cilium/ebpf"
+)
+
+// Event is one ring buffer record, generated from struct event in c/probe.h.
+type Event = probeEvent
+
+// FlowKey is a directional flow as the probes key it.
+type FlowKey = probeFlowKey
+
+// Event types and causes, generated from c/probe.h.
+const (
+	EventFlow = uint8(probeEventTypeEVENT_FLOW)
+	EventDrop = uint8(probeEventTypeEVENT_DROP)
+
+	CauseNewFlow    = uint8(probeEventCauseCAUSE_NEW_FLOW)
+	CausePortChange = uint8(probeEventCauseCAUSE_PORT_CHANGE)
+	CauseLatency    = uint8(probeEventCauseCAUSE_LATENCY)
+	CauseTCPEnd     = uint8(probeEventCauseCAUSE_TCP_END)
+	CauseInterval   = uint8(probeEventCauseCAUSE_INTERVAL)
+	CauseNoIngress  = uint8(probeEventCauseCAUSE_NO_INGRESS)
+)
+
+// Settings tune the in-kernel report filter; the daemon can change them
+// while probes run.
+type Settings struct {
+	ReportInterval time.Duration // at most one steady-state event per flow per interval
+	LatencyQuantum time.Duration // hop latency bucket width; a bucket change is reported
+	InflightMaxAge time.Duration // an ingress timestamp older than this is not paired
+}
+
+// DefaultSettings are used when the daemon is given none.
+var DefaultSettings = Settings{
+	ReportInterval: time.Second,
+	LatencyQuantum: 100 * time.Microsecond,
+	InflightMaxAge: 5 * time.Second,
+}
+
+// Probes are the loaded programs and maps of one node instance.
+type Probes struct {
+	objs   probeObjects
+	pinDir string
+}
+
+func mapsDir(pinDir string) string  { return filepath.Join(pinDir, "maps") }
+func progsDir(pinDir string) string { return filepath.Join(pinDir, "progs") }
+
+// ProgramPath is where the program for a direction ("ingress" or "egress")
+// is pinned.
+func ProgramPath(pinDir, direction string) string {
+	return filepath.Join(progsDir(pinDir), direction)
+}
+
+// Load loads the probes into the kernel. Maps already pinned under pinDir
+// are reused, so a restarted daemon keeps the ring buffer, its unread
+// events and the flow state; the programs are (re)pinned for the plugin.
+func Load(pinDir string, s Settings) (*Probes, error) {
+	if err := EnsureBPFFS(pinDir); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{mapsDir(pinDir), progsDir(pinDir), linksDir(pinDir)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("create pin directory: %w", err)
+		}
+	}
+	p := &Probes{pinDir: pinDir}
+	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: mapsDir(pinDir)}}
+	if err := loadProbeObjects(&p.objs, opts); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("load probes: verifier rejected them: %+v", ve)
+		}
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return nil, fmt.Errorf("load probes: maps pinned under %s come from an incompatible podint version; remove them to start afresh: %w", mapsDir(pinDir), err)
+		}
+		return nil, fmt.Errorf("load probes: %w", err)
+	}
+	if err := p.SetSettings(s); err != nil {
+		p.Close()
+		return nil, err
+	}
+	for dir, prog := range map[string]*ebpf.Program{"ingress": p.objs.PodintIngress, "egress": p.objs.PodintEgress} {
+		if err := repin(prog, ProgramPath(pinDir, dir)); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// repin replaces whatever is pinned at path with prog.
+func repin(prog *ebpf.Program, path string) error {
+	tmp := path + "_new" // bpffs refuses names with dots
+	_ = os.Remove(tmp)
+	if err := prog.Pin(tmp); err != nil {
+		return fmt.Errorf("pin program %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename pinned program to %s: %w", path, err)
+	}
+	return nil
+}
+
+// SetSettings updates the report filter of running probes.
+func (p *Probes) SetSettings(s Settings) error {
+	v := probeSettings{
+		ReportIntervalNs: uint64(s.ReportInterval),
+		LatencyQuantumNs: uint64(s.LatencyQuantum),
+		InflightMaxAgeNs: uint64(s.InflightMaxAge),
+	}
+	if err := p.objs.ProbeSettings.Put(uint32(0), &v); err != nil {
+		return fmt.Errorf("write probe settings: %w", err)
+	}
+	return nil
+}
+
+// Events is the ring buffer the probes write to.
+func (p *Probes) Events() *ebpf.Map { return p.objs.Events }
+
+// Flows is the report filter's per-flow state.
+func (p *Probes) Flows() *ebpf.Map { return p.objs.Flows }
+
+// Program returns the program for a direction ("ingress" or "egress").
+func (p *Probes) Program(direction string) *ebpf.Program {
+	if direction == "ingress" {
+		return p.objs.PodintIngress
+	}
+	return p.objs.PodintEgress
+}
+
+// Close releases the file descriptors; pinned objects stay in the kernel.
+func (p *Probes) Close() error { return p.objs.Close() }
+
+// Unpin removes every pin of the instance: programs, maps and links.
+// Attached probes are detached as their links go away.
+func Unpin(pinDir string) error {
+	return os.RemoveAll(pinDir)
+}

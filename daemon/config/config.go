@@ -1,0 +1,154 @@
+// Package config is the node daemon's one configuration type: its defaults,
+// its flags and environment variables, and its validation.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/vishvananda/netlink"
+
+	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/daemon/intreport"
+)
+
+// Config is everything podintd can be told.
+type Config struct {
+	Root           string        // instance root; see package instance
+	NodeName       string        // reported in the topology
+	SwitchID       string        // IPv4 address used as the 32-bit INT switch id; "" = auto
+	Collectors     []string      // host:port of INT collectors
+	ReportFormat   string        // v0.5 or v2.0
+	ReportInterval time.Duration // steady-state reports per flow at most once per interval
+	LatencyQuantum time.Duration // a hop latency change of one quantum is reported
+	SnapLen        int           // bytes of the inner frame carried in a report
+	Uplinks        []string      // uplink interfaces; empty = the default route's
+	LogLevel       string
+}
+
+// Default returns the defaults, the one place they are written down.
+func Default() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Root:           "/",
+		NodeName:       host,
+		ReportFormat:   "v0.5",
+		ReportInterval: bpf.DefaultSettings.ReportInterval,
+		LatencyQuantum: bpf.DefaultSettings.LatencyQuantum,
+		SnapLen:        intreport.DefaultSnapLen,
+		LogLevel:       "info",
+	}
+}
+
+// BindFlags registers a flag for every setting, defaulting to c's values.
+func (c *Config) BindFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Root, "root", c.Root, "instance root: socket, bpffs pins and state live under it")
+	fs.StringVar(&c.NodeName, "node-name", c.NodeName, "node name reported in the topology")
+	fs.StringVar(&c.SwitchID, "switch-id", c.SwitchID, "IPv4 address used as the INT switch id (default: the IPv4 of the default route's interface)")
+	fs.StringSliceVar(&c.Collectors, "collector", c.Collectors, "INT collector host:port (repeatable; default port 32766)")
+	fs.StringVar(&c.ReportFormat, "report-format", c.ReportFormat, "INT report format: v0.5 or v2.0")
+	fs.DurationVar(&c.ReportInterval, "report-interval", c.ReportInterval, "at most one steady-state report per flow per interval")
+	fs.DurationVar(&c.LatencyQuantum, "latency-quantum", c.LatencyQuantum, "report a flow again when its hop latency moves by this bucket width")
+	fs.IntVar(&c.SnapLen, "snap-len", c.SnapLen, "bytes of the packet carried in each report")
+	fs.StringSliceVar(&c.Uplinks, "uplink", c.Uplinks, "uplink interface to probe (repeatable; default: the default route's)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+}
+
+// ApplyEnv sets every flag not given on the command line from its
+// environment variable PODINT_<NAME> (e.g. PODINT_COLLECTOR).
+func ApplyEnv(fs *pflag.FlagSet) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		key := "PODINT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(key); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", key, v, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// Validate rejects settings that cannot work, naming the setting.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, err := intreport.ParseFormat(c.ReportFormat); err != nil {
+		errs = append(errs, fmt.Errorf("report-format: %w", err))
+	}
+	if c.ReportInterval <= 0 {
+		errs = append(errs, fmt.Errorf("report-interval: %s is not positive", c.ReportInterval))
+	}
+	if c.LatencyQuantum <= 0 {
+		errs = append(errs, fmt.Errorf("latency-quantum: %s is not positive", c.LatencyQuantum))
+	}
+	if c.SnapLen < 0 || c.SnapLen > 1500 {
+		errs = append(errs, fmt.Errorf("snap-len: %d is outside 0..1500", c.SnapLen))
+	}
+	if c.SwitchID != "" {
+		if a, err := netip.ParseAddr(c.SwitchID); err != nil || !a.Is4() {
+			errs = append(errs, fmt.Errorf("switch-id: %q is not an IPv4 address", c.SwitchID))
+		}
+	}
+	for _, col := range c.Collectors {
+		if _, _, err := net.SplitHostPort(withDefaultPort(col)); err != nil {
+			errs = append(errs, fmt.Errorf("collector: %q is not host:port: %w", col, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func withDefaultPort(hostport string) string {
+	if _, _, err := net.SplitHostPort(hostport); err == nil {
+		return hostport
+	}
+	return net.JoinHostPort(strings.Trim(hostport, "[]"), fmt.Sprint(intreport.DefaultPort))
+}
+
+// SwitchIDValue resolves the switch id: the configured address, or the
+// first IPv4 address of the interface holding the default route.
+func (c *Config) SwitchIDValue() (netip.Addr, error) {
+	if c.SwitchID != "" {
+		return netip.ParseAddr(c.SwitchID)
+	}
+	link, err := DefaultRouteLink()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("switch-id not set and %w", err)
+	}
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+	if err != nil || len(addrs) == 0 {
+		return netip.Addr{}, fmt.Errorf("switch-id not set and %s has no IPv4 address; pass --switch-id", link.Attrs().Name)
+	}
+	a, _ := netip.AddrFromSlice(addrs[0].IP.To4())
+	return a, nil
+}
+
+// DefaultRouteLink is the interface of the IPv4 (else IPv6) default route.
+func DefaultRouteLink() (netlink.Link, error) {
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		routes, err := netlink.RouteList(nil, fam)
+		if err != nil {
+			continue
+		}
+		for _, r := range routes {
+			isDefault := r.Dst == nil || r.Dst.IP.IsUnspecified() && isZeroMask(r.Dst.Mask)
+			if isDefault && r.LinkIndex > 0 {
+				return netlink.LinkByIndex(r.LinkIndex)
+			}
+		}
+	}
+	return nil, errors.New("no default route to find the node's uplink; pass --switch-id and --uplink")
+}
+
+func isZeroMask(m net.IPMask) bool {
+	ones, _ := m.Size()
+	return ones == 0
+}

@@ -1,0 +1,64 @@
+// Package events reads the probes' ring buffer and turns each record into
+// an INT report for the exporter.
+package events
+
+import (
+	"fmt"
+	"net/netip"
+	"unsafe"
+
+	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/daemon/intreport"
+)
+
+// recordSize is the size of one ring buffer record, struct event in C.
+const recordSize = int(unsafe.Sizeof(bpf.Event{}))
+
+// Decode interprets a raw ring buffer record. Records are written by the
+// probes on this machine, so they are in native (little-endian) order.
+func Decode(raw []byte) (*bpf.Event, error) {
+	if len(raw) < recordSize {
+		return nil, fmt.Errorf("ring buffer record of %d bytes, want %d: probes and daemon are of different versions", len(raw), recordSize)
+	}
+	// The record is copied: the ring buffer reuses raw for the next one.
+	ev := new(bpf.Event)
+	*ev = *(*bpf.Event)(unsafe.Pointer(&raw[0]))
+	return ev, nil
+}
+
+// FlowOf converts the probes' flow key into a report's flow.
+func FlowOf(k *bpf.FlowKey) intreport.Flow {
+	return intreport.Flow{
+		Src:     netip.AddrFrom16(k.Saddr).Unmap(),
+		Dst:     netip.AddrFrom16(k.Daddr).Unmap(),
+		Proto:   k.Proto,
+		SrcPort: k.Sport,
+		DstPort: k.Dport,
+	}
+}
+
+// ToReport builds the INT report for ev on switch switchID.
+func ToReport(ev *bpf.Event, switchID uint32) intreport.Report {
+	kind := intreport.KindFlow
+	if ev.Type == bpf.EventDrop {
+		kind = intreport.KindDrop
+	}
+	snap := int(ev.SnapLen)
+	if snap > len(ev.Data) {
+		snap = len(ev.Data)
+	}
+	frame := make([]byte, snap)
+	copy(frame, ev.Data[:snap])
+	return intreport.Report{
+		Kind:        kind,
+		SwitchID:    switchID,
+		IngressPort: ev.IngressIfindex,
+		EgressPort:  ev.EgressIfindex,
+		IngressTS:   ev.IngressTs,
+		EgressTS:    ev.EgressTs,
+		Flow:        FlowOf(&ev.Flow),
+		Frame:       frame,
+		FrameL2:     ev.L2 != 0,
+		FrameLen:    ev.PktLen,
+	}
+}

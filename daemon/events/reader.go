@@ -1,0 +1,78 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/podint/podint/bpf"
+)
+
+// Sink receives decoded events. It must not block for long: the ring buffer
+// fills while it does, and the probes count what they cannot write.
+type Sink func(*bpf.Event)
+
+// Reader drains the probes' ring buffer into a Sink.
+type Reader struct {
+	rd  *ringbuf.Reader
+	log *slog.Logger
+
+	received  atomic.Uint64
+	malformed atomic.Uint64
+}
+
+// NewReader opens a reader on the ring buffer map.
+func NewReader(events *ebpf.Map, log *slog.Logger) (*Reader, error) {
+	rd, err := ringbuf.NewReader(events)
+	if err != nil {
+		return nil, fmt.Errorf("open ring buffer reader: %w", err)
+	}
+	return &Reader{rd: rd, log: log}, nil
+}
+
+// Run delivers events to sink until ctx ends or Close is called. Records
+// already in the ring buffer when Run starts (written while the daemon was
+// down) are delivered first.
+func (r *Reader) Run(ctx context.Context, sink Sink) error {
+	stop := context.AfterFunc(ctx, func() { r.rd.Close() })
+	defer stop()
+	var rec ringbuf.Record
+	for {
+		if err := r.rd.ReadInto(&rec); err != nil {
+			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("read ring buffer: %w", err)
+		}
+		ev, err := Decode(rec.RawSample)
+		if err != nil {
+			if r.malformed.Add(1) == 1 {
+				r.log.Error("malformed ring buffer record", "err", err)
+			}
+			continue
+		}
+		r.received.Add(1)
+		sink(ev)
+	}
+}
+
+// Pending is how many bytes are waiting in the ring buffer.
+func (r *Reader) Pending() int { return r.rd.AvailableBytes() }
+
+// Size is the ring buffer's capacity in bytes.
+func (r *Reader) Size() int { return r.rd.BufferSize() }
+
+// Received counts events delivered to the sink.
+func (r *Reader) Received() uint64 { return r.received.Load() }
+
+// Malformed counts records that could not be decoded (and were dropped).
+func (r *Reader) Malformed() uint64 { return r.malformed.Load() }
+
+// Close stops Run.
+func (r *Reader) Close() error { return r.rd.Close() }

@@ -1,0 +1,267 @@
+package exporter
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+
+	"github.com/podint/podint/daemon/intreport"
+)
+
+const (
+	// maxBatch is how many queued reports one round encodes and hands to
+	// one sendmmsg: enough to amortize the syscall, small enough to keep
+	// the latency of the first report low.
+	maxBatch = 64
+	// redialInterval spaces attempts to open a socket that failed to open.
+	redialInterval = time.Second
+	dialTimeout    = 2 * time.Second
+	// logInterval is the least time between two log lines of one kind
+	// about one collector, so a dead collector cannot flood the log.
+	logInterval = 5 * time.Second
+)
+
+// batchWriter is what ipv4.PacketConn and ipv6.PacketConn share: a batched
+// write, sendmmsg on Linux.
+type batchWriter interface {
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// collector is one destination: its queue, socket, sequence and counters.
+// Everything but the queue, the counters and the last error belongs to its
+// run goroutine.
+type collector struct {
+	name   string // as configured
+	target string // host:port to dial
+	cfg    Config
+	log    *slog.Logger
+	queue  chan *intreport.Report
+	stop   chan struct{}
+	done   chan struct{}
+	gate   chan struct{}
+
+	conn       *net.UDPConn
+	writer     batchWriter
+	dialErr    error
+	lastDial   time.Time
+	seq        intreport.Sequence
+	v20        *intreport.V20Batch
+	v05Bufs    [][]byte
+	msgs       []ipv4.Message
+	perMsg     []int // reports in each message
+	errLogAt   time.Time
+	unlogged   uint64 // send errors since the last log line
+	dropLogAt  time.Time
+	loggedDrop uint64
+
+	reports, datagrams, sendErrors, queueDrops atomic.Uint64
+
+	mu        sync.Mutex // guards the fields below, which Stats reads
+	addr      string
+	lastErr   string
+	lastErrAt time.Time
+}
+
+func newCollector(name, target string, cfg Config, log *slog.Logger, s seams) *collector {
+	first := s.firstSeq
+	if first == 0 {
+		first = 1
+	}
+	c := &collector{
+		name: name, target: target, cfg: cfg,
+		log:   log.With("collector", name),
+		queue: make(chan *intreport.Report, cfg.QueueLen),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+		gate:  s.gate,
+		seq:   intreport.SequenceFrom(cfg.Format, first),
+	}
+	if cfg.Format == intreport.FormatV20 {
+		// One budget for both families: what fits with IPv6 headers fits with IPv4's.
+		c.v20, _ = intreport.NewV20Batch(cfg.HwID, cfg.SnapLen, cfg.MTU-udpIPv6Overhead, &c.seq) // limits checked in Config
+	} else {
+		c.v05Bufs = make([][]byte, maxBatch)
+		for i := range c.v05Bufs {
+			c.v05Bufs[i] = make([]byte, 0, 28+cfg.SnapLen)
+		}
+	}
+	return c
+}
+
+func (c *collector) run() {
+	defer close(c.done)
+	defer c.closeConn()
+	if c.gate != nil {
+		select {
+		case <-c.gate:
+		case <-c.stop:
+		}
+	}
+	batch := make([]*intreport.Report, 0, maxBatch)
+	for {
+		select {
+		case r := <-c.queue:
+			batch = append(batch[:0], r)
+		case <-c.stop:
+			for batch = c.take(batch[:0]); len(batch) > 0; batch = c.take(batch[:0]) {
+				c.send(batch)
+			}
+			return
+		}
+		c.send(c.take(batch))
+	}
+}
+
+// take adds to batch what is queued already, without waiting for more.
+func (c *collector) take(batch []*intreport.Report) []*intreport.Report {
+	for len(batch) < maxBatch {
+		select {
+		case r := <-c.queue:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// send encodes batch into datagrams and writes them. Sequence numbers are
+// taken even for datagrams that fail, so the collector sees the loss.
+func (c *collector) send(batch []*intreport.Report) {
+	c.msgs, c.perMsg = c.msgs[:0], c.perMsg[:0]
+	add := func(d []byte, reports int) {
+		c.msgs = append(c.msgs, ipv4.Message{Buffers: [][]byte{d}})
+		c.perMsg = append(c.perMsg, reports)
+	}
+	if c.v20 != nil {
+		for _, r := range batch {
+			n := c.v20.Len()
+			if d := c.v20.Add(r); d != nil {
+				add(d, n)
+			}
+		}
+		n := c.v20.Len()
+		add(c.v20.Flush(), n)
+	} else {
+		for i, r := range batch {
+			c.v05Bufs[i] = intreport.AppendV05(c.v05Bufs[i][:0], r, c.cfg.HwID, c.seq.Next(), c.cfg.SnapLen)
+			add(c.v05Bufs[i], 1)
+		}
+	}
+	c.write()
+	c.logDrops()
+}
+
+func (c *collector) write() {
+	if err := c.open(); err != nil {
+		c.fail(err, len(c.msgs))
+		return
+	}
+	for i := 0; i < len(c.msgs); {
+		n, err := c.writer.WriteBatch(c.msgs[i:], writeFlags)
+		n = max(n, 0) // the raw sendmmsg result: -1 on error
+		for _, k := range c.perMsg[i : i+n] {
+			c.reports.Add(uint64(k))
+		}
+		c.datagrams.Add(uint64(n))
+		i += n
+		if err == nil && n == 0 {
+			err = errors.New("sendmmsg sent nothing")
+		}
+		if err != nil {
+			// The first unsent datagram met the error (ECONNREFUSED from an
+			// ICMP port unreachable, EHOSTUNREACH, EAGAIN with a full socket
+			// buffer, EMSGSIZE above the path MTU): it is lost; go on.
+			c.fail(err, 1)
+			i++
+			if _, perr := netip.ParseAddrPort(c.target); perr != nil {
+				c.closeConn() // a name: resolve it again, the collector may have moved
+				return
+			}
+		}
+	}
+}
+
+// open dials the collector unless its socket is open or it failed less
+// than redialInterval ago.
+func (c *collector) open() error {
+	if c.conn != nil {
+		return nil
+	}
+	if !c.lastDial.IsZero() && time.Since(c.lastDial) < redialInterval {
+		return c.dialErr
+	}
+	c.lastDial = time.Now()
+	conn, err := (&net.Dialer{Timeout: dialTimeout}).Dial("udp", c.target)
+	if err != nil {
+		c.dialErr = err
+		return err
+	}
+	uc := conn.(*net.UDPConn)
+	remote := uc.RemoteAddr().(*net.UDPAddr)
+	v4 := remote.IP.To4() != nil
+	if err := setDontFragment(uc, !v4); err != nil {
+		c.log.Warn("INT collector: cannot set Don't Fragment; reports may be fragmented", "err", err)
+	}
+	if v4 {
+		c.writer = ipv4.NewPacketConn(uc)
+	} else {
+		c.writer = ipv6.NewPacketConn(uc)
+	}
+	c.conn, c.dialErr = uc, nil
+	c.mu.Lock()
+	c.addr = remote.String()
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *collector) closeConn() {
+	if c.conn != nil {
+		c.conn.Close()
+		c.conn, c.writer = nil, nil
+	}
+}
+
+// fail counts n datagrams lost to err and logs at a bounded rate.
+func (c *collector) fail(err error, n int) {
+	c.sendErrors.Add(uint64(n))
+	now := time.Now()
+	c.mu.Lock()
+	c.lastErr, c.lastErrAt = err.Error(), now
+	c.mu.Unlock()
+	c.unlogged += uint64(n)
+	if c.errLogAt.IsZero() || now.Sub(c.errLogAt) >= logInterval {
+		c.log.Warn("INT collector: reports not sent", "err", err, "datagrams", c.unlogged)
+		c.errLogAt, c.unlogged = now, 0
+	}
+}
+
+func (c *collector) logDrops() {
+	d := c.queueDrops.Load()
+	if d == c.loggedDrop {
+		return
+	}
+	now := time.Now()
+	if c.dropLogAt.IsZero() || now.Sub(c.dropLogAt) >= logInterval {
+		c.log.Warn("INT collector: queue full, reports dropped", "reports", d-c.loggedDrop, "queue_len", c.cfg.QueueLen)
+		c.dropLogAt, c.loggedDrop = now, d
+	}
+}
+
+func (c *collector) stats() CollectorStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return CollectorStats{
+		Collector: c.name, Addr: c.addr,
+		Reports: c.reports.Load(), Datagrams: c.datagrams.Load(),
+		SendErrors: c.sendErrors.Load(), QueueDrops: c.queueDrops.Load(),
+		LastError: c.lastErr, LastErrorAt: c.lastErrAt,
+	}
+}

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package exporter
+
+import "net"
+
+// writeFlags: elsewhere writes are sent one at a time without flags.
+const writeFlags = 0
+
+// setDontFragment is Linux-only; other systems keep their default.
+func setDontFragment(*net.UDPConn, bool) error { return nil }

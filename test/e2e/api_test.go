@@ -1,0 +1,17 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+
+	podintv1 "github.com/podint/podint/proto/podint/v1"
+)
+
+func listProbes(t *testing.T, ctx context.Context, c podintv1.PodintClient) []*podintv1.Probe {
+	t.Helper()
+	resp, err := c.ListProbes(ctx, &podintv1.ListProbesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.GetProbes()
+}
