@@ -73,6 +73,55 @@ func (PortKind) EnumDescriptor() ([]byte, []int) {
 	return file_podint_v1_podint_proto_rawDescGZIP(), []int{0}
 }
 
+type ReportEvent_Kind int32
+
+const (
+	ReportEvent_KIND_UNSPECIFIED ReportEvent_Kind = 0
+	ReportEvent_KIND_FLOW        ReportEvent_Kind = 1
+	ReportEvent_KIND_DROP        ReportEvent_Kind = 2
+)
+
+// Enum value maps for ReportEvent_Kind.
+var (
+	ReportEvent_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_FLOW",
+		2: "KIND_DROP",
+	}
+	ReportEvent_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED": 0,
+		"KIND_FLOW":        1,
+		"KIND_DROP":        2,
+	}
+)
+
+func (x ReportEvent_Kind) Enum() *ReportEvent_Kind {
+	p := new(ReportEvent_Kind)
+	*p = x
+	return p
+}
+
+func (x ReportEvent_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReportEvent_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_podint_v1_podint_proto_enumTypes[1].Descriptor()
+}
+
+func (ReportEvent_Kind) Type() protoreflect.EnumType {
+	return &file_podint_v1_podint_proto_enumTypes[1]
+}
+
+func (x ReportEvent_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReportEvent_Kind.Descriptor instead.
+func (ReportEvent_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_podint_v1_podint_proto_rawDescGZIP(), []int{17, 0}
+}
+
 // PodIP is one address the primary CNI plugin gave the pod.
 type PodIP struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -871,6 +920,374 @@ func (x *StatsResponse) GetCounters() []*Counter {
 	return nil
 }
 
+type ReportsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only reports whose flow involves this pod IP (empty: all).
+	Ip string `protobuf:"bytes,1,opt,name=ip,proto3" json:"ip,omitempty"`
+	// Only drop reports.
+	DropsOnly     bool `protobuf:"varint,2,opt,name=drops_only,json=dropsOnly,proto3" json:"drops_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportsRequest) Reset() {
+	*x = ReportsRequest{}
+	mi := &file_podint_v1_podint_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportsRequest) ProtoMessage() {}
+
+func (x *ReportsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_podint_v1_podint_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportsRequest.ProtoReflect.Descriptor instead.
+func (*ReportsRequest) Descriptor() ([]byte, []int) {
+	return file_podint_v1_podint_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ReportsRequest) GetIp() string {
+	if x != nil {
+		return x.Ip
+	}
+	return ""
+}
+
+func (x *ReportsRequest) GetDropsOnly() bool {
+	if x != nil {
+		return x.DropsOnly
+	}
+	return false
+}
+
+// Flow is a reported packet's flow. For ICMP/ICMPv6, src_port is the type
+// and dst_port the code.
+type Flow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Src           string                 `protobuf:"bytes,1,opt,name=src,proto3" json:"src,omitempty"`
+	Dst           string                 `protobuf:"bytes,2,opt,name=dst,proto3" json:"dst,omitempty"`
+	Proto         uint32                 `protobuf:"varint,3,opt,name=proto,proto3" json:"proto,omitempty"`
+	SrcPort       uint32                 `protobuf:"varint,4,opt,name=src_port,json=srcPort,proto3" json:"src_port,omitempty"`
+	DstPort       uint32                 `protobuf:"varint,5,opt,name=dst_port,json=dstPort,proto3" json:"dst_port,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Flow) Reset() {
+	*x = Flow{}
+	mi := &file_podint_v1_podint_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Flow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Flow) ProtoMessage() {}
+
+func (x *Flow) ProtoReflect() protoreflect.Message {
+	mi := &file_podint_v1_podint_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Flow.ProtoReflect.Descriptor instead.
+func (*Flow) Descriptor() ([]byte, []int) {
+	return file_podint_v1_podint_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Flow) GetSrc() string {
+	if x != nil {
+		return x.Src
+	}
+	return ""
+}
+
+func (x *Flow) GetDst() string {
+	if x != nil {
+		return x.Dst
+	}
+	return ""
+}
+
+func (x *Flow) GetProto() uint32 {
+	if x != nil {
+		return x.Proto
+	}
+	return 0
+}
+
+func (x *Flow) GetSrcPort() uint32 {
+	if x != nil {
+		return x.SrcPort
+	}
+	return 0
+}
+
+func (x *Flow) GetDstPort() uint32 {
+	if x != nil {
+		return x.DstPort
+	}
+	return 0
+}
+
+type ReportEvent struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	Kind                 ReportEvent_Kind       `protobuf:"varint,1,opt,name=kind,proto3,enum=podint.v1.ReportEvent_Kind" json:"kind,omitempty"`
+	Flow                 *Flow                  `protobuf:"bytes,2,opt,name=flow,proto3" json:"flow,omitempty"`
+	IngressPort          uint32                 `protobuf:"varint,3,opt,name=ingress_port,json=ingressPort,proto3" json:"ingress_port,omitempty"`
+	EgressPort           uint32                 `protobuf:"varint,4,opt,name=egress_port,json=egressPort,proto3" json:"egress_port,omitempty"`
+	IngressTs            uint64                 `protobuf:"varint,5,opt,name=ingress_ts,json=ingressTs,proto3" json:"ingress_ts,omitempty"` // ns, kernel monotonic clock
+	EgressTs             uint64                 `protobuf:"varint,6,opt,name=egress_ts,json=egressTs,proto3" json:"egress_ts,omitempty"`
+	HopLatencyNs         uint64                 `protobuf:"varint,7,opt,name=hop_latency_ns,json=hopLatencyNs,proto3" json:"hop_latency_ns,omitempty"`
+	DropReason           uint32                 `protobuf:"varint,8,opt,name=drop_reason,json=dropReason,proto3" json:"drop_reason,omitempty"` // INT drop reason code
+	DropReasonName       string                 `protobuf:"bytes,9,opt,name=drop_reason_name,json=dropReasonName,proto3" json:"drop_reason_name,omitempty"`
+	KernelDropReason     uint32                 `protobuf:"varint,10,opt,name=kernel_drop_reason,json=kernelDropReason,proto3" json:"kernel_drop_reason,omitempty"` // the kernel's enum skb_drop_reason value
+	KernelDropReasonName string                 `protobuf:"bytes,11,opt,name=kernel_drop_reason_name,json=kernelDropReasonName,proto3" json:"kernel_drop_reason_name,omitempty"`
+	Packets              uint64                 `protobuf:"varint,12,opt,name=packets,proto3" json:"packets,omitempty"` // the flow's counters at the time of the report
+	Bytes                uint64                 `protobuf:"varint,13,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	TimeUnixNano         int64                  `protobuf:"varint,14,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"` // wall clock when the daemon read it
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *ReportEvent) Reset() {
+	*x = ReportEvent{}
+	mi := &file_podint_v1_podint_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportEvent) ProtoMessage() {}
+
+func (x *ReportEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_podint_v1_podint_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportEvent.ProtoReflect.Descriptor instead.
+func (*ReportEvent) Descriptor() ([]byte, []int) {
+	return file_podint_v1_podint_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ReportEvent) GetKind() ReportEvent_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return ReportEvent_KIND_UNSPECIFIED
+}
+
+func (x *ReportEvent) GetFlow() *Flow {
+	if x != nil {
+		return x.Flow
+	}
+	return nil
+}
+
+func (x *ReportEvent) GetIngressPort() uint32 {
+	if x != nil {
+		return x.IngressPort
+	}
+	return 0
+}
+
+func (x *ReportEvent) GetEgressPort() uint32 {
+	if x != nil {
+		return x.EgressPort
+	}
+	return 0
+}
+
+func (x *ReportEvent) GetIngressTs() uint64 {
+	if x != nil {
+		return x.IngressTs
+	}
+	return 0
+}
+
+func (x *ReportEvent) GetEgressTs() uint64 {
+	if x != nil {
+		return x.EgressTs
+	}
+	return 0
+}
+
+func (x *ReportEvent) GetHopLatencyNs() uint64 {
+	if x != nil {
+		return x.HopLatencyNs
+	}
+	return 0
+}
+
+func (x *ReportEvent) GetDropReason() uint32 {
+	if x != nil {
+		return x.DropReason
+	}
+	return 0
+}
+
+func (x *ReportEvent) GetDropReasonName() string {
+	if x != nil {
+		return x.DropReasonName
+	}
+	return ""
+}
+
+func (x *ReportEvent) GetKernelDropReason() uint32 {
+	if x != nil {
+		return x.KernelDropReason
+	}
+	return 0
+}
+
+func (x *ReportEvent) GetKernelDropReasonName() string {
+	if x != nil {
+		return x.KernelDropReasonName
+	}
+	return ""
+}
+
+func (x *ReportEvent) GetPackets() uint64 {
+	if x != nil {
+		return x.Packets
+	}
+	return 0
+}
+
+func (x *ReportEvent) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *ReportEvent) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+type HealthRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthRequest) Reset() {
+	*x = HealthRequest{}
+	mi := &file_podint_v1_podint_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthRequest) ProtoMessage() {}
+
+func (x *HealthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_podint_v1_podint_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
+func (*HealthRequest) Descriptor() ([]byte, []int) {
+	return file_podint_v1_podint_proto_rawDescGZIP(), []int{18}
+}
+
+type HealthResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	Problems      []string               `protobuf:"bytes,2,rep,name=problems,proto3" json:"problems,omitempty"` // e.g. "collector 10.0.0.5:32766 unreachable"
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthResponse) Reset() {
+	*x = HealthResponse{}
+	mi := &file_podint_v1_podint_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthResponse) ProtoMessage() {}
+
+func (x *HealthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_podint_v1_podint_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
+func (*HealthResponse) Descriptor() ([]byte, []int) {
+	return file_podint_v1_podint_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *HealthResponse) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *HealthResponse) GetProblems() []string {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
 var File_podint_v1_podint_proto protoreflect.FileDescriptor
 
 const file_podint_v1_podint_proto_rawDesc = "" +
@@ -926,11 +1343,48 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +
 	"\rStatsResponse\x12.\n" +
-	"\bcounters\x18\x01 \x03(\v2\x12.podint.v1.CounterR\bcounters*N\n" +
+	"\bcounters\x18\x01 \x03(\v2\x12.podint.v1.CounterR\bcounters\"?\n" +
+	"\x0eReportsRequest\x12\x0e\n" +
+	"\x02ip\x18\x01 \x01(\tR\x02ip\x12\x1d\n" +
+	"\n" +
+	"drops_only\x18\x02 \x01(\bR\tdropsOnly\"v\n" +
+	"\x04Flow\x12\x10\n" +
+	"\x03src\x18\x01 \x01(\tR\x03src\x12\x10\n" +
+	"\x03dst\x18\x02 \x01(\tR\x03dst\x12\x14\n" +
+	"\x05proto\x18\x03 \x01(\rR\x05proto\x12\x19\n" +
+	"\bsrc_port\x18\x04 \x01(\rR\asrcPort\x12\x19\n" +
+	"\bdst_port\x18\x05 \x01(\rR\adstPort\"\xcb\x04\n" +
+	"\vReportEvent\x12/\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1b.podint.v1.ReportEvent.KindR\x04kind\x12#\n" +
+	"\x04flow\x18\x02 \x01(\v2\x0f.podint.v1.FlowR\x04flow\x12!\n" +
+	"\fingress_port\x18\x03 \x01(\rR\vingressPort\x12\x1f\n" +
+	"\vegress_port\x18\x04 \x01(\rR\n" +
+	"egressPort\x12\x1d\n" +
+	"\n" +
+	"ingress_ts\x18\x05 \x01(\x04R\tingressTs\x12\x1b\n" +
+	"\tegress_ts\x18\x06 \x01(\x04R\begressTs\x12$\n" +
+	"\x0ehop_latency_ns\x18\a \x01(\x04R\fhopLatencyNs\x12\x1f\n" +
+	"\vdrop_reason\x18\b \x01(\rR\n" +
+	"dropReason\x12(\n" +
+	"\x10drop_reason_name\x18\t \x01(\tR\x0edropReasonName\x12,\n" +
+	"\x12kernel_drop_reason\x18\n" +
+	" \x01(\rR\x10kernelDropReason\x125\n" +
+	"\x17kernel_drop_reason_name\x18\v \x01(\tR\x14kernelDropReasonName\x12\x18\n" +
+	"\apackets\x18\f \x01(\x04R\apackets\x12\x14\n" +
+	"\x05bytes\x18\r \x01(\x04R\x05bytes\x12$\n" +
+	"\x0etime_unix_nano\x18\x0e \x01(\x03R\ftimeUnixNano\":\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\r\n" +
+	"\tKIND_FLOW\x10\x01\x12\r\n" +
+	"\tKIND_DROP\x10\x02\"\x0f\n" +
+	"\rHealthRequest\"<\n" +
+	"\x0eHealthResponse\x12\x0e\n" +
+	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x1a\n" +
+	"\bproblems\x18\x02 \x03(\tR\bproblems*N\n" +
 	"\bPortKind\x12\x19\n" +
 	"\x15PORT_KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rPORT_KIND_POD\x10\x01\x12\x14\n" +
-	"\x10PORT_KIND_UPLINK\x10\x022\xe4\x02\n" +
+	"\x10PORT_KIND_UPLINK\x10\x022\xaf\x04\n" +
 	"\x06Podint\x12C\n" +
 	"\bRegister\x12\x1a.podint.v1.RegisterRequest\x1a\x1b.podint.v1.RegisterResponse\x12I\n" +
 	"\n" +
@@ -938,7 +1392,10 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"\n" +
 	"ListProbes\x12\x1c.podint.v1.ListProbesRequest\x1a\x1d.podint.v1.ListProbesResponse\x12C\n" +
 	"\bTopology\x12\x1a.podint.v1.TopologyRequest\x1a\x1b.podint.v1.TopologyResponse\x12:\n" +
-	"\x05Stats\x12\x17.podint.v1.StatsRequest\x1a\x18.podint.v1.StatsResponseB3Z1github.com/podint/podint/proto/podint/v1;podintv1b\x06proto3"
+	"\x05Stats\x12\x17.podint.v1.StatsRequest\x1a\x18.podint.v1.StatsResponse\x12J\n" +
+	"\rWatchTopology\x12\x1a.podint.v1.TopologyRequest\x1a\x1b.podint.v1.TopologyResponse0\x01\x12>\n" +
+	"\aReports\x12\x19.podint.v1.ReportsRequest\x1a\x16.podint.v1.ReportEvent0\x01\x12=\n" +
+	"\x06Health\x12\x18.podint.v1.HealthRequest\x1a\x19.podint.v1.HealthResponseB3Z1github.com/podint/podint/proto/podint/v1;podintv1b\x06proto3"
 
 var (
 	file_podint_v1_podint_proto_rawDescOnce sync.Once
@@ -952,53 +1409,67 @@ func file_podint_v1_podint_proto_rawDescGZIP() []byte {
 	return file_podint_v1_podint_proto_rawDescData
 }
 
-var file_podint_v1_podint_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_podint_v1_podint_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_podint_v1_podint_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_podint_v1_podint_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_podint_v1_podint_proto_goTypes = []any{
 	(PortKind)(0),              // 0: podint.v1.PortKind
-	(*PodIP)(nil),              // 1: podint.v1.PodIP
-	(*Pod)(nil),                // 2: podint.v1.Pod
-	(*Probe)(nil),              // 3: podint.v1.Probe
-	(*RegisterRequest)(nil),    // 4: podint.v1.RegisterRequest
-	(*RegisterResponse)(nil),   // 5: podint.v1.RegisterResponse
-	(*UnregisterRequest)(nil),  // 6: podint.v1.UnregisterRequest
-	(*UnregisterResponse)(nil), // 7: podint.v1.UnregisterResponse
-	(*ListProbesRequest)(nil),  // 8: podint.v1.ListProbesRequest
-	(*ListProbesResponse)(nil), // 9: podint.v1.ListProbesResponse
-	(*Node)(nil),               // 10: podint.v1.Node
-	(*TopologyRequest)(nil),    // 11: podint.v1.TopologyRequest
-	(*TopologyResponse)(nil),   // 12: podint.v1.TopologyResponse
-	(*StatsRequest)(nil),       // 13: podint.v1.StatsRequest
-	(*Counter)(nil),            // 14: podint.v1.Counter
-	(*StatsResponse)(nil),      // 15: podint.v1.StatsResponse
-	nil,                        // 16: podint.v1.Counter.LabelsEntry
+	(ReportEvent_Kind)(0),      // 1: podint.v1.ReportEvent.Kind
+	(*PodIP)(nil),              // 2: podint.v1.PodIP
+	(*Pod)(nil),                // 3: podint.v1.Pod
+	(*Probe)(nil),              // 4: podint.v1.Probe
+	(*RegisterRequest)(nil),    // 5: podint.v1.RegisterRequest
+	(*RegisterResponse)(nil),   // 6: podint.v1.RegisterResponse
+	(*UnregisterRequest)(nil),  // 7: podint.v1.UnregisterRequest
+	(*UnregisterResponse)(nil), // 8: podint.v1.UnregisterResponse
+	(*ListProbesRequest)(nil),  // 9: podint.v1.ListProbesRequest
+	(*ListProbesResponse)(nil), // 10: podint.v1.ListProbesResponse
+	(*Node)(nil),               // 11: podint.v1.Node
+	(*TopologyRequest)(nil),    // 12: podint.v1.TopologyRequest
+	(*TopologyResponse)(nil),   // 13: podint.v1.TopologyResponse
+	(*StatsRequest)(nil),       // 14: podint.v1.StatsRequest
+	(*Counter)(nil),            // 15: podint.v1.Counter
+	(*StatsResponse)(nil),      // 16: podint.v1.StatsResponse
+	(*ReportsRequest)(nil),     // 17: podint.v1.ReportsRequest
+	(*Flow)(nil),               // 18: podint.v1.Flow
+	(*ReportEvent)(nil),        // 19: podint.v1.ReportEvent
+	(*HealthRequest)(nil),      // 20: podint.v1.HealthRequest
+	(*HealthResponse)(nil),     // 21: podint.v1.HealthResponse
+	nil,                        // 22: podint.v1.Counter.LabelsEntry
 }
 var file_podint_v1_podint_proto_depIdxs = []int32{
-	1,  // 0: podint.v1.Pod.ips:type_name -> podint.v1.PodIP
+	2,  // 0: podint.v1.Pod.ips:type_name -> podint.v1.PodIP
 	0,  // 1: podint.v1.Probe.kind:type_name -> podint.v1.PortKind
-	2,  // 2: podint.v1.Probe.pod:type_name -> podint.v1.Pod
-	3,  // 3: podint.v1.RegisterRequest.probe:type_name -> podint.v1.Probe
-	3,  // 4: podint.v1.ListProbesResponse.probes:type_name -> podint.v1.Probe
-	3,  // 5: podint.v1.Node.uplinks:type_name -> podint.v1.Probe
-	10, // 6: podint.v1.TopologyResponse.node:type_name -> podint.v1.Node
-	3,  // 7: podint.v1.TopologyResponse.ports:type_name -> podint.v1.Probe
-	16, // 8: podint.v1.Counter.labels:type_name -> podint.v1.Counter.LabelsEntry
-	14, // 9: podint.v1.StatsResponse.counters:type_name -> podint.v1.Counter
-	4,  // 10: podint.v1.Podint.Register:input_type -> podint.v1.RegisterRequest
-	6,  // 11: podint.v1.Podint.Unregister:input_type -> podint.v1.UnregisterRequest
-	8,  // 12: podint.v1.Podint.ListProbes:input_type -> podint.v1.ListProbesRequest
-	11, // 13: podint.v1.Podint.Topology:input_type -> podint.v1.TopologyRequest
-	13, // 14: podint.v1.Podint.Stats:input_type -> podint.v1.StatsRequest
-	5,  // 15: podint.v1.Podint.Register:output_type -> podint.v1.RegisterResponse
-	7,  // 16: podint.v1.Podint.Unregister:output_type -> podint.v1.UnregisterResponse
-	9,  // 17: podint.v1.Podint.ListProbes:output_type -> podint.v1.ListProbesResponse
-	12, // 18: podint.v1.Podint.Topology:output_type -> podint.v1.TopologyResponse
-	15, // 19: podint.v1.Podint.Stats:output_type -> podint.v1.StatsResponse
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	3,  // 2: podint.v1.Probe.pod:type_name -> podint.v1.Pod
+	4,  // 3: podint.v1.RegisterRequest.probe:type_name -> podint.v1.Probe
+	4,  // 4: podint.v1.ListProbesResponse.probes:type_name -> podint.v1.Probe
+	4,  // 5: podint.v1.Node.uplinks:type_name -> podint.v1.Probe
+	11, // 6: podint.v1.TopologyResponse.node:type_name -> podint.v1.Node
+	4,  // 7: podint.v1.TopologyResponse.ports:type_name -> podint.v1.Probe
+	22, // 8: podint.v1.Counter.labels:type_name -> podint.v1.Counter.LabelsEntry
+	15, // 9: podint.v1.StatsResponse.counters:type_name -> podint.v1.Counter
+	1,  // 10: podint.v1.ReportEvent.kind:type_name -> podint.v1.ReportEvent.Kind
+	18, // 11: podint.v1.ReportEvent.flow:type_name -> podint.v1.Flow
+	5,  // 12: podint.v1.Podint.Register:input_type -> podint.v1.RegisterRequest
+	7,  // 13: podint.v1.Podint.Unregister:input_type -> podint.v1.UnregisterRequest
+	9,  // 14: podint.v1.Podint.ListProbes:input_type -> podint.v1.ListProbesRequest
+	12, // 15: podint.v1.Podint.Topology:input_type -> podint.v1.TopologyRequest
+	14, // 16: podint.v1.Podint.Stats:input_type -> podint.v1.StatsRequest
+	12, // 17: podint.v1.Podint.WatchTopology:input_type -> podint.v1.TopologyRequest
+	17, // 18: podint.v1.Podint.Reports:input_type -> podint.v1.ReportsRequest
+	20, // 19: podint.v1.Podint.Health:input_type -> podint.v1.HealthRequest
+	6,  // 20: podint.v1.Podint.Register:output_type -> podint.v1.RegisterResponse
+	8,  // 21: podint.v1.Podint.Unregister:output_type -> podint.v1.UnregisterResponse
+	10, // 22: podint.v1.Podint.ListProbes:output_type -> podint.v1.ListProbesResponse
+	13, // 23: podint.v1.Podint.Topology:output_type -> podint.v1.TopologyResponse
+	16, // 24: podint.v1.Podint.Stats:output_type -> podint.v1.StatsResponse
+	13, // 25: podint.v1.Podint.WatchTopology:output_type -> podint.v1.TopologyResponse
+	19, // 26: podint.v1.Podint.Reports:output_type -> podint.v1.ReportEvent
+	21, // 27: podint.v1.Podint.Health:output_type -> podint.v1.HealthResponse
+	20, // [20:28] is the sub-list for method output_type
+	12, // [12:20] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_podint_v1_podint_proto_init() }
@@ -1011,8 +1482,8 @@ func file_podint_v1_podint_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_podint_v1_podint_proto_rawDesc), len(file_podint_v1_podint_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   16,
+			NumEnums:      2,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,11 +22,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Podint_Register_FullMethodName   = "/podint.v1.Podint/Register"
-	Podint_Unregister_FullMethodName = "/podint.v1.Podint/Unregister"
-	Podint_ListProbes_FullMethodName = "/podint.v1.Podint/ListProbes"
-	Podint_Topology_FullMethodName   = "/podint.v1.Podint/Topology"
-	Podint_Stats_FullMethodName      = "/podint.v1.Podint/Stats"
+	Podint_Register_FullMethodName      = "/podint.v1.Podint/Register"
+	Podint_Unregister_FullMethodName    = "/podint.v1.Podint/Unregister"
+	Podint_ListProbes_FullMethodName    = "/podint.v1.Podint/ListProbes"
+	Podint_Topology_FullMethodName      = "/podint.v1.Podint/Topology"
+	Podint_Stats_FullMethodName         = "/podint.v1.Podint/Stats"
+	Podint_WatchTopology_FullMethodName = "/podint.v1.Podint/WatchTopology"
+	Podint_Reports_FullMethodName       = "/podint.v1.Podint/Reports"
+	Podint_Health_FullMethodName        = "/podint.v1.Podint/Health"
 )
 
 // PodintClient is the client API for Podint service.
@@ -44,6 +47,12 @@ type PodintClient interface {
 	Topology(ctx context.Context, in *TopologyRequest, opts ...grpc.CallOption) (*TopologyResponse, error)
 	// Stats returns every counter of the pipeline, loss counters included.
 	Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error)
+	// WatchTopology streams the topology: now, then after every change.
+	WatchTopology(ctx context.Context, in *TopologyRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TopologyResponse], error)
+	// Reports streams the reports the daemon sends, decoded (podintctl watch).
+	Reports(ctx context.Context, in *ReportsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReportEvent], error)
+	// Health says whether the daemon's pipeline is working.
+	Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error)
 }
 
 type podintClient struct {
@@ -104,6 +113,54 @@ func (c *podintClient) Stats(ctx context.Context, in *StatsRequest, opts ...grpc
 	return out, nil
 }
 
+func (c *podintClient) WatchTopology(ctx context.Context, in *TopologyRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TopologyResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Podint_ServiceDesc.Streams[0], Podint_WatchTopology_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[TopologyRequest, TopologyResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Podint_WatchTopologyClient = grpc.ServerStreamingClient[TopologyResponse]
+
+func (c *podintClient) Reports(ctx context.Context, in *ReportsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReportEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Podint_ServiceDesc.Streams[1], Podint_Reports_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ReportsRequest, ReportEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Podint_ReportsClient = grpc.ServerStreamingClient[ReportEvent]
+
+func (c *podintClient) Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HealthResponse)
+	err := c.cc.Invoke(ctx, Podint_Health_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PodintServer is the server API for Podint service.
 // All implementations must embed UnimplementedPodintServer
 // for forward compatibility.
@@ -119,6 +176,12 @@ type PodintServer interface {
 	Topology(context.Context, *TopologyRequest) (*TopologyResponse, error)
 	// Stats returns every counter of the pipeline, loss counters included.
 	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
+	// WatchTopology streams the topology: now, then after every change.
+	WatchTopology(*TopologyRequest, grpc.ServerStreamingServer[TopologyResponse]) error
+	// Reports streams the reports the daemon sends, decoded (podintctl watch).
+	Reports(*ReportsRequest, grpc.ServerStreamingServer[ReportEvent]) error
+	// Health says whether the daemon's pipeline is working.
+	Health(context.Context, *HealthRequest) (*HealthResponse, error)
 	mustEmbedUnimplementedPodintServer()
 }
 
@@ -143,6 +206,15 @@ func (UnimplementedPodintServer) Topology(context.Context, *TopologyRequest) (*T
 }
 func (UnimplementedPodintServer) Stats(context.Context, *StatsRequest) (*StatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Stats not implemented")
+}
+func (UnimplementedPodintServer) WatchTopology(*TopologyRequest, grpc.ServerStreamingServer[TopologyResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchTopology not implemented")
+}
+func (UnimplementedPodintServer) Reports(*ReportsRequest, grpc.ServerStreamingServer[ReportEvent]) error {
+	return status.Error(codes.Unimplemented, "method Reports not implemented")
+}
+func (UnimplementedPodintServer) Health(context.Context, *HealthRequest) (*HealthResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Health not implemented")
 }
 func (UnimplementedPodintServer) mustEmbedUnimplementedPodintServer() {}
 func (UnimplementedPodintServer) testEmbeddedByValue()                {}
@@ -255,6 +327,46 @@ func _Podint_Stats_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Podint_WatchTopology_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(TopologyRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(PodintServer).WatchTopology(m, &grpc.GenericServerStream[TopologyRequest, TopologyResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Podint_WatchTopologyServer = grpc.ServerStreamingServer[TopologyResponse]
+
+func _Podint_Reports_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ReportsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(PodintServer).Reports(m, &grpc.GenericServerStream[ReportsRequest, ReportEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Podint_ReportsServer = grpc.ServerStreamingServer[ReportEvent]
+
+func _Podint_Health_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HealthRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PodintServer).Health(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Podint_Health_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PodintServer).Health(ctx, req.(*HealthRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Podint_ServiceDesc is the grpc.ServiceDesc for Podint service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -282,7 +394,22 @@ var Podint_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Stats",
 			Handler:    _Podint_Stats_Handler,
 		},
+		{
+			MethodName: "Health",
+			Handler:    _Podint_Health_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchTopology",
+			Handler:       _Podint_WatchTopology_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Reports",
+			Handler:       _Podint_Reports_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "podint/v1/podint.proto",
 }
