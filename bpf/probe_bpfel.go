@@ -16,16 +16,33 @@ import (
 type probeCounter uint32
 
 const (
-	probeCounterCOUNTER_PACKETS         probeCounter = 0
-	probeCounterCOUNTER_NOT_IP          probeCounter = 1
-	probeCounterCOUNTER_TRUNCATED       probeCounter = 2
-	probeCounterCOUNTER_EVENTS          probeCounter = 3
-	probeCounterCOUNTER_RINGBUF_FULL    probeCounter = 4
-	probeCounterCOUNTER_SUPPRESSED      probeCounter = 5
-	probeCounterCOUNTER_INGRESS_UNKNOWN probeCounter = 6
-	probeCounterCOUNTER_INFLIGHT_STALE  probeCounter = 7
-	probeCounterCOUNTER_MAX             probeCounter = 8
+	probeCounterCOUNTER_PACKETS          probeCounter = 0
+	probeCounterCOUNTER_NOT_IP           probeCounter = 1
+	probeCounterCOUNTER_TRUNCATED        probeCounter = 2
+	probeCounterCOUNTER_EVENTS           probeCounter = 3
+	probeCounterCOUNTER_RINGBUF_FULL     probeCounter = 4
+	probeCounterCOUNTER_SUPPRESSED       probeCounter = 5
+	probeCounterCOUNTER_INGRESS_UNKNOWN  probeCounter = 6
+	probeCounterCOUNTER_INFLIGHT_STALE   probeCounter = 7
+	probeCounterCOUNTER_UNWATCHED        probeCounter = 8
+	probeCounterCOUNTER_DROPS_SEEN       probeCounter = 9
+	probeCounterCOUNTER_DROPS_SUPPRESSED probeCounter = 10
+	probeCounterCOUNTER_MAX              probeCounter = 11
 )
+
+type probeDropKey struct {
+	_      structs.HostLayout
+	Flow   probeFlowKey
+	Reason uint32
+	_      [4]byte
+}
+
+type probeDropState struct {
+	_            structs.HostLayout
+	LastReportNs uint64
+	Drops        uint64
+	Bytes        uint64
+}
 
 type probeEvent struct {
 	_              structs.HostLayout
@@ -82,7 +99,9 @@ type probeFlowState struct {
 	IngressIfindex uint32
 	EgressIfindex  uint32
 	LatencyBucket  uint32
-	Pad            uint32
+	WatchGen       uint16
+	Watched        uint8
+	Pad            uint8
 }
 
 type probeInflight struct {
@@ -97,25 +116,52 @@ type probeSettings struct {
 	ReportIntervalNs uint64
 	LatencyQuantumNs uint64
 	InflightMaxAgeNs uint64
+	NetnsIno         uint64
+	WatchRules       uint32
+	WatchGen         uint16
+	Pad              uint16
+}
+
+type probeWatchRule struct {
+	_       structs.HostLayout
+	Src     [16]uint8
+	SrcMask [16]uint8
+	Dst     [16]uint8
+	DstMask [16]uint8
+	SportLo uint16
+	SportHi uint16
+	DportLo uint16
+	DportHi uint16
+	Proto   uint8
+	Pad     [7]uint8
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	probeMapCounters         = "counters"
-	probeMapEvents           = "events"
-	probeMapFlows            = "flows"
-	probeMapInflight         = "inflight"
-	probeMapProbeSettings    = "probe_settings"
-	probeProgPodintEgress    = "podint_egress"
-	probeProgPodintIngress   = "podint_ingress"
-	probeVarUnusedCounter    = "unused_counter"
-	probeVarUnusedEvent      = "unused_event"
-	probeVarUnusedEventCause = "unused_event_cause"
-	probeVarUnusedEventType  = "unused_event_type"
-	probeVarUnusedFlowState  = "unused_flow_state"
-	probeVarUnusedSettings   = "unused_settings"
+	probeMapCounters          = "counters"
+	probeMapDrops             = "drops"
+	probeMapEvents            = "events"
+	probeMapFlows             = "flows"
+	probeMapInflight          = "inflight"
+	probeMapPorts             = "ports"
+	probeMapProbeSettings     = "probe_settings"
+	probeMapScratch           = "scratch"
+	probeMapWatchlist         = "watchlist"
+	probeProgPodintDrop       = "podint_drop"
+	probeProgPodintEgress     = "podint_egress"
+	probeProgPodintIngress    = "podint_ingress"
+	probeVarSkbConsumedReason = "skb_consumed_reason"
+	probeVarUnusedCounter     = "unused_counter"
+	probeVarUnusedDropKey     = "unused_drop_key"
+	probeVarUnusedDropState   = "unused_drop_state"
+	probeVarUnusedEvent       = "unused_event"
+	probeVarUnusedEventCause  = "unused_event_cause"
+	probeVarUnusedEventType   = "unused_event_type"
+	probeVarUnusedFlowState   = "unused_flow_state"
+	probeVarUnusedSettings    = "unused_settings"
+	probeVarUnusedWatchRule   = "unused_watch_rule"
 )
 
 // loadProbe returns the embedded CollectionSpec for probe.
@@ -160,6 +206,7 @@ type probeSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeProgramSpecs struct {
+	PodintDrop    *ebpf.ProgramSpec `ebpf:"podint_drop"`
 	PodintEgress  *ebpf.ProgramSpec `ebpf:"podint_egress"`
 	PodintIngress *ebpf.ProgramSpec `ebpf:"podint_ingress"`
 }
@@ -169,22 +216,30 @@ type probeProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeMapSpecs struct {
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
+	Drops         *ebpf.MapSpec `ebpf:"drops"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
 	Flows         *ebpf.MapSpec `ebpf:"flows"`
 	Inflight      *ebpf.MapSpec `ebpf:"inflight"`
+	Ports         *ebpf.MapSpec `ebpf:"ports"`
 	ProbeSettings *ebpf.MapSpec `ebpf:"probe_settings"`
+	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
+	Watchlist     *ebpf.MapSpec `ebpf:"watchlist"`
 }
 
 // probeVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeVariableSpecs struct {
-	UnusedCounter    *ebpf.VariableSpec `ebpf:"unused_counter"`
-	UnusedEvent      *ebpf.VariableSpec `ebpf:"unused_event"`
-	UnusedEventCause *ebpf.VariableSpec `ebpf:"unused_event_cause"`
-	UnusedEventType  *ebpf.VariableSpec `ebpf:"unused_event_type"`
-	UnusedFlowState  *ebpf.VariableSpec `ebpf:"unused_flow_state"`
-	UnusedSettings   *ebpf.VariableSpec `ebpf:"unused_settings"`
+	SkbConsumedReason *ebpf.VariableSpec `ebpf:"skb_consumed_reason"`
+	UnusedCounter     *ebpf.VariableSpec `ebpf:"unused_counter"`
+	UnusedDropKey     *ebpf.VariableSpec `ebpf:"unused_drop_key"`
+	UnusedDropState   *ebpf.VariableSpec `ebpf:"unused_drop_state"`
+	UnusedEvent       *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedEventCause  *ebpf.VariableSpec `ebpf:"unused_event_cause"`
+	UnusedEventType   *ebpf.VariableSpec `ebpf:"unused_event_type"`
+	UnusedFlowState   *ebpf.VariableSpec `ebpf:"unused_flow_state"`
+	UnusedSettings    *ebpf.VariableSpec `ebpf:"unused_settings"`
+	UnusedWatchRule   *ebpf.VariableSpec `ebpf:"unused_watch_rule"`
 }
 
 // probeObjects contains all objects after they have been loaded into the kernel.
@@ -208,19 +263,27 @@ func (o *probeObjects) Close() error {
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeMaps struct {
 	Counters      *ebpf.Map `ebpf:"counters"`
+	Drops         *ebpf.Map `ebpf:"drops"`
 	Events        *ebpf.Map `ebpf:"events"`
 	Flows         *ebpf.Map `ebpf:"flows"`
 	Inflight      *ebpf.Map `ebpf:"inflight"`
+	Ports         *ebpf.Map `ebpf:"ports"`
 	ProbeSettings *ebpf.Map `ebpf:"probe_settings"`
+	Scratch       *ebpf.Map `ebpf:"scratch"`
+	Watchlist     *ebpf.Map `ebpf:"watchlist"`
 }
 
 func (m *probeMaps) Close() error {
 	return _ProbeClose(
 		m.Counters,
+		m.Drops,
 		m.Events,
 		m.Flows,
 		m.Inflight,
+		m.Ports,
 		m.ProbeSettings,
+		m.Scratch,
+		m.Watchlist,
 	)
 }
 
@@ -228,24 +291,30 @@ func (m *probeMaps) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeVariables struct {
-	UnusedCounter    *ebpf.Variable `ebpf:"unused_counter"`
-	UnusedEvent      *ebpf.Variable `ebpf:"unused_event"`
-	UnusedEventCause *ebpf.Variable `ebpf:"unused_event_cause"`
-	UnusedEventType  *ebpf.Variable `ebpf:"unused_event_type"`
-	UnusedFlowState  *ebpf.Variable `ebpf:"unused_flow_state"`
-	UnusedSettings   *ebpf.Variable `ebpf:"unused_settings"`
+	SkbConsumedReason *ebpf.Variable `ebpf:"skb_consumed_reason"`
+	UnusedCounter     *ebpf.Variable `ebpf:"unused_counter"`
+	UnusedDropKey     *ebpf.Variable `ebpf:"unused_drop_key"`
+	UnusedDropState   *ebpf.Variable `ebpf:"unused_drop_state"`
+	UnusedEvent       *ebpf.Variable `ebpf:"unused_event"`
+	UnusedEventCause  *ebpf.Variable `ebpf:"unused_event_cause"`
+	UnusedEventType   *ebpf.Variable `ebpf:"unused_event_type"`
+	UnusedFlowState   *ebpf.Variable `ebpf:"unused_flow_state"`
+	UnusedSettings    *ebpf.Variable `ebpf:"unused_settings"`
+	UnusedWatchRule   *ebpf.Variable `ebpf:"unused_watch_rule"`
 }
 
 // probePrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probePrograms struct {
+	PodintDrop    *ebpf.Program `ebpf:"podint_drop"`
 	PodintEgress  *ebpf.Program `ebpf:"podint_egress"`
 	PodintIngress *ebpf.Program `ebpf:"podint_ingress"`
 }
 
 func (p *probePrograms) Close() error {
 	return _ProbeClose(
+		p.PodintDrop,
 		p.PodintEgress,
 		p.PodintIngress,
 	)

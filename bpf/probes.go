@@ -13,7 +13,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cilium/ebpf"
 )
@@ -54,8 +57,10 @@ var DefaultSettings = Settings{
 
 // Probes are the loaded programs and maps of one node instance.
 type Probes struct {
-	objs   probeObjects
-	pinDir string
+	objs     probeObjects
+	pinDir   string
+	mu       sync.Mutex
+	settings probeSettings
 }
 
 func mapsDir(pinDir string) string  { return filepath.Join(pinDir, "maps") }
@@ -79,9 +84,18 @@ func Load(pinDir string, s Settings) (*Probes, error) {
 			return nil, fmt.Errorf("create pin directory: %w", err)
 		}
 	}
+	spec, err := loadProbe()
+	if err != nil {
+		return nil, fmt.Errorf("read probe objects: %w", err)
+	}
+	if consumed, err := KernelDropReasonValue("SKB_CONSUMED"); err == nil {
+		if err := spec.Variables["skb_consumed_reason"].Set(consumed); err != nil {
+			return nil, fmt.Errorf("set skb_consumed_reason: %w", err)
+		}
+	}
 	p := &Probes{pinDir: pinDir}
 	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: mapsDir(pinDir)}}
-	if err := loadProbeObjects(&p.objs, opts); err != nil {
+	if err := spec.LoadAndAssign(&p.objs, opts); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			return nil, fmt.Errorf("load probes: verifier rejected them: %+v", ve)
@@ -90,6 +104,13 @@ func Load(pinDir string, s Settings) (*Probes, error) {
 			return nil, fmt.Errorf("load probes: maps pinned under %s come from an incompatible podint version; remove them to start afresh: %w", mapsDir(pinDir), err)
 		}
 		return nil, fmt.Errorf("load probes: %w", err)
+	}
+	// Continue from the pinned settings, so that the watchlist generation
+	// moves on and flows decided under older rules are decided again.
+	_ = p.objs.ProbeSettings.Lookup(uint32(0), &p.settings)
+	p.settings.WatchGen++
+	if ino, err := netnsIno(); err == nil {
+		p.settings.NetnsIno = ino
 	}
 	if err := p.SetSettings(s); err != nil {
 		p.Close()
@@ -102,6 +123,16 @@ func Load(pinDir string, s Settings) (*Probes, error) {
 		}
 	}
 	return p, nil
+}
+
+// netnsIno identifies the caller's network namespace as the kernel does
+// (ns.inum): drops in other namespaces, the pods', are not the node's.
+func netnsIno() (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return 0, fmt.Errorf("stat network namespace: %w", err)
+	}
+	return st.Ino, nil
 }
 
 // repin replaces whatever is pinned at path with prog.
@@ -119,12 +150,16 @@ func repin(prog *ebpf.Program, path string) error {
 
 // SetSettings updates the report filter of running probes.
 func (p *Probes) SetSettings(s Settings) error {
-	v := probeSettings{
-		ReportIntervalNs: uint64(s.ReportInterval),
-		LatencyQuantumNs: uint64(s.LatencyQuantum),
-		InflightMaxAgeNs: uint64(s.InflightMaxAge),
-	}
-	if err := p.objs.ProbeSettings.Put(uint32(0), &v); err != nil {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.settings.ReportIntervalNs = uint64(s.ReportInterval)
+	p.settings.LatencyQuantumNs = uint64(s.LatencyQuantum)
+	p.settings.InflightMaxAgeNs = uint64(s.InflightMaxAge)
+	return p.writeSettings()
+}
+
+func (p *Probes) writeSettings() error {
+	if err := p.objs.ProbeSettings.Put(uint32(0), &p.settings); err != nil {
 		return fmt.Errorf("write probe settings: %w", err)
 	}
 	return nil

@@ -8,6 +8,8 @@
  * the per-flow report filter decide whether user space hears about it. */
 
 #include "parse.h"
+#include "maps.h"
+#include "watch.h"
 
 #define TC_ACT_UNSPEC_ (-1)
 
@@ -18,55 +20,13 @@ const struct event *unused_event __attribute__((unused));
 const struct settings *unused_settings __attribute__((unused));
 const struct flow_state *unused_flow_state __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
+const struct watch_rule *unused_watch_rule __attribute__((unused));
+const struct drop_key *unused_drop_key __attribute__((unused));
+const struct drop_state *unused_drop_state __attribute__((unused));
 const enum event_type *unused_event_type __attribute__((unused));
 const enum event_cause *unused_event_cause __attribute__((unused));
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, struct inflight);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} inflight SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 131072);
-	__type(key, struct flow_key);
-	__type(value, struct flow_state);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} flows SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, COUNTER_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} counters SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct settings);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} probe_settings SEC(".maps");
-
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
-
-static __always_inline void count(__u32 idx)
-{
-	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
-	if (v)
-		*v += 1;
-}
 
 /* skb_id is the kernel address of the sk_buff: unique among packets in
  * flight, and the same object from the ingress hook to the egress hook. */
@@ -154,8 +114,7 @@ static __always_inline void probe_egress(struct __sk_buff *skb)
 	if (parse_counted(skb, &p) != PARSE_OK)
 		return;
 
-	__u32 zero = 0;
-	struct settings *cfg = bpf_map_lookup_elem(&probe_settings, &zero);
+	struct settings *cfg = settings();
 	if (!cfg)
 		return;
 	__u64 now = bpf_ktime_get_ns();
@@ -190,9 +149,27 @@ static __always_inline void probe_egress(struct __sk_buff *skb)
 			.ingress_ifindex = in_if,
 			.egress_ifindex = skb->ifindex,
 			.latency_bucket = bucket,
+			.watch_gen = cfg->watch_gen,
+			.watched = flow_watched(&p.key, cfg),
 		};
 		bpf_map_update_elem(&flows, &p.key, &ns, BPF_ANY);
+		if (!ns.watched) {
+			count(COUNTER_UNWATCHED);
+			return;
+		}
 		emit(skb, &p, in_ts, in_if, now, cause | CAUSE_NEW_FLOW, 1, len);
+		return;
+	}
+	if (st->watch_gen != cfg->watch_gen) {
+		/* the watchlist changed: a flow it now selects is reported as new */
+		int watched = flow_watched(&p.key, cfg);
+		if (watched && !st->watched)
+			cause |= CAUSE_NEW_FLOW;
+		st->watched = watched;
+		st->watch_gen = cfg->watch_gen;
+	}
+	if (!st->watched) {
+		count(COUNTER_UNWATCHED);
 		return;
 	}
 	__u64 packets = __sync_fetch_and_add(&st->packets, 1) + 1;
@@ -226,6 +203,8 @@ static __always_inline void probe_egress(struct __sk_buff *skb)
 		cause |= CAUSE_INTERVAL;
 	emit(skb, &p, in_ts, in_if, now, cause, packets, bytes);
 }
+
+#include "drop.h"
 
 SEC("tcx/ingress")
 int podint_ingress(struct __sk_buff *skb)

@@ -31,7 +31,7 @@ struct flow_key {
 	__u16 dport;
 	__u8 proto;
 	__u8 pad[3];
-};
+} __attribute__((aligned(8)));
 
 /* Per-flow state of the report filter (LRU map "flows"). */
 struct flow_state {
@@ -41,7 +41,39 @@ struct flow_state {
 	__u32 ingress_ifindex;
 	__u32 egress_ifindex;
 	__u32 latency_bucket;
-	__u32 pad;
+	__u16 watch_gen;   /* watchlist generation "watched" was decided under */
+	__u8 watched;      /* the watchlist selects this flow */
+	__u8 pad;
+};
+
+/* Rate limit of drop reports per flow and kernel reason (LRU map "drops"). */
+struct drop_key {
+	struct flow_key flow;
+	__u32 reason;
+};
+
+struct drop_state {
+	__u64 last_report_ns;
+	__u64 drops;  /* since the flow's first drop for this reason */
+	__u64 bytes;
+};
+
+#define MAX_WATCH_RULES 64
+
+/* One watchlist rule (array map "watchlist"). Addresses are v4-mapped like
+ * flow keys; a zero mask matches any address, of either family. Ports are
+ * inclusive ranges; for ICMP they range over type (sport) and code (dport). */
+struct watch_rule {
+	__u8 src[16];
+	__u8 src_mask[16];
+	__u8 dst[16];
+	__u8 dst_mask[16];
+	__u16 sport_lo;
+	__u16 sport_hi;
+	__u16 dport_lo;
+	__u16 dport_hi;
+	__u8 proto;  /* 0: any protocol */
+	__u8 pad[7];
 };
 
 /* A packet that passed an ingress probe and has not reached an egress probe
@@ -83,6 +115,9 @@ enum counter {
 	COUNTER_SUPPRESSED,         /* packets the report filter held back */
 	COUNTER_INGRESS_UNKNOWN,    /* egress packets with no matching ingress */
 	COUNTER_INFLIGHT_STALE,     /* in-flight entries too old or of another flow */
+	COUNTER_UNWATCHED,          /* packets of flows the watchlist does not select */
+	COUNTER_DROPS_SEEN,         /* packets of probed ports the kernel dropped */
+	COUNTER_DROPS_SUPPRESSED,   /* drops the per-flow rate limit held back */
 	COUNTER_MAX,
 };
 
@@ -91,4 +126,8 @@ struct settings {
 	__u64 report_interval_ns;   /* at most one steady-state event per flow per interval */
 	__u64 latency_quantum_ns;   /* width of a hop latency bucket */
 	__u64 inflight_max_age_ns;  /* older in-flight entries are not paired */
+	__u64 netns_ino;            /* the node's network namespace: drops elsewhere (in pods) are not the node's */
+	__u32 watch_rules;          /* rules in use in "watchlist"; 0 reports every flow */
+	__u16 watch_gen;            /* bumped on every watchlist change */
+	__u16 pad;
 };

@@ -147,8 +147,9 @@ func (c *collector) send(batch []*intreport.Report) {
 				add(d, n)
 			}
 		}
-		n := c.v20.Len()
-		add(c.v20.Flush(), n)
+		if n := c.v20.Len(); n > 0 {
+			add(c.v20.Flush(), n)
+		}
 	} else {
 		for i, r := range batch {
 			c.v05Bufs[i] = intreport.AppendV05(c.v05Bufs[i][:0], r, c.cfg.HwID, c.seq.Next(), c.cfg.SnapLen)

@@ -33,8 +33,8 @@ type Decoded struct {
 	// holds the hop latency metadata when MDBits has bit 2.
 	MDBits       uint16
 	MDHopLatency uint32
-	// Packet is what the inner frame says; Outer is set when the frame is an
-	// overlay packet, and then Report.Flow is the flow inside it.
+	// Packet is what the inner frame says. For an overlay packet
+	// (Packet.Tunnel set) Report.Flow is the flow inside it; see Outer.
 	Packet Packet
 	// FrameErr says why the inner frame yielded no complete flow. The report
 	// itself is still valid: its metadata decoded.

@@ -1,0 +1,229 @@
+package collect
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/podint/podint/daemon/intreport"
+)
+
+const (
+	// latencySamples is how many recent hop latencies per flow the
+	// percentiles are computed over: recent behaviour, bounded memory.
+	latencySamples = 1024
+	// maxFlows bounds the flow table; the flow seen least recently makes room.
+	maxFlows = 65536
+	// reorderWindow is how far behind the expected sequence number a
+	// datagram may arrive and count as late rather than as a sender restart.
+	reorderWindow = 1024
+)
+
+// Summary is a snapshot of a collector's view.
+type Summary struct {
+	Datagrams       uint64
+	Reports         uint64
+	Malformed       uint64 // datagrams that did not decode
+	Flows           []FlowSummary
+	Drops           []DropSummary
+	Sources         []SourceSummary
+	SubscriberDrops uint64 // reports a full subscriber channel did not take
+}
+
+// FlowSummary is what the flow reports of one flow through one switch say.
+type FlowSummary struct {
+	SwitchID uint32
+	Flow     intreport.Flow
+	Packets  uint64 // flow reports
+	HopP50   time.Duration
+	HopP99   time.Duration // p50 and p99 over the last 1024 reports
+	HopMax   time.Duration // over all reports
+	LastSeen time.Time
+}
+
+// DropSummary counts drop reports of one reason.
+type DropSummary struct {
+	Reason uint8
+	Name   string // "" when the code has no registered name
+	Count  uint64
+}
+
+// SourceSummary is one sender's sequence accounting. A source is a sender
+// address and port with a hw_id (and format): a restarted daemon sends from
+// a new port, so it starts a new source instead of a false gap.
+type SourceSummary struct {
+	From      netip.AddrPort
+	HwID      uint8
+	Format    intreport.Format
+	Datagrams uint64
+	// Lost counts sequence numbers skipped: reports for v0.5, datagrams
+	// for v2.0 (whose sequence numbers count datagrams). Late arrivals
+	// that were counted lost are taken back.
+	Lost      uint64
+	Reordered uint64 // datagrams that arrived after a later one
+	Restarts  uint64 // jumps back too far to be late: the sender started over
+	LastSeq   uint32
+}
+
+type flowKey struct {
+	sw   uint32
+	flow intreport.Flow
+}
+
+type flowStats struct {
+	packets  uint64
+	samples  []uint64 // ring of hop latencies, ns
+	next     int
+	max      uint64
+	lastSeen time.Time
+}
+
+type sourceKey struct {
+	from   netip.AddrPort
+	hwID   uint8
+	format intreport.Format
+}
+
+type sourceStats struct {
+	SourceSummary
+	started bool
+}
+
+// tally accumulates what Summary reports; the Collector's lock guards it.
+type tally struct {
+	datagrams, reports, malformedN, subscriberDrops uint64
+	flows                                           map[flowKey]*flowStats
+	drops                                           map[uint8]uint64
+	sources                                         map[sourceKey]*sourceStats
+}
+
+func newTally() tally {
+	return tally{
+		flows:   map[flowKey]*flowStats{},
+		drops:   map[uint8]uint64{},
+		sources: map[sourceKey]*sourceStats{},
+	}
+}
+
+func (t *tally) malformed() { t.malformedN++ }
+
+func (t *tally) datagram(from netip.AddrPort, d *intreport.Datagram) {
+	t.datagrams++
+	k := sourceKey{from, d.HwID, d.Format}
+	s := t.sources[k]
+	if s == nil {
+		s = &sourceStats{SourceSummary: SourceSummary{From: from, HwID: d.HwID, Format: d.Format}}
+		t.sources[k] = s
+	}
+	s.observe(d.Seq, d.Format.SeqMask())
+}
+
+// observe accounts for sequence number seq, modulo mask+1.
+func (s *sourceStats) observe(seq, mask uint32) {
+	s.Datagrams++
+	if !s.started {
+		s.started, s.LastSeq = true, seq // nothing is known of what came before
+		return
+	}
+	expected := (s.LastSeq + 1) & mask
+	ahead := (seq - expected) & mask
+	behind := (expected - seq) & mask
+	switch {
+	case ahead == 0:
+		s.LastSeq = seq
+	case ahead <= mask/2:
+		s.Lost += uint64(ahead)
+		s.LastSeq = seq
+	case behind <= reorderWindow:
+		s.Reordered++
+		if s.Lost > 0 {
+			s.Lost-- // it was counted lost when a later one overtook it
+		}
+	default:
+		s.Restarts++
+		s.LastSeq = seq
+	}
+}
+
+func (t *tally) report(r *Received) {
+	t.reports++
+	if r.Kind == intreport.KindDrop {
+		t.drops[r.DropReason]++
+		return
+	}
+	k := flowKey{r.SwitchID, r.Flow}
+	f := t.flows[k]
+	if f == nil {
+		if len(t.flows) >= maxFlows {
+			t.evictOldestFlow()
+		}
+		f = &flowStats{}
+		t.flows[k] = f
+	}
+	f.packets++
+	f.lastSeen = r.At
+	lat := r.HopLatency()
+	f.max = max(f.max, lat)
+	if len(f.samples) < latencySamples {
+		f.samples = append(f.samples, lat)
+	} else {
+		f.samples[f.next] = lat
+		f.next = (f.next + 1) % latencySamples
+	}
+}
+
+func (t *tally) evictOldestFlow() {
+	var oldest flowKey
+	var at time.Time
+	first := true
+	for k, f := range t.flows {
+		if first || f.lastSeen.Before(at) {
+			oldest, at, first = k, f.lastSeen, false
+		}
+	}
+	delete(t.flows, oldest)
+}
+
+// percentile is the nearest-rank percentile p (0-100) of sorted samples.
+func percentile(sorted []uint64, p int) uint64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 * n)
+	return sorted[max(rank, 1)-1]
+}
+
+func (t *tally) snapshot() Summary {
+	s := Summary{Datagrams: t.datagrams, Reports: t.reports, Malformed: t.malformedN, SubscriberDrops: t.subscriberDrops}
+	for k, f := range t.flows {
+		sorted := slices.Clone(f.samples)
+		slices.Sort(sorted)
+		s.Flows = append(s.Flows, FlowSummary{
+			SwitchID: k.sw, Flow: k.flow, Packets: f.packets, LastSeen: f.lastSeen,
+			HopP50: time.Duration(percentile(sorted, 50)),
+			HopP99: time.Duration(percentile(sorted, 99)),
+			HopMax: time.Duration(f.max),
+		})
+	}
+	slices.SortFunc(s.Flows, func(a, b FlowSummary) int {
+		if c := cmp.Compare(b.Packets, a.Packets); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Flow.String(), b.Flow.String())
+	})
+	for code, n := range t.drops {
+		s.Drops = append(s.Drops, DropSummary{Reason: code, Name: intreport.DropReasonName(code), Count: n})
+	}
+	slices.SortFunc(s.Drops, func(a, b DropSummary) int { return cmp.Compare(a.Reason, b.Reason) })
+	for _, src := range t.sources {
+		s.Sources = append(s.Sources, src.SourceSummary)
+	}
+	slices.SortFunc(s.Sources, func(a, b SourceSummary) int {
+		if c := a.From.Compare(b.From); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.HwID, b.HwID)
+	})
+	return s
+}
