@@ -21,6 +21,7 @@ import (
 	"github.com/podint/podint/daemon/instance"
 	"github.com/podint/podint/daemon/intreport"
 	"github.com/podint/podint/daemon/topology"
+	"github.com/podint/podint/daemon/watchlist"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
@@ -34,6 +35,7 @@ type Daemon struct {
 	store    *topology.Store
 	exporter *exporter.Exporter
 	reader   *events.Reader
+	watcher  *watchlist.Watcher
 }
 
 // New loads the probes and prepares every part; Run starts them.
@@ -55,8 +57,31 @@ func New(cfg config.Config, log *slog.Logger) (*Daemon, error) {
 	if d.probes, err = bpf.Load(d.paths.PinDir, settings); err != nil {
 		return nil, err
 	}
+	if err := d.probes.AttachDrops(); err != nil {
+		log.Warn("drop reports disabled", "err", err)
+	}
 	node := &podintv1.Node{Name: cfg.NodeName, SwitchId: d.switchID, SwitchIp: sw.String()}
 	if d.store, err = topology.NewStore(filepath.Join(d.paths.StateDir, "probes"), node); err != nil {
+		d.probes.Close()
+		return nil, err
+	}
+	for _, p := range d.store.Probes() {
+		_ = d.probes.AddPort(int(p.GetIfindex()))
+	}
+	uplinks, err := uplinkNames(cfg)
+	if err != nil {
+		log.Warn("no uplink probed", "err", err)
+	}
+	if err := d.attachUplinks(uplinks); err != nil {
+		d.probes.Close()
+		return nil, err
+	}
+	if cfg.Watchlist != "" {
+		if d.watcher, err = watchlist.NewWatcher(cfg.Watchlist, d.probes.SetWatchlist, log.With("component", "watchlist")); err != nil {
+			d.probes.Close()
+			return nil, err
+		}
+	} else if err := d.probes.SetWatchlist(nil); err != nil {
 		d.probes.Close()
 		return nil, err
 	}
@@ -86,13 +111,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv := api.NewServer(d.store, api.Hooks{Stats: d.Stats}, d.log.With("component", "api"))
+	srv := api.NewServer(d.store, api.Hooks{
+		Stats:        d.Stats,
+		Registered:   func(p *podintv1.Probe) { _ = d.probes.AddPort(int(p.GetIfindex())) },
+		Unregistered: func(p *podintv1.Probe) { _ = d.probes.RemovePort(int(p.GetIfindex())) },
+	}, d.log.With("component", "api"))
 	d.log.Info("podintd running", "root", d.paths.Root, "socket", d.paths.Socket,
 		"switch_id", d.store.Topology().GetNode().GetSwitchIp(), "collectors", d.cfg.Collectors,
 		"format", d.cfg.ReportFormat)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return api.Serve(gctx, l, srv) })
+	if d.watcher != nil {
+		g.Go(func() error { return d.watcher.Run(gctx) })
+	}
 	g.Go(func() error {
 		return d.reader.Run(gctx, func(ev *bpf.Event) {
 			r := events.ToReport(ev, d.switchID)
@@ -123,6 +155,10 @@ func (d *Daemon) Stats() []*podintv1.Counter {
 	}
 	add("events_received", "events read from the ring buffer", d.reader.Received(), nil)
 	add("events_malformed", "ring buffer records dropped as undecodable", d.reader.Malformed(), nil)
+	if d.watcher != nil {
+		add("watchlist_reloads", "watchlist changes put in force", d.watcher.Reloads(), nil)
+		add("watchlist_rejected", "watchlist changes rejected for an error", d.watcher.Rejected(), nil)
+	}
 	for _, s := range d.exporter.Stats() {
 		lbl := map[string]string{"collector": s.Collector}
 		add("reports_sent", "reports sent to the collector", s.Reports, lbl)

@@ -21,8 +21,10 @@ import (
 
 // Hooks are what the server needs from the rest of the daemon.
 type Hooks struct {
-	// Registered is called after a probe is stored (e.g. to log it).
+	// Registered is called after a probe is stored.
 	Registered func(*podintv1.Probe)
+	// Unregistered is called after a probe is forgotten.
+	Unregistered func(*podintv1.Probe)
 	// Stats returns every counter of the pipeline.
 	Stats func() []*podintv1.Counter
 }
@@ -63,12 +65,16 @@ func (s *Server) Unregister(_ context.Context, req *podintv1.UnregisterRequest) 
 	}
 	id := topology.ID(&podintv1.Probe{Kind: podintv1.PortKind_PORT_KIND_POD,
 		Pod: &podintv1.Pod{ContainerId: req.GetContainerId(), Interface: req.GetPodInterface()}})
+	p, _ := s.store.Get(id)
 	found, err := s.store.Delete(id)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "unregister: %v", err)
 	}
 	if found {
 		s.log.Info("probe unregistered", "probe", id)
+		if s.hooks.Unregistered != nil && p != nil {
+			s.hooks.Unregistered(p)
+		}
 	}
 	return &podintv1.UnregisterResponse{Found: found}, nil
 }

@@ -28,7 +28,8 @@ type Config struct {
 	ReportInterval time.Duration // steady-state reports per flow at most once per interval
 	LatencyQuantum time.Duration // a hop latency change of one quantum is reported
 	SnapLen        int           // bytes of the inner frame carried in a report
-	Uplinks        []string      // uplink interfaces; empty = the default route's
+	Uplinks        []string      // uplink interfaces; empty = the default route's; "none" = no uplink
+	Watchlist      string        // watchlist YAML file; "" reports every flow
 	LogLevel       string
 }
 
@@ -56,7 +57,8 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ReportInterval, "report-interval", c.ReportInterval, "at most one steady-state report per flow per interval")
 	fs.DurationVar(&c.LatencyQuantum, "latency-quantum", c.LatencyQuantum, "report a flow again when its hop latency moves by this bucket width")
 	fs.IntVar(&c.SnapLen, "snap-len", c.SnapLen, "bytes of the packet carried in each report")
-	fs.StringSliceVar(&c.Uplinks, "uplink", c.Uplinks, "uplink interface to probe (repeatable; default: the default route's)")
+	fs.StringSliceVar(&c.Uplinks, "uplink", c.Uplinks, "uplink interface to probe (repeatable; default: the default route's; \"none\" for no uplink)")
+	fs.StringVar(&c.Watchlist, "watchlist", c.Watchlist, "watchlist YAML file selecting the flows to report (reloaded on change; default: every flow)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 }
 

@@ -49,7 +49,7 @@ func ToReport(ev *bpf.Event, switchID uint32) intreport.Report {
 	}
 	frame := make([]byte, snap)
 	copy(frame, ev.Data[:snap])
-	return intreport.Report{
+	r := intreport.Report{
 		Kind:        kind,
 		SwitchID:    switchID,
 		IngressPort: ev.IngressIfindex,
@@ -61,4 +61,26 @@ func ToReport(ev *bpf.Event, switchID uint32) intreport.Report {
 		FrameL2:     ev.L2 != 0,
 		FrameLen:    ev.PktLen,
 	}
+	if kind == intreport.KindDrop {
+		r.DropReason = intreport.KernelDropReasonCode(bpf.KernelDropReasonName(ev.DropReason), ttlOf(frame, r.FrameL2))
+	}
+	return r
+}
+
+// ttlOf reads the IPv4 TTL or IPv6 hop limit of a captured packet, -1 when
+// the capture does not hold it.
+func ttlOf(frame []byte, l2 bool) int {
+	if l2 {
+		if len(frame) < 14 {
+			return -1
+		}
+		frame = frame[14:] // VLAN-tagged drops are captured from L3 anyway
+	}
+	switch {
+	case len(frame) >= 9 && frame[0]>>4 == 4:
+		return int(frame[8])
+	case len(frame) >= 8 && frame[0]>>4 == 6:
+		return int(frame[7])
+	}
+	return -1
 }

@@ -41,6 +41,7 @@ func (n *Node) conflist() []byte {
 		"ipam": map[string]any{
 			"type":    "host-local",
 			"ranges":  [][]map[string]any{{{"subnet": n.Config.Subnet}}},
+			"routes":  []map[string]any{{"dst": "0.0.0.0/0"}},
 			"dataDir": filepath.Join(n.Paths.Root, "var/lib/cni/networks"),
 		},
 	}
