@@ -44,6 +44,17 @@ test: deps
 test-unit:
 	$(GO) test -count=1 -short $(PKGS)
 
+## fuzz: run every fuzz target for FUZZTIME each (found with go test -list).
+FUZZTIME ?= 15s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/podint-fuzz.log 2>&1 || \
+				{ cat /tmp/podint-fuzz.log; exit 1; }; \
+		done; \
+	done
+
 ## generate: rebuild the BPF objects and bindings and the protobuf code.
 generate: deps
 	mkdir -p $(BIN)/tools

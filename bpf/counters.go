@@ -65,3 +65,18 @@ func (p *Probes) Counters() ([]uint64, error) { return ReadCounters(p.objs.Count
 func OpenPinnedCounters(pinDir string) (*ebpf.Map, error) {
 	return ebpf.LoadPinnedMap(mapsDir(pinDir)+"/counters", nil)
 }
+
+// CounterHelp explains each kernel counter, by name.
+var CounterHelp = map[string]string{
+	"packets":          "packets seen by any probe",
+	"not_ip":           "frames that are not IPv4 or IPv6 (ARP, LLDP...), passed on unrecorded",
+	"truncated":        "packets whose headers are shorter than they claim, passed on unrecorded",
+	"events":           "events written to the ring buffer",
+	"ringbuf_full":     "events lost because the ring buffer was full",
+	"suppressed":       "packets the report filter held back (no new cause, within the interval)",
+	"ingress_unknown":  "egress packets that did not pass a probed ingress port (no hop latency)",
+	"inflight_stale":   "ingress records too old or of another flow, not paired",
+	"unwatched":        "packets of flows the watchlist does not select",
+	"drops_seen":       "packets of probed ports the kernel dropped",
+	"drops_suppressed": "drops held back by the per-flow, per-reason rate limit",
+}

@@ -1,9 +1,12 @@
 package bpf
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +32,15 @@ type packetCase struct {
 	name  string
 	frame []byte
 	want  *wantFlow
+}
+
+// innerOffset is where the reported frame starts: the inner frame of an
+// overlay packet, else the packet itself.
+func innerOffset(tc packetCase) int {
+	if strings.HasPrefix(tc.name, "vxlan inner") || strings.HasPrefix(tc.name, "vxlan on") || strings.HasPrefix(tc.name, "geneve") {
+		return overlayHdrLen
+	}
+	return 0
 }
 
 func packetCases(t *testing.T) []packetCase {
@@ -69,6 +81,11 @@ func packetCases(t *testing.T) []packetCase {
 		{"ipv6 hop-by-hop and dest options", ipv6WithExtHeaders(t), &wantFlow{"fd00:22::2", "fd00:22::3", 17, 5353, 53}},
 		{"vlan tagged ipv4 tcp", serialize(t, eth(layers.EthernetTypeDot1Q),
 			&layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeIPv4}, i4, withNet(tcp(40000, 5201, nil), i4)), tcpWant},
+		{"vxlan inner ipv4 tcp", overlay(t, 4789, vxlanHdr(), inner(t)), tcpWant},
+		{"vxlan on linux port 8472", overlay(t, 8472, vxlanHdr(), inner(t)), tcpWant},
+		{"geneve inner ipv4 tcp", overlay(t, 6081, []byte{0, 0, 0x65, 0x58, 0, 0, 42, 0}, inner(t)), tcpWant},
+		{"vxlan with garbage inside keeps the outer flow", overlay(t, 4789, vxlanHdr(), []byte("not an ethernet frame at all....")),
+			&wantFlow{"192.168.50.1", "192.168.50.2", 17, 40001, 4789}},
 		{"arp", serialize(t, eth(layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet,
 			Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4, Operation: 1,
 			SourceHwAddress: macA, SourceProtAddress: v4A.To4(), DstHwAddress: make([]byte, 6), DstProtAddress: v4B.To4()}), nil},
@@ -159,8 +176,10 @@ func TestEveryPacketContinuesAndWellFormedOnesAreRecorded(t *testing.T) {
 				t.Fatalf("%d events, want 1", len(evs))
 			}
 			checkFlow(t, evs[0], tc.want)
-			if int(evs[0].SnapLen) != min(len(tc.frame), 128) {
-				t.Errorf("captured %d bytes of a %d-byte frame", evs[0].SnapLen, len(tc.frame))
+			want := tc.frame[innerOffset(tc):]
+			want = want[:min(len(want), 128)]
+			if got := evs[0].Data[:evs[0].SnapLen]; !bytes.Equal(got, want) {
+				t.Errorf("captured %d bytes, want the first %d of the (inner) frame", len(got), len(want))
 			}
 		})
 	}
@@ -219,4 +238,24 @@ func clearFlows(t *testing.T, p *Probes) {
 	for _, k := range keys {
 		_ = p.Flows().Delete(&k)
 	}
+}
+
+// inner is the pod packet an overlay carries.
+func inner(t *testing.T) []byte {
+	i4 := ip4(layers.IPProtocolTCP)
+	return serialize(t, eth(layers.EthernetTypeIPv4), i4, withNet(tcp(40000, 5201, nil), i4), payload(20))
+}
+
+// overlayHdrLen is Ethernet + IPv4 + UDP + an 8-byte tunnel header.
+const overlayHdrLen = 14 + 20 + 8 + 8
+
+func vxlanHdr() []byte { return []byte{0x08, 0, 0, 0, 0, 0, 42, 0} }
+
+// overlay wraps frame in Ethernet/IPv4/UDP to port plus a tunnel header,
+// between two node addresses.
+func overlay(t *testing.T, port uint16, tunnel, frame []byte) []byte {
+	outer := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP,
+		SrcIP: net.IP{192, 168, 50, 1}, DstIP: net.IP{192, 168, 50, 2}}
+	return serialize(t, eth(layers.EthernetTypeIPv4), outer, withNet(udp(40001, port), outer),
+		gopacket.Payload(append(append([]byte{}, tunnel...), frame...)))
 }

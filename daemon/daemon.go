@@ -1,6 +1,7 @@
 // Package daemon wires podintd together: it loads and pins the probes,
-// drains their ring buffer into INT reports for the collectors, and serves
-// the API through which the CNI plugin registers probes.
+// adopts those an earlier daemon left running, drains their ring buffer into
+// INT reports for the collectors, and serves the API through which the CNI
+// plugin registers probes and operators watch the node.
 package daemon
 
 import (
@@ -8,8 +9,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
@@ -20,14 +23,27 @@ import (
 	"github.com/podint/podint/daemon/exporter"
 	"github.com/podint/podint/daemon/instance"
 	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/daemon/reports"
 	"github.com/podint/podint/daemon/topology"
 	"github.com/podint/podint/daemon/watchlist"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
+// Options are what podintd's main gives the daemon besides its settings.
+type Options struct {
+	Log *slog.Logger
+	// Level is the logger's level, changed when a reloaded configuration
+	// changes log-level; nil keeps it.
+	Level *slog.LevelVar
+	// Reload reads the configuration again (on a change of the --config
+	// file); nil disables reloading.
+	Reload func() (config.Config, error)
+}
+
 // Daemon is one running podintd.
 type Daemon struct {
 	cfg      config.Config
+	opts     Options
 	paths    instance.Paths
 	log      *slog.Logger
 	switchID uint32
@@ -36,20 +52,32 @@ type Daemon struct {
 	exporter *exporter.Exporter
 	reader   *events.Reader
 	watcher  *watchlist.Watcher
+	hub      *reports.Hub
+	stats    io.Closer // BPF run time statistics, while --bpf-stats holds them on
+
+	readerErr     atomic.Pointer[error] // why the ring buffer reader stopped
+	reconciled    reconcileCounts
+	configReloads atomic.Uint64
+	configRejects atomic.Uint64
 }
 
-// New loads the probes and prepares every part; Run starts them.
-func New(cfg config.Config, log *slog.Logger) (*Daemon, error) {
+// New loads the probes, adopts what an earlier daemon left pinned, and
+// prepares every part; Run starts them.
+func New(cfg config.Config, opts Options) (d *Daemon, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	log := opts.Log
 	sw, err := cfg.SwitchIDValue()
 	if err != nil {
 		return nil, err
 	}
 	format, _ := intreport.ParseFormat(cfg.ReportFormat)
-	d := &Daemon{cfg: cfg, paths: instance.New(cfg.Root), log: log,
-		switchID: binary.BigEndian.Uint32(sw.AsSlice())}
+	d = &Daemon{cfg: cfg, opts: opts, paths: instance.New(cfg.Root), log: log,
+		switchID: binary.BigEndian.Uint32(sw.AsSlice()), hub: reports.NewHub(0)}
 
 	settings := bpf.DefaultSettings
 	settings.ReportInterval = cfg.ReportInterval
@@ -57,32 +85,38 @@ func New(cfg config.Config, log *slog.Logger) (*Daemon, error) {
 	if d.probes, err = bpf.Load(d.paths.PinDir, settings); err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	if cfg.BPFStats {
+		if d.stats, err = bpf.EnableStats(); err != nil {
+			return nil, fmt.Errorf("bpf-stats: %w", err)
+		}
+	}
 	if err := d.probes.AttachDrops(); err != nil {
 		log.Warn("drop reports disabled", "err", err)
 	}
 	node := &podintv1.Node{Name: cfg.NodeName, SwitchId: d.switchID, SwitchIp: sw.String()}
 	if d.store, err = topology.NewStore(filepath.Join(d.paths.StateDir, "probes"), node); err != nil {
-		d.probes.Close()
 		return nil, err
-	}
-	for _, p := range d.store.Probes() {
-		_ = d.probes.AddPort(int(p.GetIfindex()))
 	}
 	uplinks, err := uplinkNames(cfg)
 	if err != nil {
 		log.Warn("no uplink probed", "err", err)
 	}
 	if err := d.attachUplinks(uplinks); err != nil {
-		d.probes.Close()
 		return nil, err
 	}
+	// Before the reader starts: every port is known again, every hook runs
+	// this daemon's programs, and nothing is pinned for a veth that is gone.
+	d.reconcile(uplinks)
 	if cfg.Watchlist != "" {
 		if d.watcher, err = watchlist.NewWatcher(cfg.Watchlist, d.probes.SetWatchlist, log.With("component", "watchlist")); err != nil {
-			d.probes.Close()
 			return nil, err
 		}
 	} else if err := d.probes.SetWatchlist(nil); err != nil {
-		d.probes.Close()
 		return nil, err
 	}
 	d.exporter, err = exporter.New(exporter.Config{
@@ -92,79 +126,98 @@ func New(cfg config.Config, log *slog.Logger) (*Daemon, error) {
 		SnapLen:    cfg.SnapLen,
 	}, log.With("component", "exporter"))
 	if err != nil {
-		d.probes.Close()
 		return nil, err
 	}
 	if d.reader, err = events.NewReader(d.probes.Events(), log); err != nil {
-		d.exporter.Close()
-		d.probes.Close()
 		return nil, err
 	}
 	return d, nil
 }
 
-// Run serves until ctx ends. Probes stay attached when it returns: they
-// belong to the pods, and keep counting while the daemon is away.
+// close releases what New acquired, leaving pinned probes in place.
+func (d *Daemon) close() {
+	if d.exporter != nil {
+		_ = d.exporter.Close()
+	}
+	if d.reader != nil {
+		_ = d.reader.Close()
+	}
+	if d.stats != nil {
+		_ = d.stats.Close()
+	}
+	_ = d.probes.Close()
+}
+
+// Run serves until ctx ends. Then it stops reading (what is left in the
+// ring buffer waits for the next daemon), sends what is queued for the
+// collectors, and leaves the probes attached: they belong to the pods and
+// keep recording while the daemon is away. With --detach-on-exit it
+// removes them instead.
 func (d *Daemon) Run(ctx context.Context) error {
-	defer d.probes.Close()
-	l, err := api.Listen(d.paths.Socket)
+	l, err := d.listen()
 	if err != nil {
+		d.close()
 		return err
 	}
-	srv := api.NewServer(d.store, api.Hooks{
+	srv := api.NewServer(d.store, d.hub, api.Hooks{
+		Verify:       d.verify,
+		Registered:   d.registered,
+		Unregistered: d.unregistered,
 		Stats:        d.Stats,
-		Registered:   func(p *podintv1.Probe) { _ = d.probes.AddPort(int(p.GetIfindex())) },
-		Unregistered: func(p *podintv1.Probe) { _ = d.probes.RemovePort(int(p.GetIfindex())) },
+		Health:       d.Health,
 	}, d.log.With("component", "api"))
-	d.log.Info("podintd running", "root", d.paths.Root, "socket", d.paths.Socket,
+	httpSrv, err := d.httpServer()
+	if err != nil {
+		l.Close()
+		d.close()
+		return err
+	}
+	d.log.Info("podintd running", "root", d.paths.Root, "socket", l.Addr().String(),
 		"switch_id", d.store.Topology().GetNode().GetSwitchIp(), "collectors", d.cfg.Collectors,
-		"format", d.cfg.ReportFormat)
+		"format", d.cfg.ReportFormat, "probes", len(d.store.Probes()), "http", d.cfg.HTTPListen)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return api.Serve(gctx, l, srv) })
+	if httpSrv != nil {
+		g.Go(func() error { return httpSrv.run(gctx) })
+	}
 	if d.watcher != nil {
 		g.Go(func() error { return d.watcher.Run(gctx) })
 	}
+	if d.opts.Reload != nil && d.cfg.ConfigFile != "" {
+		g.Go(func() error { return d.watchConfig(gctx) })
+	}
 	g.Go(func() error {
-		return d.reader.Run(gctx, func(ev *bpf.Event) {
-			r := events.ToReport(ev, d.switchID)
-			d.exporter.Send(&r)
-		})
+		err := d.reader.Run(gctx, d.deliver)
+		if err != nil {
+			d.readerErr.Store(&err)
+		}
+		return err
 	})
+	g.Go(func() error { return d.notifySystemd(gctx) })
 	err = g.Wait()
+	d.log.Info("podintd stopping", "reason", context.Cause(gctx))
 	// Flush what is queued for the collectors before exiting.
 	if cerr := d.exporter.Close(); cerr != nil {
 		d.log.Warn("flush reports on exit", "err", cerr)
 	}
+	if d.cfg.DetachOnExit {
+		d.detachAll()
+	}
+	if d.stats != nil {
+		_ = d.stats.Close()
+	}
+	_ = d.probes.Close()
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
 	return err
 }
 
-// Stats returns every counter of the pipeline, loss counters included.
-func (d *Daemon) Stats() []*podintv1.Counter {
-	var out []*podintv1.Counter
-	add := func(name, help string, v uint64, labels map[string]string) {
-		out = append(out, &podintv1.Counter{Name: name, Help: help, Value: v, Labels: labels})
-	}
-	if kc, err := d.probes.Counters(); err == nil {
-		for i, v := range kc {
-			add("kernel_"+bpf.CounterNames[i], "probe counter "+bpf.CounterNames[i], v, nil)
-		}
-	}
-	add("events_received", "events read from the ring buffer", d.reader.Received(), nil)
-	add("events_malformed", "ring buffer records dropped as undecodable", d.reader.Malformed(), nil)
-	if d.watcher != nil {
-		add("watchlist_reloads", "watchlist changes put in force", d.watcher.Reloads(), nil)
-		add("watchlist_rejected", "watchlist changes rejected for an error", d.watcher.Rejected(), nil)
-	}
-	for _, s := range d.exporter.Stats() {
-		lbl := map[string]string{"collector": s.Collector}
-		add("reports_sent", "reports sent to the collector", s.Reports, lbl)
-		add("datagrams_sent", "datagrams sent to the collector", s.Datagrams, lbl)
-		add("datagram_send_errors", "datagrams (with their reports) lost to send errors", s.SendErrors, lbl)
-		add("reports_dropped_queue_full", "reports lost because the send queue was full", s.QueueDrops, lbl)
-	}
-	return out
+// deliver turns one probe event into a report for the collectors and the
+// live subscribers. It runs for every event: keep it allocation-light.
+func (d *Daemon) deliver(ev *bpf.Event) {
+	r := events.ToReport(ev, d.switchID)
+	d.hub.Publish(ev, &r)
+	d.exporter.Send(&r)
 }

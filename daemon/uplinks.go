@@ -36,18 +36,19 @@ func (d *Daemon) attachUplinks(names []string) error {
 			return fmt.Errorf("uplink %q: %w (see --uplink)", name, err)
 		}
 		idx := l.Attrs().Index
-		if err := bpf.Attach(d.paths.PinDir, bpf.UplinkProbeID(name), idx); err != nil {
+		mode, err := d.attachUplink(bpf.UplinkProbeID(name), idx)
+		if err != nil {
 			return fmt.Errorf("uplink %q: %w", name, err)
 		}
 		if err := d.probes.AddPort(idx); err != nil {
 			return err
 		}
 		p := &podintv1.Probe{Ifindex: uint32(idx), HostInterface: name,
-			Kind: podintv1.PortKind_PORT_KIND_UPLINK, AttachMode: "tcx"}
+			Kind: podintv1.PortKind_PORT_KIND_UPLINK, AttachMode: string(mode), Addresses: linkAddrs(l)}
 		if err := d.store.Put(p); err != nil {
 			return err
 		}
-		d.log.Info("uplink probed", "interface", name, "ifindex", idx, "addresses", linkAddrs(l))
+		d.log.Info("uplink probed", "interface", name, "ifindex", idx, "addresses", p.Addresses)
 	}
 	return nil
 }
@@ -61,4 +62,18 @@ func linkAddrs(l netlink.Link) []string {
 		}
 	}
 	return out
+}
+
+// attachUplink keeps the uplink's probe an earlier daemon left, with this
+// daemon's programs put in place, so the uplink is never unobserved across
+// a restart; otherwise it attaches one.
+func (d *Daemon) attachUplink(id string, ifindex int) (bpf.AttachMode, error) {
+	if idx, err := bpf.PinnedIfindex(d.paths.PinDir, id); err == nil && idx == ifindex {
+		mode, err := d.probes.UpdateProbe(id, ifindex)
+		if err == nil {
+			return mode, nil
+		}
+		d.log.Warn("uplink probe cannot be updated in place; attaching it again", "probe", id, "err", err)
+	}
+	return bpf.Attach(d.paths.PinDir, id, ifindex, bpf.AttachOptions{})
 }

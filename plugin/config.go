@@ -3,20 +3,23 @@ package plugin
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
 
+	"github.com/podint/podint/bpf"
 	"github.com/podint/podint/daemon/instance"
 )
 
-// Fail policies: what ADD does when the daemon cannot be reached.
+// Fail policies: what ADD does when the probe cannot be set up.
 const (
 	FailPolicyIgnore = "ignore" // ADD succeeds; the daemon reconciles later
 	FailPolicyFail   = "fail"   // ADD fails
 )
 
-// NetConf is the podint entry of a conflist.
+// NetConf is the podint entry of a conflist. The defaults of every key are
+// set in decodeConfig.
 type NetConf struct {
 	types.PluginConf
 
@@ -27,6 +30,12 @@ type NetConf struct {
 	FailPolicy string `json:"failPolicy,omitempty"`
 	// LogFile, when set, receives the plugin's logs besides stderr.
 	LogFile string `json:"logFile,omitempty"`
+	// AttachMode is "auto" (default: TCX where the kernel has it, else tc),
+	// "tcx" or "tc".
+	AttachMode bpf.AttachMode `json:"attachMode,omitempty"`
+	// AttachPosition is "first" (default: before every other TC program on
+	// the veth) or "last".
+	AttachPosition bpf.Position `json:"attachPosition,omitempty"`
 
 	// Attachments is the spec's misspelt name of the GC list (CNI #1101);
 	// ValidAttachments in PluginConf has the correct one.
@@ -36,24 +45,69 @@ type NetConf struct {
 // Paths are the instance paths the config points at.
 func (c *NetConf) Paths() instance.Paths { return instance.New(c.Root) }
 
-// parseConfig decodes stdin data. A decode failure is CNI error 6, a value
-// that cannot work is error 7; both name the key and the fix.
-func parseConfig(stdin []byte) (*NetConf, error) {
+func (c *NetConf) attachOptions() bpf.AttachOptions {
+	return bpf.AttachOptions{Mode: c.AttachMode, Position: c.AttachPosition}
+}
+
+// decodeConfig decodes stdin data and fills in the defaults. A decode
+// failure is CNI error 6.
+func decodeConfig(stdin []byte) (*NetConf, error) {
 	conf := &NetConf{}
 	if err := json.Unmarshal(stdin, conf); err != nil {
 		return nil, types.NewError(types.ErrDecodingFailure, "podint: cannot decode network configuration",
 			fmt.Sprintf("%v; the podint entry must be a JSON object like {\"type\":\"podint\"}", err))
 	}
+	if conf.Root == "" {
+		conf.Root = instance.DefaultRoot
+	}
 	if conf.FailPolicy == "" {
 		conf.FailPolicy = FailPolicyIgnore
 	}
-	if conf.FailPolicy != FailPolicyIgnore && conf.FailPolicy != FailPolicyFail {
-		return nil, types.NewError(types.ErrInvalidNetworkConfig, "podint: invalid failPolicy",
-			fmt.Sprintf("failPolicy %q must be %q or %q", conf.FailPolicy, FailPolicyIgnore, FailPolicyFail))
+	if conf.AttachMode == "" {
+		conf.AttachMode = bpf.AttachAuto
+	}
+	if conf.AttachPosition == "" {
+		conf.AttachPosition = bpf.PositionFirst
+	}
+	return conf, nil
+}
+
+// validate rejects values that cannot work, as CNI error 7 naming the key
+// and the fix.
+func (c *NetConf) validate() error {
+	invalid := func(key string, format string, a ...any) error {
+		return types.NewError(types.ErrInvalidNetworkConfig, "podint: invalid "+key, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case c.FailPolicy != FailPolicyIgnore && c.FailPolicy != FailPolicyFail:
+		return invalid("failPolicy", "failPolicy %q must be %q or %q", c.FailPolicy, FailPolicyIgnore, FailPolicyFail)
+	case c.AttachMode != bpf.AttachAuto && c.AttachMode != bpf.AttachTCX && c.AttachMode != bpf.AttachTC:
+		return invalid("attachMode", "attachMode %q must be %q, %q or %q", c.AttachMode, bpf.AttachAuto, bpf.AttachTCX, bpf.AttachTC)
+	case c.AttachPosition != bpf.PositionFirst && c.AttachPosition != bpf.PositionLast:
+		return invalid("attachPosition", "attachPosition %q must be %q or %q", c.AttachPosition, bpf.PositionFirst, bpf.PositionLast)
+	case !filepath.IsAbs(c.Root):
+		// A plugin's working directory is whatever the runtime's is.
+		return invalid("root", "root %q must be an absolute path", c.Root)
+	case c.LogFile != "" && !filepath.IsAbs(c.LogFile):
+		return invalid("logFile", "logFile %q must be an absolute path", c.LogFile)
+	}
+	return nil
+}
+
+// parseConfig is decodeConfig, validate and, when present, the prevResult
+// decoded into the config's version.
+func parseConfig(stdin []byte) (*NetConf, error) {
+	conf, err := decodeConfig(stdin)
+	if err != nil {
+		return nil, err
+	}
+	if err := conf.validate(); err != nil {
+		return nil, err
 	}
 	if conf.RawPrevResult != nil {
 		if err := version.ParsePrevResult(&conf.PluginConf); err != nil {
-			return nil, types.NewError(types.ErrDecodingFailure, "podint: cannot decode prevResult", err.Error())
+			return nil, types.NewError(types.ErrDecodingFailure, "podint: cannot decode prevResult",
+				fmt.Sprintf("%v; it must be a result of cniVersion %s", err, conf.CNIVersion))
 		}
 	}
 	return conf, nil

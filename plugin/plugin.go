@@ -1,15 +1,15 @@
 // Package plugin is the podint chained CNI plugin. On ADD it attaches the
 // node daemon's pinned probes to the pod's host veth and registers the probe
-// with the daemon; on DEL it undoes that, forgivingly. It passes the
-// previous plugin's result through unchanged.
+// with the daemon; on DEL it undoes that, forgivingly; CHECK, STATUS and GC
+// follow CNI spec 1.1. It passes the previous plugin's result through
+// unchanged.
 package plugin
 
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
+	"slices"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
@@ -17,54 +17,24 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/podint/podint/bpf"
+	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
-// Error codes of podint's own (CNI reserves 0-99).
+// Error codes of podint's own (CNI reserves 0-99). plugin/README.md lists
+// every code podint returns.
 const (
-	ErrAttach   = 100 // the probe could not be attached to the host veth
-	ErrRegister = 101 // the daemon refused or could not take the registration (failPolicy fail)
-	ErrNoProbe  = 102 // CHECK: the probe is missing
+	ErrAttach   = 100 // failPolicy fail: the probe could not be attached to the host veth
+	ErrRegister = 101 // failPolicy fail: podintd refused the registration
+	ErrNoProbe  = 102 // CHECK: the probe or its registration is missing or wrong
+	ErrHostVeth = 103 // failPolicy fail: the pod's host veth cannot be found
 )
 
 // Funcs are the plugin's verbs for skel.
 var Funcs = skel.CNIFuncs{Add: cmdAdd, Del: cmdDel, Check: cmdCheck, Status: cmdStatus, GC: cmdGC}
 
-// cniArgs are the Kubernetes keys of CNI_ARGS.
-type cniArgs struct {
-	types.CommonArgs
-	K8S_POD_NAMESPACE          types.UnmarshallableString //nolint:revive // CNI_ARGS keys
-	K8S_POD_NAME               types.UnmarshallableString //nolint:revive
-	K8S_POD_UID                types.UnmarshallableString //nolint:revive
-	K8S_POD_INFRA_CONTAINER_ID types.UnmarshallableString //nolint:revive
-}
-
-func identity(args string) podIdentity {
-	a := cniArgs{}
-	a.IgnoreUnknown = true
-	if err := types.LoadArgs(args, &a); err != nil {
-		return podIdentity{}
-	}
-	return podIdentity{
-		Namespace:        string(a.K8S_POD_NAMESPACE),
-		Name:             string(a.K8S_POD_NAME),
-		UID:              string(a.K8S_POD_UID),
-		InfraContainerID: string(a.K8S_POD_INFRA_CONTAINER_ID),
-	}
-}
-
-// logger writes to stderr (the runtime's log) and to the config's logFile.
-func logger(conf *NetConf, args *skel.CmdArgs) (*slog.Logger, func()) {
-	var w io.Writer = os.Stderr
-	closeFn := func() {}
-	if conf.LogFile != "" {
-		if f, err := os.OpenFile(conf.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600); err == nil {
-			w = io.MultiWriter(os.Stderr, f)
-			closeFn = func() { f.Close() }
-		}
-	}
-	return slog.New(slog.NewTextHandler(w, nil)).With("plugin", "podint",
-		"container", args.ContainerID, "ifname", args.IfName), closeFn
-}
+// SupportedVersions are the CNI spec versions podint speaks: every version
+// with chained plugins (prevResult) from 0.3.0 on.
+var SupportedVersions = version.PluginSupports("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 
 func cmdAdd(args *skel.CmdArgs) error {
 	conf, err := parseConfig(args.StdinData)
@@ -75,65 +45,113 @@ func cmdAdd(args *skel.CmdArgs) error {
 		return types.NewError(types.ErrInvalidNetworkConfig, "podint: no prevResult",
 			"podint is a chained plugin: list it after the primary plugin (bridge, ptp, calico, cilium...) in a .conflist")
 	}
-	log, done := logger(conf, args)
-	defer done()
-	passThrough := func() error { return types.PrintResult(conf.PrevResult, conf.CNIVersion) }
-
 	res, err := current.NewResultFromResult(conf.PrevResult)
 	if err != nil {
 		return types.NewError(types.ErrDecodingFailure, "podint: cannot read prevResult", err.Error())
 	}
-	host, err := findHostVeth(args.Netns, args.IfName)
+	log, done := logger(conf, args)
+	defer done()
+	at := attachment{containerID: args.ContainerID, netns: args.Netns, podIf: args.IfName}
+	if err := addProbe(conf, log, at, identity(args.Args), res); err != nil {
+		return err
+	}
+	return printPrevResult(conf, args.StdinData)
+}
+
+// addProbe attaches and registers the pod's probe. Under failPolicy ignore
+// it logs what fails and returns nil: the pod is never blocked by podint.
+func addProbe(conf *NetConf, log *slog.Logger, at attachment, id podIdentity, res *current.Result) error {
+	host, podMAC, err := findHostVeth(at.netns, at.podIf)
 	if errors.Is(err, errNotVeth) {
-		log.Info("pod interface is not a veth; no probe", "reason", err)
-		return passThrough()
+		log.Info("no probe: the pod interface is not a veth; result passed through", "reason", err)
+		return nil
 	}
 	if err != nil {
-		return failOrIgnore(conf, log, ErrAttach, "find the pod's host veth", err, passThrough)
+		return failOrIgnore(conf, log, ErrHostVeth, "find the pod's host veth", err)
 	}
 	paths := conf.Paths()
-	probeID := bpf.ProbeID(args.ContainerID, args.IfName)
-	if err := bpf.Attach(paths.PinDir, probeID, host.Attrs().Index); err != nil {
-		_ = bpf.Detach(paths.PinDir, probeID) // leave nothing half attached
-		return failOrIgnore(conf, log, ErrAttach, "attach probe to "+host.Attrs().Name, err, passThrough)
+	probeID := bpf.ProbeID(at.containerID, at.podIf)
+	hostIf, ifindex := host.Attrs().Name, host.Attrs().Index
+	mode, err := bpf.Attach(paths.PinDir, probeID, ifindex, conf.attachOptions())
+	if err != nil {
+		return failOrIgnore(conf, log, ErrAttach, "attach the probe to "+hostIf, err)
 	}
-	p := probeOf(host.Attrs().Name, host.Attrs().Index, identity(args.Args), args.ContainerID, args.Netns, args.IfName, res)
-	if err := register(paths.Socket, p); err != nil {
-		// The probe is attached and reports flow; the daemon learns of the
-		// pod when it reconciles, unless the operator asked to fail.
-		return failOrIgnore(conf, log, ErrRegister, "register the probe with podintd at "+paths.Socket, err, passThrough)
+	log = log.With("host_interface", hostIf, "ifindex", ifindex, "attach_mode", mode)
+	p := probeOf(hostIf, ifindex, mode, id, at, res)
+	p.Pod.Mac = podMAC
+	err = withDaemon(paths.Socket, func(d *daemonConn) error { return d.register(p) })
+	switch {
+	case err == nil:
+		log.Info("probe attached and registered")
+		return nil
+	case conf.FailPolicy == FailPolicyFail:
+		_ = bpf.Detach(paths.PinDir, probeID, ifindex) // a failed ADD leaves nothing behind
+		code := uint(ErrRegister)
+		if daemonUnreachable(err) {
+			code = types.ErrTryAgainLater
+		}
+		return types.NewError(code, "podint: cannot register the probe with podintd at "+paths.Socket,
+			err.Error()+"; start podintd, or set failPolicy ignore to create pods without it")
+	case daemonUnreachable(err):
+		if serr := savePending(paths, probeID, p); serr != nil {
+			log.Warn("cannot leave the registration for podintd", "err", serr)
+		}
+		log.Warn("probe attached, but podintd is unreachable: the pod is not blocked (failPolicy ignore); "+
+			"podintd takes the registration in when it starts", "err", err)
+	default:
+		log.Warn("probe attached, but podintd refused its registration: the pod is not blocked (failPolicy ignore)", "err", err)
 	}
-	log.Info("probe attached", "host_interface", host.Attrs().Name, "ifindex", host.Attrs().Index)
-	return passThrough()
+	return nil
 }
 
 // failOrIgnore applies the fail policy to an error of ADD.
-func failOrIgnore(conf *NetConf, log *slog.Logger, code uint, what string, err error, pass func() error) error {
+func failOrIgnore(conf *NetConf, log *slog.Logger, code uint, what string, err error) error {
 	if conf.FailPolicy == FailPolicyFail {
 		return types.NewError(code, "podint: cannot "+what, err.Error())
 	}
-	log.Warn("podint could not "+what+"; the pod is not blocked (failPolicy ignore)", "err", err)
-	return pass()
+	log.Warn("no probe: podint could not "+what+"; the pod is not blocked (failPolicy ignore)", "err", err)
+	return nil
 }
 
+// cmdDel removes the probe, its pending registration and its registration.
+// It succeeds whatever is already gone (netns, veth, pins, daemon) and
+// after a half-done ADD, and even when the config no longer validates: a
+// conflist edited since ADD must not leave pods stuck in deletion.
 func cmdDel(args *skel.CmdArgs) error {
-	conf, err := parseConfig(args.StdinData)
+	conf, err := decodeConfig(args.StdinData)
 	if err != nil {
 		return err
 	}
 	log, done := logger(conf, args)
 	defer done()
-	paths := conf.Paths()
-	// DEL succeeds whatever is already gone: netns, veth, pins or daemon.
-	if err := unregister(paths.Socket, args.ContainerID, args.IfName); err != nil {
-		log.Info("could not unregister from podintd; it reconciles on start", "err", err)
+	if err := conf.validate(); err != nil {
+		log.Warn("invalid configuration; removing the probe all the same", "err", err)
 	}
-	if err := bpf.Detach(paths.PinDir, bpf.ProbeID(args.ContainerID, args.IfName)); err != nil {
-		log.Warn("could not remove probe pins", "err", err)
+	paths := conf.Paths()
+	probeID := bpf.ProbeID(args.ContainerID, args.IfName)
+	ifindex := 0
+	if bpf.PinnedMode(paths.PinDir, probeID) == bpf.AttachTC {
+		// tc filters live on the veth: find it while the pod's netns exists,
+		// rather than searching every interface of the node.
+		if host, _, err := findHostVeth(args.Netns, args.IfName); err == nil {
+			ifindex = host.Attrs().Index
+		}
+	}
+	if err := bpf.Detach(paths.PinDir, probeID, ifindex); err != nil {
+		log.Warn("could not remove the whole probe", "err", err)
+	}
+	if err := removePending(paths, probeID); err != nil {
+		log.Warn("could not remove the pending registration", "err", err)
+	}
+	err = withDaemon(paths.Socket, func(d *daemonConn) error { return d.unregister(args.ContainerID, args.IfName) })
+	if err != nil {
+		log.Info("could not unregister from podintd; it drops registrations without pins when it starts", "err", err)
 	}
 	return nil
 }
 
+// cmdCheck fails when the probe is not on the pod's veth or the daemon does
+// not hold its registration, and with code 11 when the daemon is down.
 func cmdCheck(args *skel.CmdArgs) error {
 	conf, err := parseConfig(args.StdinData)
 	if err != nil {
@@ -142,7 +160,7 @@ func cmdCheck(args *skel.CmdArgs) error {
 	if conf.PrevResult == nil {
 		return types.NewError(types.ErrInvalidNetworkConfig, "podint: no prevResult", "CHECK needs the result of the ADD")
 	}
-	host, err := findHostVeth(args.Netns, args.IfName)
+	host, _, err := findHostVeth(args.Netns, args.IfName)
 	if errors.Is(err, errNotVeth) {
 		return nil // never probed
 	}
@@ -151,22 +169,36 @@ func cmdCheck(args *skel.CmdArgs) error {
 	}
 	paths := conf.Paths()
 	probeID := bpf.ProbeID(args.ContainerID, args.IfName)
-	for _, d := range bpf.Directions {
-		idx, err := bpf.LinkIfindex(paths.PinDir, probeID, d)
-		if err != nil {
-			return types.NewError(ErrNoProbe, "podint: "+d+" probe missing", err.Error())
-		}
-		if idx != host.Attrs().Index {
-			return types.NewError(ErrNoProbe, "podint: "+d+" probe on the wrong interface",
-				fmt.Sprintf("attached to ifindex %d, the pod's veth is %d", idx, host.Attrs().Index))
-		}
+	if _, err := bpf.Verify(paths.PinDir, probeID, host.Attrs().Index); err != nil {
+		return types.NewError(ErrNoProbe, "podint: probe missing on "+host.Attrs().Name, err.Error())
 	}
-	if err := daemonReachable(paths.Socket); err != nil {
+	var reg *podintv1.Probe
+	err = withDaemon(paths.Socket, func(d *daemonConn) error {
+		ps, err := d.probes()
+		for _, p := range ps {
+			if p.GetKind() == podintv1.PortKind_PORT_KIND_POD && bpf.ProbeID(p.GetPod().GetContainerId(), p.GetPod().GetInterface()) == probeID {
+				reg = p
+			}
+		}
+		return err
+	})
+	switch {
+	case err != nil && daemonUnreachable(err):
 		return types.NewError(types.ErrTryAgainLater, "podint: podintd unreachable", err.Error())
+	case err != nil:
+		return types.NewError(ErrNoProbe, "podint: podintd cannot list its probes", err.Error())
+	case reg == nil:
+		return types.NewError(ErrNoProbe, "podint: podintd holds no registration of this probe",
+			"the probe is attached to "+host.Attrs().Name+" but podintd does not know the pod; ADD it again")
+	case int(reg.GetIfindex()) != host.Attrs().Index:
+		return types.NewError(ErrNoProbe, "podint: podintd holds the probe on another interface",
+			fmt.Sprintf("registered on ifindex %d, the pod's host veth is %s (%d)", reg.GetIfindex(), host.Attrs().Name, host.Attrs().Index))
 	}
 	return nil
 }
 
+// cmdStatus succeeds unless failPolicy is fail and the daemon is
+// unreachable: only then would ADD fail.
 func cmdStatus(args *skel.CmdArgs) error {
 	conf, err := parseConfig(args.StdinData)
 	if err != nil {
@@ -175,12 +207,16 @@ func cmdStatus(args *skel.CmdArgs) error {
 	if conf.FailPolicy != FailPolicyFail {
 		return nil
 	}
-	if err := daemonReachable(conf.Paths().Socket); err != nil {
+	err = withDaemon(conf.Paths().Socket, func(d *daemonConn) error { _, err := d.probes(); return err })
+	if err != nil {
 		return types.NewError(types.ErrPluginNotAvailable, "podint: podintd unreachable and failPolicy is fail", err.Error())
 	}
 	return nil
 }
 
+// cmdGC removes the pod probes of attachments not in the valid list: their
+// pins (and with them links and tc filters), pending registrations and, best
+// effort, their registrations. Uplink probes belong to the daemon and stay.
 func cmdGC(args *skel.CmdArgs) error {
 	conf, err := parseConfig(args.StdinData)
 	if err != nil {
@@ -192,27 +228,45 @@ func cmdGC(args *skel.CmdArgs) error {
 	for _, a := range conf.validAttachments() {
 		valid[bpf.ProbeID(a.ContainerID, a.IfName)] = true
 	}
+	stale := func(id string) bool { return !valid[id] && !bpf.IsUplinkProbeID(id) }
 	paths := conf.Paths()
 	ids, err := bpf.AttachedProbes(paths.PinDir)
 	if err != nil {
 		return types.NewError(types.ErrIOFailure, "podint: cannot list probes", err.Error())
 	}
-	var errs []error
-	for _, id := range ids {
-		if valid[id] || bpf.IsUplinkProbeID(id) {
-			continue
+	// Half-attached probes of ADDs that died count too; those of valid
+	// attachments may be ADDs under way and stay.
+	staged, _ := bpf.StagedProbes(paths.PinDir)
+	var staleIDs []string
+	for _, id := range slices.Compact(slices.Sorted(slices.Values(append(ids, staged...)))) {
+		if stale(id) {
+			log.Info("removing stale probe", "probe", id)
+			staleIDs = append(staleIDs, id)
 		}
-		log.Info("removing stale probe", "probe", id)
-		if err := bpf.Detach(paths.PinDir, id); err != nil {
-			errs = append(errs, err)
+	}
+	errs := []error{bpf.DetachProbes(paths.PinDir, staleIDs)}
+	for _, id := range pendingProbeIDs(paths) {
+		if stale(id) {
+			errs = append(errs, removePending(paths, id))
 		}
+	}
+	err = withDaemon(paths.Socket, func(d *daemonConn) error {
+		ps, err := d.probes()
+		for _, p := range ps {
+			pod := p.GetPod()
+			if p.GetKind() != podintv1.PortKind_PORT_KIND_POD || !stale(bpf.ProbeID(pod.GetContainerId(), pod.GetInterface())) {
+				continue
+			}
+			log.Info("unregistering stale probe", "container", pod.GetContainerId(), "pod_interface", pod.GetInterface())
+			err = errors.Join(err, d.unregister(pod.GetContainerId(), pod.GetInterface()))
+		}
+		return err
+	})
+	if err != nil {
+		log.Info("could not unregister every stale probe from podintd; it drops registrations without pins when it starts", "err", err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return types.NewError(types.ErrIOFailure, "podint: GC could not remove every stale probe", err.Error())
 	}
 	return nil
 }
-
-// SupportedVersions are the CNI spec versions podint speaks: every version
-// with chained plugins (prevResult) from 0.3.0 on.
-var SupportedVersions = version.PluginSupports("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")

@@ -3,11 +3,17 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +37,13 @@ type Config struct {
 	Uplinks        []string      // uplink interfaces; empty = the default route's; "none" = no uplink
 	Watchlist      string        // watchlist YAML file; "" reports every flow
 	LogLevel       string
+
+	ConfigFile   string // YAML file of these settings (flags and environment override it)
+	HTTPListen   string // host:port of the read-only HTTP listener; "" = none
+	APIGroup     string // group (name or gid) whose members may use the API socket, besides root
+	CNICacheDir  string // libcni's cache directory (results/ inside); "" = <root>/var/lib/cni
+	DetachOnExit bool   // detach every probe on SIGTERM instead of leaving them running
+	BPFStats     bool   // turn on the kernel's BPF run time statistics while running
 }
 
 // Default returns the defaults, the one place they are written down.
@@ -60,6 +73,12 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&c.Uplinks, "uplink", c.Uplinks, "uplink interface to probe (repeatable; default: the default route's; \"none\" for no uplink)")
 	fs.StringVar(&c.Watchlist, "watchlist", c.Watchlist, "watchlist YAML file selecting the flows to report (reloaded on change; default: every flow)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "YAML file of these settings, keyed by flag name (flags and PODINT_* variables override it; reloaded on change)")
+	fs.StringVar(&c.HTTPListen, "http-listen", c.HTTPListen, "host:port for the read-only HTTP listener: /healthz, /metrics, /api/v1/topology (default: off)")
+	fs.StringVar(&c.APIGroup, "api-group", c.APIGroup, "group (name or gid) allowed on the API socket besides root; the socket becomes 0660 and owned by it")
+	fs.StringVar(&c.CNICacheDir, "cni-cache-dir", c.CNICacheDir, "the container runtime's libcni cache directory, read to rebuild registrations missed while podintd was down (default <root>/var/lib/cni)")
+	fs.BoolVar(&c.DetachOnExit, "detach-on-exit", c.DetachOnExit, "on SIGTERM, detach every probe and forget its registration (default: probes keep running without the daemon)")
+	fs.BoolVar(&c.BPFStats, "bpf-stats", c.BPFStats, "enable the kernel's BPF run time statistics while podintd runs, for the per-program run time metrics")
 }
 
 // ApplyEnv sets every flag not given on the command line from its
@@ -105,7 +124,48 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("collector: %q is not host:port: %w", col, err))
 		}
 	}
+	if c.HTTPListen != "" {
+		if _, port, err := net.SplitHostPort(c.HTTPListen); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("http-listen: %q is not host:port (e.g. 127.0.0.1:9765)", c.HTTPListen))
+		}
+	}
+	if c.APIGroup != "" {
+		if _, err := c.APIGroupID(); err != nil {
+			errs = append(errs, fmt.Errorf("api-group: %w", err))
+		}
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("log-level: %q is not debug, info, warn or error", c.LogLevel))
+	}
+	if len(c.Uplinks) > 1 && slices.Contains(c.Uplinks, "none") {
+		errs = append(errs, fmt.Errorf("uplink: \"none\" cannot be combined with interfaces %v", c.Uplinks))
+	}
 	return errors.Join(errs...)
+}
+
+// APIGroupID resolves --api-group, a group name or a numeric gid.
+func (c *Config) APIGroupID() (uint32, error) {
+	if gid, err := strconv.ParseUint(c.APIGroup, 10, 32); err == nil {
+		return uint32(gid), nil
+	}
+	g, err := user.LookupGroup(c.APIGroup)
+	if err != nil {
+		return 0, fmt.Errorf("group %q: %w (give an existing group name or a gid)", c.APIGroup, err)
+	}
+	gid, err := strconv.ParseUint(g.Gid, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("group %q has gid %q, not a number", c.APIGroup, g.Gid)
+	}
+	return uint32(gid), nil
+}
+
+// CNICacheDirValue is where the container runtime's libcni keeps its cache.
+func (c *Config) CNICacheDirValue() string {
+	if c.CNICacheDir != "" {
+		return c.CNICacheDir
+	}
+	return filepath.Join(cmp.Or(c.Root, "/"), "var/lib/cni")
 }
 
 func withDefaultPort(hostport string) string {

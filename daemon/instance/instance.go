@@ -14,6 +14,9 @@ type Paths struct {
 	Socket   string // gRPC unix socket
 	PinDir   string // bpffs directory for programs, maps and links
 	StateDir string // registrations and other daemon state
+	// PendingDir holds registrations the CNI plugin could not deliver
+	// (<probe id>.json, a protojson Probe); the daemon takes them in at start.
+	PendingDir string
 }
 
 // New returns the paths of the instance rooted at root ("" means DefaultRoot).
@@ -26,5 +29,7 @@ func New(root string) Paths {
 		Socket:   filepath.Join(root, "run/podint/podint.sock"),
 		PinDir:   filepath.Join(root, "sys/fs/bpf/podint"),
 		StateDir: filepath.Join(root, "var/run/podint"),
+		// Inside StateDir, where the plugin has always written them.
+		PendingDir: filepath.Join(root, "var/run/podint/pending"),
 	}
 }

@@ -23,15 +23,16 @@ import (
 type Store struct {
 	dir string // where registrations are persisted; "" keeps them in memory
 
-	mu     sync.RWMutex
-	node   *podintv1.Node
-	probes map[string]*podintv1.Probe // by probe id
+	mu      sync.RWMutex
+	node    *podintv1.Node
+	probes  map[string]*podintv1.Probe // by probe id
+	changed chan struct{}              // closed and replaced at every change
 }
 
 // NewStore returns a store persisting to dir (created if missing), with the
 // registrations already saved there.
 func NewStore(dir string, node *podintv1.Node) (*Store, error) {
-	s := &Store{dir: dir, node: node, probes: map[string]*podintv1.Probe{}}
+	s := &Store{dir: dir, node: node, probes: map[string]*podintv1.Probe{}, changed: make(chan struct{})}
 	if dir == "" {
 		return s, nil
 	}
@@ -100,8 +101,21 @@ func (s *Store) Put(p *podintv1.Probe) error {
 	}
 	s.mu.Lock()
 	s.probes[id] = p
+	s.notifyLocked()
 	s.mu.Unlock()
 	return nil
+}
+
+// Changed returns a channel that is closed at the next change of a probe.
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.changed
+}
+
+func (s *Store) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 func (s *Store) save(id string, p *podintv1.Probe) error {
@@ -125,6 +139,9 @@ func (s *Store) Delete(id string) (bool, error) {
 	s.mu.Lock()
 	_, ok := s.probes[id]
 	delete(s.probes, id)
+	if ok {
+		s.notifyLocked()
+	}
 	s.mu.Unlock()
 	if s.dir != "" {
 		err := os.Remove(filepath.Join(s.dir, id+".json"))

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"strconv"
 	"testing"
+	"time"
 
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
@@ -14,4 +16,10 @@ func listProbes(t *testing.T, ctx context.Context, c podintv1.PodintClient) []*p
 		t.Fatal(err)
 	}
 	return resp.GetProbes()
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func contextWithTimeoutSeconds(ctx context.Context, s int) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, time.Duration(s)*time.Second)
 }

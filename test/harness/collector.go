@@ -21,11 +21,18 @@ type Collector struct {
 	changed   chan struct{}
 }
 
-// NewCollector listens on 127.0.0.1 inside ns.
-func NewCollector(ns *NetNS) (*Collector, error) {
+// NewCollector listens on 127.0.0.1 inside ns, on a free port.
+func NewCollector(ns *NetNS) (*Collector, error) { return NewCollectorOn(ns, "127.0.0.1:0") }
+
+// NewCollectorOn listens on addr inside ns.
+func NewCollectorOn(ns *NetNS, addr string) (*Collector, error) {
 	c := &Collector{changed: make(chan struct{})}
-	err := ns.Do(func() (err error) {
-		c.conn, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	err = ns.Do(func() (err error) {
+		c.conn, err = net.ListenUDP("udp", ua)
 		return err
 	})
 	if err != nil {

@@ -91,3 +91,9 @@ func run(name string, args ...string) error {
 	}
 	return nil
 }
+
+// NewNamespace creates a named namespace for a test's own use (a
+// collector, a client), removed with Delete or by RemoveLeftovers.
+func NewNamespace(name string) (*NetNS, error) {
+	return newNetNS(fmt.Sprintf("%s%d-%s", Prefix, os.Getpid(), name))
+}

@@ -23,10 +23,14 @@ import (
 
 // NodeConfig describes one simulated node.
 type NodeConfig struct {
-	Name       string   // short name, part of namespace and interface names
-	BinDir     string   // podint binaries and reference CNI plugins (see Build)
-	Subnet     string   // pod subnet, e.g. 10.22.0.0/24
-	SwitchID   string   // the node's INT switch id as an IPv4 address
+	Name    string // short name, part of namespace and interface names
+	BinDir  string // podint binaries and reference CNI plugins (see Build)
+	Subnet  string // pod subnet, e.g. 10.22.0.0/24
+	Subnet6 string // IPv6 pod subnet for a dual-stack node, e.g. fd00:22::/64
+	// BPFFS is how the node's bpffs is prepared: "" mounted, "ro" mounted
+	// read-only, "none" left for podintd to mount.
+	BPFFS      string
+	SwitchID   string   // the node's INT switch id as an IPv4 address; "" lets podintd find it
 	Collectors []string // host:port as seen from inside the node
 	DaemonArgs []string // extra podintd flags
 	// ExtraPlugins are inserted between the primary plugin and podint, e.g.
@@ -34,6 +38,10 @@ type NodeConfig struct {
 	ExtraPlugins []map[string]any
 	// PodintConf holds extra keys for the podint entry of the conflist.
 	PodintConf map[string]any
+	// Primary is the primary plugin: "bridge" (default) or "ptp".
+	Primary string
+	// CNIVersion is the conflist's cniVersion (default 1.1.0).
+	CNIVersion string
 }
 
 // Node is a simulated Kubernetes node: a network namespace with a bridge
@@ -75,10 +83,25 @@ func NewNode(cfg NodeConfig) (n *Node, err error) {
 	if err := os.MkdirAll(bpffs, 0o700); err != nil {
 		return nil, err
 	}
-	if err := unix.Mount("bpffs", bpffs, "bpf", 0, "mode=0700"); err != nil {
-		return nil, fmt.Errorf("mount bpffs for node %s: %w", cfg.Name, err)
+	// Whatever ends up mounted there (by us or by podintd) goes with the node.
+	n.cleanups = append(n.cleanups, func() {
+		for unix.Unmount(bpffs, unix.MNT_DETACH) == nil {
+		}
+		unix.Unmount(filepath.Join(bpffs, "podint"), unix.MNT_DETACH)
+	})
+	switch cfg.BPFFS {
+	case "":
+		if err := unix.Mount("bpffs", bpffs, "bpf", 0, "mode=0700"); err != nil {
+			return nil, fmt.Errorf("mount bpffs for node %s: %w", cfg.Name, err)
+		}
+	case "ro":
+		if err := unix.Mount("bpffs", bpffs, "bpf", unix.MS_RDONLY, "mode=0700"); err != nil {
+			return nil, fmt.Errorf("mount read-only bpffs for node %s: %w", cfg.Name, err)
+		}
+	case "none":
+	default:
+		return nil, fmt.Errorf("NodeConfig.BPFFS %q: want \"\", \"ro\" or \"none\"", cfg.BPFFS)
 	}
-	n.cleanups = append(n.cleanups, func() { unix.Unmount(bpffs, unix.MNT_DETACH) })
 	n.LogPath = filepath.Join(root, "podintd.log")
 
 	if n.ConfList, err = libcni.ConfListFromBytes(n.conflist()); err != nil {
@@ -99,7 +122,10 @@ func (n *Node) StartDaemon(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	args := []string{"--root", n.Paths.Root, "--switch-id", n.Config.SwitchID, "--node-name", n.Config.Name}
+	args := []string{"--root", n.Paths.Root, "--node-name", n.Config.Name}
+	if n.Config.SwitchID != "" { // else podintd takes the default route's address
+		args = append(args, "--switch-id", n.Config.SwitchID)
+	}
 	for _, c := range n.Config.Collectors {
 		args = append(args, "--collector", c)
 	}

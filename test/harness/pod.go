@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 
 	"github.com/containernetworking/cni/libcni"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -27,23 +26,37 @@ type Pod struct {
 	NS          *NetNS
 	Result      *current.Result
 	IP          netip.Addr // first address from the result
-	node        *Node
+	IP6         netip.Addr // the IPv6 address, on a dual-stack node
+	// CapabilityArgs are the runtime's capability arguments, e.g.
+	// "portMappings" for portmap.
+	CapabilityArgs map[string]any
+	node           *Node
 }
 
 // conflist is the node's CNI configuration: bridge + host-local, the extra
 // plugins, then podint; every path stays inside the node's instance root.
 func (n *Node) conflist() []byte {
+	ranges := [][]map[string]any{{{"subnet": n.Config.Subnet}}}
+	routes := []map[string]any{{"dst": "0.0.0.0/0"}}
+	if n.Config.Subnet6 != "" { // dual stack
+		ranges = append(ranges, []map[string]any{{"subnet": n.Config.Subnet6}})
+		routes = append(routes, map[string]any{"dst": "::/0"})
+	}
+	ipam := map[string]any{
+		"type":    "host-local",
+		"ranges":  ranges,
+		"routes":  routes,
+		"dataDir": n.IPAMDir(),
+	}
 	bridge := map[string]any{
 		"type":      "bridge",
 		"bridge":    n.BridgeName(),
 		"isGateway": true,
 		"ipMasq":    false,
-		"ipam": map[string]any{
-			"type":    "host-local",
-			"ranges":  [][]map[string]any{{{"subnet": n.Config.Subnet}}},
-			"routes":  []map[string]any{{"dst": "0.0.0.0/0"}},
-			"dataDir": filepath.Join(n.Paths.Root, "var/lib/cni/networks"),
-		},
+		"ipam":      ipam,
+	}
+	if n.Config.Primary == "ptp" {
+		bridge = map[string]any{"type": "ptp", "ipMasq": false, "ipam": ipam}
 	}
 	podint := map[string]any{"type": "podint", "root": n.Paths.Root}
 	for k, v := range n.Config.PodintConf {
@@ -52,8 +65,12 @@ func (n *Node) conflist() []byte {
 	plugins := []map[string]any{bridge}
 	plugins = append(plugins, n.Config.ExtraPlugins...)
 	plugins = append(plugins, podint)
+	version := n.Config.CNIVersion
+	if version == "" {
+		version = "1.1.0"
+	}
 	b, _ := json.Marshal(map[string]any{
-		"cniVersion": "1.1.0",
+		"cniVersion": version,
 		"name":       "podint-" + n.Config.Name,
 		"plugins":    plugins,
 	})
@@ -79,6 +96,7 @@ func (p *Pod) RuntimeConf() *libcni.RuntimeConf {
 			{"K8S_POD_UID", p.UID},
 			{"K8S_POD_INFRA_CONTAINER_ID", p.ContainerID},
 		},
+		CapabilityArgs: p.CapabilityArgs,
 	}
 }
 
@@ -120,6 +138,11 @@ func (n *Node) CNIAdd(ctx context.Context, p *Pod) error {
 	}
 	p.Result = res
 	if len(res.IPs) > 0 {
+		for _, ip := range res.IPs {
+			if a, ok := netip.AddrFromSlice(ip.Address.IP); ok && ip.Address.IP.To4() == nil && !p.IP6.IsValid() {
+				p.IP6 = a
+			}
+		}
 		p.IP, _ = netip.AddrFromSlice(res.IPs[0].Address.IP.To4())
 		if !p.IP.IsValid() {
 			p.IP, _ = netip.AddrFromSlice(res.IPs[0].Address.IP)

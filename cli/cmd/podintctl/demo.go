@@ -18,12 +18,16 @@ func init() { subcommands = append(subcommands, newDemoCmd) }
 func newDemoCmd() *cobra.Command {
 	var binDir string
 	var duration time.Duration
+	var live bool
+	var dotPath string
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run a demo node (pods in network namespaces, real CNI plugins, podintd) and print its INT reports",
-		Long: "demo builds a simulated node in network namespaces, adds two pods through libcni with the\n" +
-			"bridge, host-local and podint plugins, starts podintd, sends traffic between the pods and prints\n" +
-			"the decoded INT reports. It needs root. Everything is removed on exit or Ctrl-C.",
+		Long: "demo builds two simulated nodes in network namespaces joined by a VXLAN overlay, adds pods\n" +
+			"through libcni with the bridge, host-local and podint plugins, starts a podintd per node, runs a\n" +
+			"traffic mix (TCP, UDP, ICMP, IPv4 and IPv6, a burst, an nftables drop and a routing miss) and\n" +
+			"shows the INT reports an embedded collector receives. It needs root. Everything is removed on\n" +
+			"exit or Ctrl-C, and leftovers of a killed run are removed on the next start.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if os.Geteuid() != 0 {
@@ -38,10 +42,13 @@ func newDemoCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return demo.Run(ctx, demo.Options{BinDir: binDir, Duration: duration, Out: cmd.OutOrStdout()})
+			return demo.Run(ctx, demo.Options{BinDir: binDir, Duration: duration, Out: cmd.OutOrStdout(),
+				Live: live && isTerminal(os.Stdout), DotPath: dotPath})
 		},
 	}
 	cmd.Flags().StringVar(&binDir, "bin-dir", "", "directory with podintd, podint and the reference CNI plugins (default: podintctl's own)")
-	cmd.Flags().DurationVar(&duration, "duration", 15*time.Second, "how long to run; 0 runs until Ctrl-C")
+	cmd.Flags().DurationVar(&duration, "duration", 30*time.Second, "how long to run; 0 runs until Ctrl-C")
+	cmd.Flags().BoolVar(&live, "live", true, "redraw a live view on a terminal (otherwise one line per report)")
+	cmd.Flags().StringVar(&dotPath, "dot", "podint-demo-topology.dot", "write the topology as Graphviz DOT here (\"\" to skip); a PNG beside it when Graphviz is installed")
 	return cmd
 }

@@ -1,26 +1,42 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/podint/podint/daemon/topology"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
 func init() { subcommands = append(subcommands, newTopologyCmd) }
+
+// topologyFormats are the --output values of topology.
+const topologyFormats = "table, json, dot or deepinsight"
 
 func newTopologyCmd() *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "topology",
 		Short: "Show the node as an INT switch: its ports (pod veths, uplinks) and the pods behind them",
-		Args:  cobra.NoArgs,
+		Long: `topology prints what podintd knows of the node: its switch id, its uplinks with their
+addresses, and every pod port (INT port id = ifindex) with the pod behind it.
+
+  -o table        one line per port (default)
+  -o json         the API's TopologyResponse
+  -o dot          a Graphviz graph: podintctl topology -o dot | dot -Tsvg > node.svg
+  -o deepinsight  a DeepInsight topology document for the node (switches, hosts, subnets, links)`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !slices.Contains([]string{"table", "json", "dot", "deepinsight"}, output) {
+				return fmt.Errorf("--output %q: want %s", output, topologyFormats)
+			}
 			c, closeFn, err := daemonClient(cmd)
 			if err != nil {
 				return err
@@ -32,46 +48,80 @@ func newTopologyCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("get topology: %w", err)
 			}
-			switch output {
-			case "table":
-				return printTopologyTable(cmd.OutOrStdout(), topo)
-			case "json":
-				b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(topo)
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintln(cmd.OutOrStdout(), string(b))
-				return err
-			}
-			return fmt.Errorf("--output %q: want table or json", output)
+			return printTopology(cmd.OutOrStdout(), topo, output)
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", topologyFormats)
 	return cmd
+}
+
+func printTopology(w io.Writer, topo *podintv1.TopologyResponse, output string) error {
+	switch output {
+	case "table":
+		return printTopologyTable(w, topo)
+	case "json":
+		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(topo)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(w, string(b))
+		return err
+	case "dot":
+		return topology.WriteDOT(w, topo)
+	case "deepinsight":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(topology.DeepInsight(topo))
+	}
+	return fmt.Errorf("--output %q: want %s", output, topologyFormats)
 }
 
 func printTopologyTable(w io.Writer, t *podintv1.TopologyResponse) error {
 	n := t.GetNode()
 	fmt.Fprintf(w, "node %s  switch id %s (%d)\n", n.GetName(), n.GetSwitchIp(), n.GetSwitchId())
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PORT\tINTERFACE\tKIND\tPOD\tPOD IPS\tCONTAINER")
-	rows := append(append([]*podintv1.Probe{}, n.GetUplinks()...), t.GetPorts()...)
-	for _, p := range rows {
-		kind, pod, ips, cid := "uplink", "-", "-", "-"
-		if p.GetKind() == podintv1.PortKind_PORT_KIND_POD {
-			kind = "pod"
-			pod = p.GetPod().GetNamespace() + "/" + p.GetPod().GetName()
-			var as []string
-			for _, ip := range p.GetPod().GetIps() {
-				as = append(as, ip.GetAddress())
-			}
-			ips = strings.Join(as, ",")
-			cid = p.GetPod().GetContainerId()
-			if len(cid) > 12 {
-				cid = cid[:12]
-			}
+	fmt.Fprintln(tw, "PORT\tINTERFACE\tKIND\tMODE\tPOD\tADDRESSES\tSUBNETS\tGATEWAY\tCONTAINER")
+	for _, u := range n.GetUplinks() {
+		fmt.Fprintf(tw, "%d\t%s\tuplink\t%s\t-\t%s\t-\t-\t-\n", u.GetIfindex(), u.GetHostInterface(), u.GetAttachMode(),
+			orDash(strings.Join(u.GetAddresses(), ",")))
+	}
+	for _, p := range t.GetPorts() {
+		pod := p.GetPod()
+		var addrs, subnets, gws []string
+		for _, ip := range pod.GetIps() {
+			addrs = append(addrs, ip.GetAddress())
+			subnets = appendNew(subnets, ip.GetSubnet())
+			gws = appendNew(gws, ip.GetGateway())
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", p.GetIfindex(), p.GetHostInterface(), kind, pod, ips, cid)
+		cid := pod.GetContainerId()
+		if len(cid) > 12 {
+			cid = cid[:12]
+		}
+		name := pod.GetNamespace() + "/" + pod.GetName()
+		if pod.GetName() == "" {
+			name = "?" // rebuilt from the interface alone: the pod is unknown
+		}
+		fmt.Fprintf(tw, "%d\t%s\tpod\t%s\t%s\t%s\t%s\t%s\t%s\n", p.GetIfindex(), p.GetHostInterface(), p.GetAttachMode(),
+			name, orDash(strings.Join(addrs, ",")), orDash(strings.Join(subnets, ",")), orDash(strings.Join(gws, ",")), cid)
 	}
 	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func appendNew(list []string, s string) []string {
+	if s == "" {
+		return list
+	}
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
 }

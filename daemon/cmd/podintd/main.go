@@ -15,22 +15,41 @@ import (
 	"github.com/podint/podint/daemon/config"
 )
 
+// Version is set at build time (-ldflags -X main.Version=...).
+var Version = "dev"
+
 func main() {
 	cfg := config.Default()
 	cmd := &cobra.Command{
-		Use:           "podintd",
-		Short:         "podint node daemon: turns probe events into INT reports",
+		Use:   "podintd",
+		Short: "podint node daemon: turns probe events into INT reports",
+		Long: "podintd loads podint's probes, turns their events into INT reports for the collectors and serves\n" +
+			"the API on a unix socket. Every flag can also be given as an environment variable PODINT_<FLAG>\n" +
+			"(e.g. PODINT_COLLECTOR) or as a key of the --config YAML file; flags win over variables, and\n" +
+			"variables over the file.",
+		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := config.ApplyEnv(cmd.Flags()); err != nil {
+			// The flags bound to cfg serve --help; Load reads them again with
+			// the environment and the file, and is what a reload calls.
+			args := os.Args[1:]
+			cfg, err := config.Load(args)
+			if err != nil {
 				return err
 			}
-			log := newLogger(cfg.LogLevel)
+			level := new(slog.LevelVar)
+			_ = level.UnmarshalText([]byte(cfg.LogLevel))
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			log.Info("podintd starting", "version", Version)
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			d, err := daemon.New(cfg, log)
+			d, err := daemon.New(cfg, daemon.Options{
+				Log:    log,
+				Level:  level,
+				Reload: func() (config.Config, error) { return config.Load(args) },
+			})
 			if err != nil {
 				return err
 			}
@@ -42,12 +61,4 @@ func main() {
 		fmt.Fprintln(os.Stderr, "podintd:", err)
 		os.Exit(1)
 	}
-}
-
-func newLogger(level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }

@@ -192,6 +192,7 @@ type Pod struct {
 	Netns         string                 `protobuf:"bytes,5,opt,name=netns,proto3" json:"netns,omitempty"`         // path of the pod's network namespace
 	Interface     string                 `protobuf:"bytes,6,opt,name=interface,proto3" json:"interface,omitempty"` // interface name inside the pod, e.g. eth0
 	Ips           []*PodIP               `protobuf:"bytes,7,rep,name=ips,proto3" json:"ips,omitempty"`
+	Mac           string                 `protobuf:"bytes,8,opt,name=mac,proto3" json:"mac,omitempty"` // MAC address of the pod's interface, when known
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -275,6 +276,13 @@ func (x *Pod) GetIps() []*PodIP {
 	return nil
 }
 
+func (x *Pod) GetMac() string {
+	if x != nil {
+		return x.Mac
+	}
+	return ""
+}
+
 // Probe is a pair of TC programs (ingress and egress) attached to one port.
 type Probe struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
@@ -284,8 +292,10 @@ type Probe struct {
 	Pod                *Pod                   `protobuf:"bytes,4,opt,name=pod,proto3" json:"pod,omitempty"`                                 // set for PORT_KIND_POD
 	AttachMode         string                 `protobuf:"bytes,5,opt,name=attach_mode,json=attachMode,proto3" json:"attach_mode,omitempty"` // "tcx" or "tc"
 	RegisteredUnixNano int64                  `protobuf:"varint,6,opt,name=registered_unix_nano,json=registeredUnixNano,proto3" json:"registered_unix_nano,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The host-side interface's own addresses (CIDR); set for uplinks.
+	Addresses     []string `protobuf:"bytes,7,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Probe) Reset() {
@@ -358,6 +368,13 @@ func (x *Probe) GetRegisteredUnixNano() int64 {
 		return x.RegisteredUnixNano
 	}
 	return 0
+}
+
+func (x *Probe) GetAddresses() []string {
+	if x != nil {
+		return x.Addresses
+	}
+	return nil
 }
 
 type RegisterRequest struct {
@@ -809,11 +826,13 @@ func (*StatsRequest) Descriptor() ([]byte, []int) {
 }
 
 type Counter struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"` // e.g. "ringbuf_reserve_failed", "reports_sent"
-	Help          string                 `protobuf:"bytes,2,opt,name=help,proto3" json:"help,omitempty"`
-	Value         uint64                 `protobuf:"varint,3,opt,name=value,proto3" json:"value,omitempty"`
-	Labels        map[string]string      `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"` // e.g. "ringbuf_reserve_failed", "reports_sent"
+	Help   string                 `protobuf:"bytes,2,opt,name=help,proto3" json:"help,omitempty"`
+	Value  uint64                 `protobuf:"varint,3,opt,name=value,proto3" json:"value,omitempty"`
+	Labels map[string]string      `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// A level that goes up and down (ring buffer fill, probes), not a count.
+	Gauge         bool `protobuf:"varint,5,opt,name=gauge,proto3" json:"gauge,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -874,6 +893,13 @@ func (x *Counter) GetLabels() map[string]string {
 		return x.Labels
 	}
 	return nil
+}
+
+func (x *Counter) GetGauge() bool {
+	if x != nil {
+		return x.Gauge
+	}
+	return false
 }
 
 type StatsResponse struct {
@@ -1068,8 +1094,11 @@ type ReportEvent struct {
 	Packets              uint64                 `protobuf:"varint,12,opt,name=packets,proto3" json:"packets,omitempty"` // the flow's counters at the time of the report
 	Bytes                uint64                 `protobuf:"varint,13,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	TimeUnixNano         int64                  `protobuf:"varint,14,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"` // wall clock when the daemon read it
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// Reports this stream skipped before this one because the client did not
+	// keep up (its buffer in the daemon was full); 0 when none were.
+	SkippedBefore uint64 `protobuf:"varint,15,opt,name=skipped_before,json=skippedBefore,proto3" json:"skipped_before,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReportEvent) Reset() {
@@ -1200,6 +1229,13 @@ func (x *ReportEvent) GetTimeUnixNano() int64 {
 	return 0
 }
 
+func (x *ReportEvent) GetSkippedBefore() uint64 {
+	if x != nil {
+		return x.SkippedBefore
+	}
+	return 0
+}
+
 type HealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1237,9 +1273,14 @@ func (*HealthRequest) Descriptor() ([]byte, []int) {
 }
 
 type HealthResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
-	Problems      []string               `protobuf:"bytes,2,rep,name=problems,proto3" json:"problems,omitempty"` // e.g. "collector 10.0.0.5:32766 unreachable"
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The daemon itself works: it reads the ring buffer and serves the API.
+	Ok bool `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	// Why ok is false.
+	Problems []string `protobuf:"bytes,2,rep,name=problems,proto3" json:"problems,omitempty"`
+	// What needs attention but does not stop the daemon, e.g.
+	// "collector 10.0.0.5:32766: send failed 3s ago: connection refused".
+	Warnings      []string `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1288,6 +1329,13 @@ func (x *HealthResponse) GetProblems() []string {
 	return nil
 }
 
+func (x *HealthResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
 var File_podint_v1_podint_proto protoreflect.FileDescriptor
 
 const file_podint_v1_podint_proto_rawDesc = "" +
@@ -1296,7 +1344,7 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"\x05PodIP\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x18\n" +
 	"\agateway\x18\x02 \x01(\tR\agateway\x12\x16\n" +
-	"\x06subnet\x18\x03 \x01(\tR\x06subnet\"\xc4\x01\n" +
+	"\x06subnet\x18\x03 \x01(\tR\x06subnet\"\xd6\x01\n" +
 	"\x03Pod\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
@@ -1304,7 +1352,8 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"\fcontainer_id\x18\x04 \x01(\tR\vcontainerId\x12\x14\n" +
 	"\x05netns\x18\x05 \x01(\tR\x05netns\x12\x1c\n" +
 	"\tinterface\x18\x06 \x01(\tR\tinterface\x12\"\n" +
-	"\x03ips\x18\a \x03(\v2\x10.podint.v1.PodIPR\x03ips\"\xe6\x01\n" +
+	"\x03ips\x18\a \x03(\v2\x10.podint.v1.PodIPR\x03ips\x12\x10\n" +
+	"\x03mac\x18\b \x01(\tR\x03mac\"\x84\x02\n" +
 	"\x05Probe\x12\x18\n" +
 	"\aifindex\x18\x01 \x01(\rR\aifindex\x12%\n" +
 	"\x0ehost_interface\x18\x02 \x01(\tR\rhostInterface\x12'\n" +
@@ -1312,7 +1361,8 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"\x03pod\x18\x04 \x01(\v2\x0e.podint.v1.PodR\x03pod\x12\x1f\n" +
 	"\vattach_mode\x18\x05 \x01(\tR\n" +
 	"attachMode\x120\n" +
-	"\x14registered_unix_nano\x18\x06 \x01(\x03R\x12registeredUnixNano\"9\n" +
+	"\x14registered_unix_nano\x18\x06 \x01(\x03R\x12registeredUnixNano\x12\x1c\n" +
+	"\taddresses\x18\a \x03(\tR\taddresses\"9\n" +
 	"\x0fRegisterRequest\x12&\n" +
 	"\x05probe\x18\x01 \x01(\v2\x10.podint.v1.ProbeR\x05probe\"\x12\n" +
 	"\x10RegisterResponse\"[\n" +
@@ -1333,12 +1383,13 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"\x10TopologyResponse\x12#\n" +
 	"\x04node\x18\x01 \x01(\v2\x0f.podint.v1.NodeR\x04node\x12&\n" +
 	"\x05ports\x18\x02 \x03(\v2\x10.podint.v1.ProbeR\x05ports\"\x0e\n" +
-	"\fStatsRequest\"\xba\x01\n" +
+	"\fStatsRequest\"\xd0\x01\n" +
 	"\aCounter\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04help\x18\x02 \x01(\tR\x04help\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\x04R\x05value\x126\n" +
-	"\x06labels\x18\x04 \x03(\v2\x1e.podint.v1.Counter.LabelsEntryR\x06labels\x1a9\n" +
+	"\x06labels\x18\x04 \x03(\v2\x1e.podint.v1.Counter.LabelsEntryR\x06labels\x12\x14\n" +
+	"\x05gauge\x18\x05 \x01(\bR\x05gauge\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +
@@ -1353,7 +1404,7 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"\x03dst\x18\x02 \x01(\tR\x03dst\x12\x14\n" +
 	"\x05proto\x18\x03 \x01(\rR\x05proto\x12\x19\n" +
 	"\bsrc_port\x18\x04 \x01(\rR\asrcPort\x12\x19\n" +
-	"\bdst_port\x18\x05 \x01(\rR\adstPort\"\xcb\x04\n" +
+	"\bdst_port\x18\x05 \x01(\rR\adstPort\"\xf2\x04\n" +
 	"\vReportEvent\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.podint.v1.ReportEvent.KindR\x04kind\x12#\n" +
 	"\x04flow\x18\x02 \x01(\v2\x0f.podint.v1.FlowR\x04flow\x12!\n" +
@@ -1372,15 +1423,17 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"\x17kernel_drop_reason_name\x18\v \x01(\tR\x14kernelDropReasonName\x12\x18\n" +
 	"\apackets\x18\f \x01(\x04R\apackets\x12\x14\n" +
 	"\x05bytes\x18\r \x01(\x04R\x05bytes\x12$\n" +
-	"\x0etime_unix_nano\x18\x0e \x01(\x03R\ftimeUnixNano\":\n" +
+	"\x0etime_unix_nano\x18\x0e \x01(\x03R\ftimeUnixNano\x12%\n" +
+	"\x0eskipped_before\x18\x0f \x01(\x04R\rskippedBefore\":\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tKIND_FLOW\x10\x01\x12\r\n" +
 	"\tKIND_DROP\x10\x02\"\x0f\n" +
-	"\rHealthRequest\"<\n" +
+	"\rHealthRequest\"X\n" +
 	"\x0eHealthResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x1a\n" +
-	"\bproblems\x18\x02 \x03(\tR\bproblems*N\n" +
+	"\bproblems\x18\x02 \x03(\tR\bproblems\x12\x1a\n" +
+	"\bwarnings\x18\x03 \x03(\tR\bwarnings*N\n" +
 	"\bPortKind\x12\x19\n" +
 	"\x15PORT_KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rPORT_KIND_POD\x10\x01\x12\x14\n" +

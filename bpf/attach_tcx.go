@@ -1,0 +1,103 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// attachTCXLink is link.AttachTCX; tests replace it to act as a kernel
+// without TCX.
+var attachTCXLink = link.AttachTCX
+
+func tcxAttachType(direction string) ebpf.AttachType {
+	if direction == "egress" {
+		return ebpf.AttachTCXEgress
+	}
+	return ebpf.AttachTCXIngress
+}
+
+func tcxAnchor(pos Position) link.Anchor {
+	if pos == PositionLast {
+		return link.Tail()
+	}
+	return link.Head()
+}
+
+// attachTCX hooks both directions with TCX links pinned in dir. On a kernel
+// without TCX the error wraps ebpf.ErrNotSupported.
+func attachTCX(progs programs, dir string, ifindex int, pos Position) error {
+	for _, d := range Directions {
+		l, err := attachTCXLink(link.TCXOptions{
+			Interface: ifindex,
+			Program:   progs[d],
+			Attach:    tcxAttachType(d),
+			Anchor:    tcxAnchor(pos),
+		})
+		if err != nil {
+			return fmt.Errorf("attach %s probe to ifindex %d with TCX: %w", d, ifindex, err)
+		}
+		err = l.Pin(filepath.Join(dir, d))
+		// The pin keeps the link; this process's descriptor is not needed.
+		l.Close()
+		if err != nil {
+			return fmt.Errorf("pin %s link: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// detachTCXLink takes the pinned link at path off its hook at once. Only
+// unpinning it would leave the kernel to release it later, from deferred
+// work: until then the program stays on the veth, and attaching it there
+// again (a repeated ADD) fails with EEXIST.
+func detachTCXLink(path string) error {
+	l, err := link.LoadPinnedLink(path, nil)
+	if err != nil {
+		// Not a link, or gone: removing the pin is all there is to do.
+		return nil
+	}
+	defer l.Close()
+	if err := l.Detach(); err != nil && !errors.Is(err, unix.ENOLINK) {
+		return fmt.Errorf("detach link %s: %w", path, err)
+	}
+	return nil
+}
+
+// LinkIfindex returns the interface a probe's pinned TCX link is attached
+// to, or 0 when that interface is gone.
+func LinkIfindex(pinDir, probeID, direction string) (int, error) {
+	l, err := link.LoadPinnedLink(filepath.Join(LinkDir(pinDir, probeID), direction), nil)
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	info, err := l.Info()
+	if err != nil {
+		return 0, fmt.Errorf("link info: %w", err)
+	}
+	if tcx := info.TCX(); tcx != nil {
+		return int(tcx.Ifindex), nil
+	}
+	return 0, nil
+}
+
+func verifyTCX(pinDir, probeID string, ifindex int) error {
+	for _, d := range Directions {
+		idx, err := LinkIfindex(pinDir, probeID, d)
+		if err != nil {
+			return fmt.Errorf("%s probe missing: %w", d, err)
+		}
+		if idx == 0 {
+			return fmt.Errorf("%s probe's interface is gone", d)
+		}
+		if idx != ifindex {
+			return fmt.Errorf("%s probe hooks ifindex %d, the pod's host interface is %d", d, idx, ifindex)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	podintv1 "github.com/podint/podint/proto/podint/v1"
+)
+
+func init() { subcommands = append(subcommands, newProbesCmd, newHealthCmd) }
+
+func newProbesCmd() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "probes",
+		Short: "List the probes the daemon holds: one per pod veth and uplink",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, closeFn, err := daemonClient(cmd)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			ctx, cancel := callContext(cmd)
+			defer cancel()
+			resp, err := c.ListProbes(ctx, &podintv1.ListProbesRequest{})
+			if err != nil {
+				return fmt.Errorf("list probes: %w", err)
+			}
+			switch output {
+			case "json":
+				b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(resp)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), string(b))
+				return nil
+			case "table":
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "IFINDEX\tINTERFACE\tKIND\tMODE\tCONTAINER\tPOD INTERFACE\tREGISTERED")
+				for _, p := range resp.GetProbes() {
+					kind, cid, podIf, since := "uplink", "-", "-", "-"
+					if p.GetKind() == podintv1.PortKind_PORT_KIND_POD {
+						kind, cid, podIf = "pod", p.GetPod().GetContainerId(), p.GetPod().GetInterface()
+					}
+					if p.GetRegisteredUnixNano() != 0 {
+						since = time.Unix(0, p.GetRegisteredUnixNano()).Format(time.DateTime)
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.GetIfindex(), p.GetHostInterface(), kind,
+						p.GetAttachMode(), cid, podIf, since)
+				}
+				return tw.Flush()
+			}
+			return fmt.Errorf("--output %q: want table or json", output)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	return cmd
+}
+
+func newHealthCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "health",
+		Short: "Say whether the daemon works, and what needs attention; exits 1 when it does not work",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, closeFn, err := daemonClient(cmd)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			ctx, cancel := callContext(cmd)
+			defer cancel()
+			h, err := c.Health(ctx, &podintv1.HealthRequest{})
+			if err != nil {
+				return fmt.Errorf("health: %w", err)
+			}
+			out := cmd.OutOrStdout()
+			for _, w := range h.GetWarnings() {
+				fmt.Fprintln(out, "warning:", w)
+			}
+			if !h.GetOk() {
+				for _, p := range h.GetProblems() {
+					fmt.Fprintln(out, "problem:", p)
+				}
+				return fmt.Errorf("podintd is not healthy")
+			}
+			fmt.Fprintln(out, "ok")
+			return nil
+		},
+	}
+}

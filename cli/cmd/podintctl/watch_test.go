@@ -1,0 +1,31 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	podintv1 "github.com/podint/podint/proto/podint/v1"
+)
+
+func TestFormatReport(t *testing.T) {
+	names := func(p uint32) string { return map[uint32]string{3: "default/a", 4: "default/b"}[p] }
+	flow := &podintv1.ReportEvent{Kind: podintv1.ReportEvent_KIND_FLOW, IngressPort: 3, EgressPort: 4, HopLatencyNs: 13200,
+		Packets: 5, Bytes: 400, Flow: &podintv1.Flow{Src: "10.22.0.2", Dst: "10.22.0.3", Proto: 6, SrcPort: 41480, DstPort: 8080}}
+	got := formatReport(flow, names)
+	want := "flow tcp 10.22.0.2:41480 -> 10.22.0.3:8080 port 3 (default/a) -> 4 (default/b) hop 13.2µs packets 5 bytes 400"
+	if !strings.HasSuffix(got, want) {
+		t.Errorf("flow line %q, want it to end in %q", got, want)
+	}
+	drop := &podintv1.ReportEvent{Kind: podintv1.ReportEvent_KIND_DROP, IngressPort: 9, DropReason: 80, DropReasonName: "acl deny",
+		KernelDropReasonName: "NETFILTER_DROP", Flow: &podintv1.Flow{Src: "fd00::2", Dst: "fd00::3", Proto: 17, SrcPort: 5353, DstPort: 53}}
+	got = formatReport(drop, names)
+	want = "drop udp [fd00::2]:5353 -> [fd00::3]:53 port 9 reason 80 acl deny (NETFILTER_DROP)"
+	if !strings.HasSuffix(got, want) {
+		t.Errorf("drop line %q, want it to end in %q", got, want)
+	}
+	icmp := &podintv1.ReportEvent{Kind: podintv1.ReportEvent_KIND_FLOW, IngressPort: 3, EgressPort: 4,
+		Flow: &podintv1.Flow{Src: "10.22.0.2", Dst: "10.22.0.3", Proto: 1, SrcPort: 8}}
+	if got := formatReport(icmp, names); !strings.Contains(got, "icmp 10.22.0.2 -> 10.22.0.3 type 8 code 0") || strings.Contains(got, "hop") {
+		t.Errorf("icmp line %q: want type and code, no hop latency when none was measured", got)
+	}
+}

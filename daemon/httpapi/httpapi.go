@@ -1,0 +1,69 @@
+// Package httpapi is the daemon's optional read-only HTTP listener (off by
+// default, --http-listen): /healthz for kubelet probes, /metrics for
+// Prometheus, and /api/v1/topology for DeepInsight's topology tools.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/podint/podint/daemon/topology"
+	podintv1 "github.com/podint/podint/proto/podint/v1"
+)
+
+// Source is what the listener reads from the daemon.
+type Source struct {
+	Health   func() *podintv1.HealthResponse
+	Topology func() *podintv1.TopologyResponse
+	Metrics  *prometheus.Registry
+}
+
+// Handler serves the listener's paths. Only GET and HEAD are answered.
+func Handler(src Source) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		h := src.Health()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !h.GetOk() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "unhealthy: %s\n", strings.Join(h.GetProblems(), "; "))
+		} else {
+			fmt.Fprintln(w, "ok")
+		}
+		for _, warn := range h.GetWarnings() {
+			fmt.Fprintf(w, "warning: %s\n", warn)
+		}
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(src.Metrics, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /api/v1/topology", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(topology.HostReporter(src.Topology()))
+	})
+	return mux
+}
+
+// Serve answers on l until ctx ends.
+func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+	defer stop()
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve HTTP: %w", err)
+	}
+	return nil
+}

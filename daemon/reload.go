@@ -1,0 +1,110 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/daemon/config"
+)
+
+// watchConfig reloads the --config file when it changes (its directory is
+// watched, to follow a ConfigMap's symlink swap) and applies what can
+// change while running.
+func (d *Daemon) watchConfig(ctx context.Context) error {
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch config: %w", err)
+	}
+	defer fw.Close()
+	if err := fw.Add(filepath.Dir(d.cfg.ConfigFile)); err != nil {
+		return fmt.Errorf("watch config directory %s: %w", filepath.Dir(d.cfg.ConfigFile), err)
+	}
+	var settle <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-fw.Errors:
+			d.log.Warn("config watch error", "err", err)
+		case <-fw.Events:
+			settle = time.After(100 * time.Millisecond) // changes come in bursts
+		case <-settle:
+			d.reloadConfig()
+		}
+	}
+}
+
+// reloadConfig reads the configuration again and applies the settings that
+// change without a restart: collectors, report-interval, latency-quantum,
+// log-level. A configuration with an error is rejected as a whole; the
+// one in force stays.
+func (d *Daemon) reloadConfig() {
+	next, err := d.opts.Reload()
+	if err != nil {
+		d.configRejects.Add(1)
+		d.log.Error("configuration change rejected; the settings in force stay", "file", d.cfg.ConfigFile, "err", err)
+		return
+	}
+	cur := d.cfg
+	if reflect.DeepEqual(cur, next) {
+		return
+	}
+	var applied []string
+	if !slices.Equal(cur.Collectors, next.Collectors) {
+		if err := d.exporter.SetCollectors(next.Collectors); err != nil {
+			d.configRejects.Add(1)
+			d.log.Error("configuration change rejected: collector", "err", err)
+			return
+		}
+		applied = append(applied, "collector")
+	}
+	if cur.ReportInterval != next.ReportInterval || cur.LatencyQuantum != next.LatencyQuantum {
+		s := bpf.DefaultSettings
+		s.ReportInterval, s.LatencyQuantum = next.ReportInterval, next.LatencyQuantum
+		if err := d.probes.SetSettings(s); err != nil {
+			d.log.Error("report-interval and latency-quantum not applied", "err", err)
+			next.ReportInterval, next.LatencyQuantum = cur.ReportInterval, cur.LatencyQuantum
+		} else {
+			applied = append(applied, "report-interval", "latency-quantum")
+		}
+	}
+	if cur.LogLevel != next.LogLevel && d.opts.Level != nil {
+		var l slog.Level
+		_ = l.UnmarshalText([]byte(next.LogLevel)) // validated by Reload
+		d.opts.Level.Set(l)
+		applied = append(applied, "log-level")
+	}
+	if rest := restartOnly(cur, next); len(rest) > 0 {
+		d.log.Warn("configuration changes that take effect at the next restart", "settings", rest)
+	}
+	// Settings that need a restart keep their running values.
+	cur.Collectors, cur.ReportInterval, cur.LatencyQuantum, cur.LogLevel =
+		next.Collectors, next.ReportInterval, next.LatencyQuantum, next.LogLevel
+	d.cfg = cur
+	d.configReloads.Add(1)
+	d.log.Info("configuration reloaded", "file", cur.ConfigFile, "applied", applied)
+}
+
+// restartOnly names the settings that differ and cannot change while running.
+func restartOnly(a, b config.Config) []string {
+	var out []string
+	ta, va, vb := reflect.TypeOf(a), reflect.ValueOf(a), reflect.ValueOf(b)
+	for i := range ta.NumField() {
+		switch ta.Field(i).Name {
+		case "Collectors", "ReportInterval", "LatencyQuantum", "LogLevel":
+			continue
+		}
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			out = append(out, ta.Field(i).Name)
+		}
+	}
+	return out
+}

@@ -1,0 +1,92 @@
+package plugin
+
+import (
+	"net"
+
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+
+	"github.com/podint/podint/bpf"
+	podintv1 "github.com/podint/podint/proto/podint/v1"
+)
+
+// cniArgs are the Kubernetes keys of CNI_ARGS.
+type cniArgs struct {
+	types.CommonArgs
+	K8S_POD_NAMESPACE          types.UnmarshallableString //nolint:revive // CNI_ARGS keys
+	K8S_POD_NAME               types.UnmarshallableString //nolint:revive
+	K8S_POD_UID                types.UnmarshallableString //nolint:revive
+	K8S_POD_INFRA_CONTAINER_ID types.UnmarshallableString //nolint:revive
+}
+
+// podIdentity is what CNI_ARGS tell about the pod. Kubernetes runtimes set
+// these keys; other runtimes may not, and the probe works without them.
+type podIdentity struct {
+	Namespace, Name, UID, InfraContainerID string
+}
+
+func identity(args string) podIdentity {
+	a := cniArgs{}
+	a.IgnoreUnknown = true
+	if err := types.LoadArgs(args, &a); err != nil {
+		return podIdentity{}
+	}
+	return podIdentity{
+		Namespace:        string(a.K8S_POD_NAMESPACE),
+		Name:             string(a.K8S_POD_NAME),
+		UID:              string(a.K8S_POD_UID),
+		InfraContainerID: string(a.K8S_POD_INFRA_CONTAINER_ID),
+	}
+}
+
+// attachment is one pod interface a plugin call is about.
+type attachment struct {
+	containerID, netns, podIf string
+}
+
+// probeOf is the registration of a pod's probe.
+func probeOf(hostIf string, ifindex int, mode bpf.AttachMode, id podIdentity, at attachment, res *current.Result) *podintv1.Probe {
+	return &podintv1.Probe{
+		Ifindex:       uint32(ifindex),
+		HostInterface: hostIf,
+		Kind:          podintv1.PortKind_PORT_KIND_POD,
+		AttachMode:    string(mode),
+		Pod: &podintv1.Pod{
+			Namespace:   id.Namespace,
+			Name:        id.Name,
+			Uid:         id.UID,
+			ContainerId: at.containerID,
+			Netns:       at.netns,
+			Interface:   at.podIf,
+			Ips:         podIPs(res, at.podIf),
+		},
+	}
+}
+
+// podIPs are the addresses the result gives the pod interface podIf, with
+// the subnets they belong to. An address belongs to the pod unless the
+// result puts it on another interface inside the pod: primaries disagree on
+// the rest (Calico gives no interface, or its host veth; AWS VPC CNI adds
+// a fake "dummy" interface), and the address is the pod's all the same.
+func podIPs(res *current.Result, podIf string) []*podintv1.PodIP {
+	if res == nil {
+		return nil
+	}
+	var ips []*podintv1.PodIP
+	for _, ip := range res.IPs {
+		if ip.Interface != nil && *ip.Interface >= 0 && *ip.Interface < len(res.Interfaces) {
+			if iface := res.Interfaces[*ip.Interface]; iface.Sandbox != "" && iface.Name != podIf {
+				continue
+			}
+		}
+		pip := &podintv1.PodIP{
+			Address: ip.Address.String(),
+			Subnet:  (&net.IPNet{IP: ip.Address.IP.Mask(ip.Address.Mask), Mask: ip.Address.Mask}).String(),
+		}
+		if ip.Gateway != nil {
+			pip.Gateway = ip.Gateway.String()
+		}
+		ips = append(ips, pip)
+	}
+	return ips
+}

@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/test/harness"
+)
+
+// TestHopLatencyReflectsAHeldPacket holds packets of some flows in an
+// NFQUEUE handler on node 1 between the pod's veth (ingress) and the uplink
+// (egress): their reported hop latency must include the hold, while many
+// other flows in both directions cross at the same time.
+func TestHopLatencyReflectsAHeldPacket(t *testing.T) {
+	const hold = 50 * time.Millisecond
+	c, cols := startCluster(t, false)
+	ctx := testContext(t)
+	n1, n2 := c.Nodes[0], c.Nodes[1]
+	a, b := addPod(t, n1, "a"), addPod(t, n2, "b")
+	va, _ := a.HostVeth()
+	up1 := uplinkIndex(t, n1)
+
+	h, err := harness.NewHolder(n1.NS, 7, hold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	// iptables-legacy: these kernels have the xtables NFQUEUE target but
+	// not nftables' queue expression.
+	if err := n1.NS.Do(func() error {
+		out, err := exec.Command("iptables-legacy", "-A", "FORWARD", "-d", b.IP.String(), "-p", "udp",
+			"--dport", "9000:9019", "-j", "NFQUEUE", "--queue-num", "7").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("iptables-legacy: %v: %s", err, out)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// 20 held flows to ports 9000-9019 and 20 free ones to 9100-9119, a to b,
+	// plus 20 free ones b to a, all at once.
+	srv, err := b.ListenUDP(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	type sent struct {
+		src, dst netip.Addr
+		sport    uint16
+		dport    uint16
+		held     bool
+	}
+	var flows []sent
+	for i := 0; i < 20; i++ {
+		for _, d := range []struct {
+			from *harness.Pod
+			to   netip.Addr
+			port uint16
+			held bool
+		}{{a, b.IP, uint16(9000 + i), true}, {a, b.IP, uint16(9100 + i), false}, {b, a.IP, uint16(9200 + i), false}} {
+			sp := sendUDP(t, d.from, netip.AddrPortFrom(d.to, d.port), 0)
+			flows = append(flows, sent{d.from.IP, d.to, sp, d.port, d.held})
+		}
+	}
+	for _, f := range flows {
+		if !f.held {
+			continue
+		}
+		r, err := cols[0].WaitFor(ctx, func(d *intreport.Decoded) bool {
+			x := d.Report.Flow
+			return d.Kind == intreport.KindFlow && x.Src == f.src && x.Dst == f.dst && x.SrcPort == f.sport && x.DstPort == f.dport
+		})
+		if err != nil {
+			t.Fatalf("no report for held flow to port %d: %v", f.dport, err)
+		}
+		if int(r.IngressPort) != va.Attrs().Index || int(r.EgressPort) != up1 {
+			t.Errorf("held flow %d: ports %d -> %d, want %d -> %d", f.dport, r.IngressPort, r.EgressPort, va.Attrs().Index, up1)
+		}
+		if lat := time.Duration(r.HopLatency()); lat < hold {
+			t.Errorf("held flow %d: hop latency %s, want at least the %s hold", f.dport, lat, hold)
+		}
+	}
+	if h.Held() < 20 {
+		t.Errorf("the queue held %d packets, want at least 20", h.Held())
+	}
+	t.Log(fmt.Sprintf("%d packets held %s each", h.Held(), hold))
+}
