@@ -35,10 +35,12 @@ build:
 demo: deps build
 	$(BIN)/podintctl demo --bin-dir $(BIN) $(DEMO_FLAGS)
 
-## test: every test, end-to-end ones included (root).
+## test: every test, end-to-end ones included (root); then the manifests'
+## and chart's tests, a Go module of their own (deployments/).
 test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test $(TEST_FLAGS) $(PKGS)
+	cd deployments && $(GO) vet ./... && $(GO) test $(TEST_FLAGS) ./...
 
 ## test-unit: the tests that need no root.
 test-unit:

@@ -113,7 +113,8 @@ func sanitize(s string) string {
 
 // Attach hooks the pinned probe programs to both directions of ifindex and
 // pins what keeps them there under LinkDir, so the probe outlives the
-// calling process. It returns the mode it used: with AttachAuto, TCX unless
+// calling process; the pins appear there together, once both hooks are in
+// place. It returns the mode it used: with AttachAuto, TCX unless
 // the kernel lacks it (cilium/ebpf's feature probe says so), then tc.
 // Attaching an already attached probe replaces it rather than stacking a
 // second one; a failed Attach leaves nothing behind.

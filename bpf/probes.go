@@ -3,9 +3,12 @@
 //
 // Pin layout under an instance's pin directory:
 //
-//	maps/<name>           ring buffer, flow state, counters, settings
+//	maps/<name>           ring buffer, flow state, counters, settings, watchlist, ports
 //	progs/ingress|egress  the programs the CNI plugin attaches
-//	links/<probe>/ingress|egress  one pinned link per attached hook
+//	links/<probe>/ingress|egress        one pinned TCX link per hook
+//	links/<probe>/tc_ingress|tc_egress  the programs of a tc (cls_bpf) probe's filters
+//	staging/<probe>/      a probe being attached, renamed into links/ once whole
+//	drops_link            the kfree_skb tracing link
 package bpf
 
 import (

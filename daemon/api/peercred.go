@@ -91,15 +91,13 @@ func (l *peerListener) Accept() (net.Conn, error) {
 		if err == nil && l.access.Allows(cred) {
 			return c, nil
 		}
-		c.Close()
 		if err != nil {
 			l.log.Warn("API connection refused: peer credentials unreadable", "err", err)
-			continue
-		}
-		if _, seen := l.warned.LoadOrStore(cred.Uid, struct{}{}); !seen {
+		} else if _, seen := l.warned.LoadOrStore(cred.Uid, struct{}{}); !seen {
 			l.log.Warn("API connection refused: only root and the --api-group may use the API (logged once per uid)",
 				"uid", cred.Uid, "gid", cred.Gid, "pid", cred.Pid)
 		}
+		c.Close()
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,7 +56,25 @@ func dialAs(t *testing.T, path string, uid, gid int) (string, error) {
 
 // serveHello accepts through the peer credentials check and greets every
 // connection it lets through.
-func serveHello(t *testing.T, access Access) (path string, logs *bytes.Buffer) {
+// lockedBuffer is a log written by the server and read by the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func serveHello(t *testing.T, access Access) (path string, logs *lockedBuffer) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to connect with other credentials")
@@ -75,7 +94,7 @@ func serveHello(t *testing.T, access Access) (path string, logs *bytes.Buffer) {
 	if err := os.Chmod(path, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	logs = &bytes.Buffer{}
+	logs = &lockedBuffer{}
 	pl := PeerCredentials(l, access, slog.New(slog.NewTextHandler(logs, nil)))
 	t.Cleanup(func() { pl.Close() })
 	go func() {
