@@ -93,18 +93,28 @@ func (d *Daemon) reloadConfig() {
 	d.log.Info("configuration reloaded", "file", cur.ConfigFile, "applied", applied)
 }
 
-// restartOnly names the settings that differ and cannot change while running.
+// restartOnly names (by flag) the settings that differ and cannot change
+// while running.
 func restartOnly(a, b config.Config) []string {
 	var out []string
 	ta, va, vb := reflect.TypeOf(a), reflect.ValueOf(a), reflect.ValueOf(b)
 	for i := range ta.NumField() {
-		switch ta.Field(i).Name {
+		name := ta.Field(i).Name
+		switch name {
 		case "Collectors", "ReportInterval", "LatencyQuantum", "LogLevel":
 			continue
 		}
 		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
-			out = append(out, ta.Field(i).Name)
+			out = append(out, flagNames[name])
 		}
 	}
 	return out
+}
+
+// flagNames are the flags of the Config fields that need a restart.
+var flagNames = map[string]string{
+	"Root": "root", "NodeName": "node-name", "SwitchID": "switch-id", "ReportFormat": "report-format",
+	"SnapLen": "snap-len", "Uplinks": "uplink", "Watchlist": "watchlist", "ConfigFile": "config",
+	"HTTPListen": "http-listen", "APIGroup": "api-group", "CNICacheDir": "cni-cache-dir",
+	"DetachOnExit": "detach-on-exit", "BPFStats": "bpf-stats",
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"testing"
+	"time"
 )
 
 func TestSummarizeTakesTheMiddleOfUnsortedSamples(t *testing.T) {
@@ -87,5 +88,30 @@ func TestFindKneeWhenTheFirstStepLoses(t *testing.T) {
 	}
 	if knee != nil {
 		t.Fatalf("knee %+v, want none: every step lost reports", knee)
+	}
+}
+
+func TestPerIntervalCountsBurstsAndSkipsShortFlows(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ds ...time.Duration) []time.Time {
+		var out []time.Time
+		for _, d := range ds {
+			out = append(out, t0.Add(d))
+		}
+		return out
+	}
+	s := time.Second
+	// new flow, one report per second for 10 s, FIN: one per interval.
+	steady := at(0, s, 2*s, 3*s, 4*s, 5*s, 6*s, 7*s, 8*s, 9*s, 10*s, 10*s+time.Millisecond)
+	if v, ok := perInterval(steady); !ok || v < 0.9 || v > 1.0 {
+		t.Errorf("steady flow: %v per interval (ok %v), want just under 1", v, ok)
+	}
+	// the same with a burst of five reports in one millisecond at 5 s.
+	burst := append(steady, at(5*s+1, 5*s+2, 5*s+3, 5*s+4, 5*s+5)...)
+	if v, _ := perInterval(burst); v < 1.3 {
+		t.Errorf("flow with a burst: %v per interval, want the burst counted", v)
+	}
+	if _, ok := perInterval(at(0, time.Millisecond, 2*time.Millisecond, s)); ok {
+		t.Error("a flow of one second was judged; want it skipped")
 	}
 }

@@ -77,6 +77,8 @@ func pct(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) }
 
 func rate(v float64) string {
 	switch {
+	case v >= 1e9:
+		return fmt.Sprintf("%.2fG", v/1e9)
 	case v >= 1e6:
 		return fmt.Sprintf("%.2fM", v/1e6)
 	case v >= 1e3:

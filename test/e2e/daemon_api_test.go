@@ -104,6 +104,8 @@ func TestTopologyAndReportStreams(t *testing.T) {
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "10.0.0.300") {
 		t.Errorf("an invalid ip: %v, want InvalidArgument naming it", err)
 	}
+	// The stream is open on the daemon's side once it counts it.
+	waitCounter(t, ctx, n.Node, "report_streams", 1)
 	// Traffic a -> b does not involve c: the stream must skip it.
 	echoTCP(t, a, b, 7080)
 	sport := echoTCP(t, a, pc, 7081)

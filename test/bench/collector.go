@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/ipv4"
+
+	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/test/harness"
+)
+
+// collector is a UDP INT collector for the benchmark: it counts reports
+// as fast as the daemon can send them (batched reads, a large socket
+// buffer) and, when asked, remembers when each flow was reported and the
+// first bytes of each reported packet's payload.
+type collector struct {
+	ns   *harness.NetNS
+	conn *net.UDPConn
+	port int
+
+	reports, datagrams, undecodable atomic.Uint64
+
+	mu     sync.Mutex
+	record bool
+	flows  map[intreport.Flow]*flowSeen
+}
+
+// flowSeen is what the collector saw of one flow.
+type flowSeen struct {
+	times   []time.Time
+	payload [][]byte // the first 4 payload bytes of each reported packet (UDP only)
+}
+
+// collectorBuffer is the socket's receive buffer: large enough that the
+// collector never drops what the daemon sends during a rate step.
+const collectorBuffer = 64 << 20
+
+func newCollector(ns *harness.NetNS) (*collector, error) {
+	c := &collector{ns: ns, flows: map[intreport.Flow]*flowSeen{}}
+	err := ns.Do(func() (err error) {
+		c.conn, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.port = c.conn.LocalAddr().(*net.UDPAddr).Port
+	if rc, err := c.conn.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, collectorBuffer)
+		})
+	}
+	go c.read()
+	return c, nil
+}
+
+func (c *collector) Addr() string { return c.conn.LocalAddr().String() }
+
+func (c *collector) read() {
+	pc := ipv4.NewPacketConn(c.conn)
+	msgs := make([]ipv4.Message, 64)
+	for i := range msgs {
+		msgs[i].Buffers = [][]byte{make([]byte, 2048)}
+	}
+	for {
+		n, err := pc.ReadBatch(msgs, 0)
+		if err != nil {
+			return
+		}
+		for _, m := range msgs[:n] {
+			d, err := intreport.Decode(m.Buffers[0][:m.N])
+			if err != nil {
+				c.undecodable.Add(1)
+				continue
+			}
+			c.datagrams.Add(1)
+			c.reports.Add(uint64(len(d.Reports)))
+			c.remember(d)
+		}
+	}
+}
+
+func (c *collector) remember(d *intreport.Datagram) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.record {
+		return
+	}
+	now := time.Now()
+	for i := range d.Reports {
+		r := &d.Reports[i]
+		fs := c.flows[r.Flow]
+		if fs == nil {
+			fs = &flowSeen{}
+			c.flows[r.Flow] = fs
+		}
+		fs.times = append(fs.times, now)
+		if r.Flow.Proto == intreport.ProtoUDP && r.FrameL2 && len(r.Frame) >= 14+20+8+4 && r.Frame[14]>>4 == 4 {
+			off := 14 + int(r.Frame[14]&0x0f)*4 + 8
+			if off+4 <= len(r.Frame) {
+				fs.payload = append(fs.payload, append([]byte(nil), r.Frame[off:off+4]...))
+			}
+		}
+	}
+}
+
+// startRecording forgets what was recorded and records from now on.
+func (c *collector) startRecording() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.record = true
+	c.flows = map[intreport.Flow]*flowSeen{}
+}
+
+// recorded returns what was recorded and stops recording.
+func (c *collector) recorded() map[intreport.Flow]*flowSeen {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.record = false
+	return c.flows
+}
+
+// socketDrops is how many datagrams the kernel dropped at the collector's
+// socket (a full receive buffer): losses of the collector, not the daemon.
+func (c *collector) socketDrops() (uint64, error) {
+	var drops uint64
+	found := false
+	err := c.ns.Do(func() error {
+		f, err := os.Open("/proc/thread-self/net/udp")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		want := fmt.Sprintf(":%04X", c.port)
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) < 13 || !strings.HasSuffix(fields[1], want) {
+				continue
+			}
+			drops, err = strconv.ParseUint(fields[len(fields)-1], 10, 64)
+			found = err == nil
+			return err
+		}
+		return sc.Err()
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("collector socket on port %d not in /proc/net/udp", c.port)
+	}
+	return drops, err
+}
+
+func (c *collector) Close() error { return c.conn.Close() }

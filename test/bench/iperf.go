@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/podint/podint/test/harness"
+)
+
+const iperfPort = "5201"
+
+// iperfResult is what an iperf3 client reports (-J), the receiver's side.
+type iperfResult struct {
+	End struct {
+		SumReceived struct {
+			Seconds       float64 `json:"seconds"`
+			BitsPerSecond float64 `json:"bits_per_second"`
+			Packets       uint64  `json:"packets"`
+			LostPackets   uint64  `json:"lost_packets"`
+		} `json:"sum_received"`
+	} `json:"end"`
+	Error string `json:"error"`
+}
+
+// receivedPPS is the datagrams per second that reached the server.
+func (r iperfResult) receivedPPS() float64 {
+	s := r.End.SumReceived
+	if s.Seconds == 0 || s.LostPackets > s.Packets {
+		return 0
+	}
+	return float64(s.Packets-s.LostPackets) / s.Seconds
+}
+
+// startIperfServer runs an iperf3 server in the pod on the given CPU until
+// cleanup.
+func (b *bench) startIperfServer(ctx context.Context, p *harness.Pod, cpu int) error {
+	cmd := exec.CommandContext(ctx, "taskset", "-c", strconv.Itoa(cpu), "iperf3", "-s", "-B", p.IP.String(), "-p", iperfPort)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.NS.Do(cmd.Start); err != nil {
+		return fmt.Errorf("start iperf3 server (apt-get install iperf3): %w", err)
+	}
+	b.cleanup.push(func() { cmd.Process.Kill(); cmd.Wait() })
+	time.Sleep(200 * time.Millisecond) // until it listens; a client retries anyway
+	return nil
+}
+
+// iperf runs an iperf3 client in the pod on the given CPU against server.
+func iperf(ctx context.Context, p *harness.Pod, cpu int, server string, args ...string) (iperfResult, error) {
+	var res iperfResult
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		full := append([]string{"-c", strconv.Itoa(cpu), "iperf3", "-c", server, "-p", iperfPort, "-J"}, args...)
+		cmd := exec.CommandContext(ctx, "taskset", full...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		var out []byte
+		err := p.NS.Do(func() (err error) { out, err = cmd.Output(); return err })
+		res = iperfResult{}
+		if jerr := json.Unmarshal(out, &res); jerr == nil && res.Error == "" && err == nil {
+			return res, nil
+		}
+		lastErr = fmt.Errorf("iperf3 %v: %v %s", args, err, res.Error)
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		time.Sleep(300 * time.Millisecond) // the server may still be busy with the previous test
+	}
+	return res, lastErr
+}
