@@ -1,12 +1,11 @@
 package plugin
 
 import (
-	"net"
-
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/daemon/cnicache"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
@@ -52,41 +51,14 @@ func probeOf(hostIf string, ifindex int, mode bpf.AttachMode, id podIdentity, at
 		Kind:          podintv1.PortKind_PORT_KIND_POD,
 		AttachMode:    string(mode),
 		Pod: &podintv1.Pod{
-			Namespace:   id.Namespace,
-			Name:        id.Name,
-			Uid:         id.UID,
-			ContainerId: at.containerID,
-			Netns:       at.netns,
-			Interface:   at.podIf,
-			Ips:         podIPs(res, at.podIf),
+			Namespace:        id.Namespace,
+			Name:             id.Name,
+			Uid:              id.UID,
+			ContainerId:      at.containerID,
+			Netns:            at.netns,
+			Interface:        at.podIf,
+			Ips:              cnicache.PodIPs(res, at.podIf),
+			InfraContainerId: id.InfraContainerID,
 		},
 	}
-}
-
-// podIPs are the addresses the result gives the pod interface podIf, with
-// the subnets they belong to. An address belongs to the pod unless the
-// result puts it on another interface inside the pod: primaries disagree on
-// the rest (Calico gives no interface, or its host veth; AWS VPC CNI adds
-// a fake "dummy" interface), and the address is the pod's all the same.
-func podIPs(res *current.Result, podIf string) []*podintv1.PodIP {
-	if res == nil {
-		return nil
-	}
-	var ips []*podintv1.PodIP
-	for _, ip := range res.IPs {
-		if ip.Interface != nil && *ip.Interface >= 0 && *ip.Interface < len(res.Interfaces) {
-			if iface := res.Interfaces[*ip.Interface]; iface.Sandbox != "" && iface.Name != podIf {
-				continue
-			}
-		}
-		pip := &podintv1.PodIP{
-			Address: ip.Address.String(),
-			Subnet:  (&net.IPNet{IP: ip.Address.IP.Mask(ip.Address.Mask), Mask: ip.Address.Mask}).String(),
-		}
-		if ip.Gateway != nil {
-			pip.Gateway = ip.Gateway.String()
-		}
-		ips = append(ips, pip)
-	}
-	return ips
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
+
+	"github.com/podint/podint/daemon/cnicache"
 )
 
 func ipConf(t *testing.T, cidr, gw string, iface *int) *current.IPConfig {
@@ -65,7 +67,7 @@ func TestPodIPsFromEveryPrimaryShape(t *testing.T) {
 		name: "no result",
 	}} {
 		var got []string
-		for _, ip := range podIPs(tc.res, "eth0") {
+		for _, ip := range cnicache.PodIPs(tc.res, "eth0") {
 			got = append(got, ip.GetAddress()+" "+ip.GetSubnet()+" "+ip.GetGateway())
 		}
 		if !reflect.DeepEqual(got, tc.want) {

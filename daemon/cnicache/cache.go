@@ -95,13 +95,14 @@ func read(path string) (Attachment, error) {
 // Pod is the pod side of the attachment as a registration holds it.
 func (a *Attachment) Pod() *podintv1.Pod {
 	return &podintv1.Pod{
-		Namespace:   a.Args["K8S_POD_NAMESPACE"],
-		Name:        a.Args["K8S_POD_NAME"],
-		Uid:         a.Args["K8S_POD_UID"],
-		ContainerId: a.ContainerID,
-		Netns:       a.NetNS,
-		Interface:   a.IfName,
-		Ips:         PodIPs(a.Result, a.IfName),
+		Namespace:        a.Args["K8S_POD_NAMESPACE"],
+		Name:             a.Args["K8S_POD_NAME"],
+		Uid:              a.Args["K8S_POD_UID"],
+		InfraContainerId: a.Args["K8S_POD_INFRA_CONTAINER_ID"],
+		ContainerId:      a.ContainerID,
+		Netns:            a.NetNS,
+		Interface:        a.IfName,
+		Ips:              PodIPs(a.Result, a.IfName),
 	}
 }
 

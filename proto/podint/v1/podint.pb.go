@@ -184,17 +184,18 @@ func (x *PodIP) GetSubnet() string {
 }
 
 type Pod struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Uid           string                 `protobuf:"bytes,3,opt,name=uid,proto3" json:"uid,omitempty"`
-	ContainerId   string                 `protobuf:"bytes,4,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
-	Netns         string                 `protobuf:"bytes,5,opt,name=netns,proto3" json:"netns,omitempty"`         // path of the pod's network namespace
-	Interface     string                 `protobuf:"bytes,6,opt,name=interface,proto3" json:"interface,omitempty"` // interface name inside the pod, e.g. eth0
-	Ips           []*PodIP               `protobuf:"bytes,7,rep,name=ips,proto3" json:"ips,omitempty"`
-	Mac           string                 `protobuf:"bytes,8,opt,name=mac,proto3" json:"mac,omitempty"` // MAC address of the pod's interface, when known
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Namespace        string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name             string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Uid              string                 `protobuf:"bytes,3,opt,name=uid,proto3" json:"uid,omitempty"`
+	ContainerId      string                 `protobuf:"bytes,4,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	Netns            string                 `protobuf:"bytes,5,opt,name=netns,proto3" json:"netns,omitempty"`         // path of the pod's network namespace
+	Interface        string                 `protobuf:"bytes,6,opt,name=interface,proto3" json:"interface,omitempty"` // interface name inside the pod, e.g. eth0
+	Ips              []*PodIP               `protobuf:"bytes,7,rep,name=ips,proto3" json:"ips,omitempty"`
+	Mac              string                 `protobuf:"bytes,8,opt,name=mac,proto3" json:"mac,omitempty"`                                                     // MAC address of the pod's interface, when known
+	InfraContainerId string                 `protobuf:"bytes,9,opt,name=infra_container_id,json=infraContainerId,proto3" json:"infra_container_id,omitempty"` // the pod sandbox's (pause) container, from K8S_POD_INFRA_CONTAINER_ID
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Pod) Reset() {
@@ -279,6 +280,13 @@ func (x *Pod) GetIps() []*PodIP {
 func (x *Pod) GetMac() string {
 	if x != nil {
 		return x.Mac
+	}
+	return ""
+}
+
+func (x *Pod) GetInfraContainerId() string {
+	if x != nil {
+		return x.InfraContainerId
 	}
 	return ""
 }
@@ -1344,7 +1352,7 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"\x05PodIP\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x18\n" +
 	"\agateway\x18\x02 \x01(\tR\agateway\x12\x16\n" +
-	"\x06subnet\x18\x03 \x01(\tR\x06subnet\"\xd6\x01\n" +
+	"\x06subnet\x18\x03 \x01(\tR\x06subnet\"\x84\x02\n" +
 	"\x03Pod\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
@@ -1353,7 +1361,8 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"\x05netns\x18\x05 \x01(\tR\x05netns\x12\x1c\n" +
 	"\tinterface\x18\x06 \x01(\tR\tinterface\x12\"\n" +
 	"\x03ips\x18\a \x03(\v2\x10.podint.v1.PodIPR\x03ips\x12\x10\n" +
-	"\x03mac\x18\b \x01(\tR\x03mac\"\x84\x02\n" +
+	"\x03mac\x18\b \x01(\tR\x03mac\x12,\n" +
+	"\x12infra_container_id\x18\t \x01(\tR\x10infraContainerId\"\x84\x02\n" +
 	"\x05Probe\x12\x18\n" +
 	"\aifindex\x18\x01 \x01(\rR\aifindex\x12%\n" +
 	"\x0ehost_interface\x18\x02 \x01(\tR\rhostInterface\x12'\n" +
