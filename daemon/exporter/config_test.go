@@ -65,8 +65,13 @@ func TestHwIDIsStableAndSixBits(t *testing.T) {
 	if HwID("node-a") != HwID("node-a") {
 		t.Fatal("HwID is not deterministic")
 	}
-	if got := HwID("kind-worker"); got != 0x0e {
+	if got := HwID("kind-worker"); got != 32 {
 		t.Fatalf("HwID(kind-worker) = %d; changing it renumbers every deployed node", got)
+	}
+	// Node names often differ only in their last character.
+	if HwID("n1") == HwID("n2") || HwID("node-1") == HwID("node-2") {
+		t.Fatalf("neighbouring names share a hw_id: n1 %d n2 %d node-1 %d node-2 %d",
+			HwID("n1"), HwID("n2"), HwID("node-1"), HwID("node-2"))
 	}
 	seen := map[uint8]bool{}
 	for i := range 1000 {

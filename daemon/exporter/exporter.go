@@ -80,13 +80,16 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// HwID derives a report's 6-bit hw_id from the node name: the top 6 bits
-// of the name's 32-bit FNV-1a hash. It is deterministic, so a restarted
-// daemon keeps its hw_id and a collector keeps tracking its sequence.
+// HwID derives a report's 6-bit hw_id from the node name: the name's
+// 32-bit FNV-1a hash folded to 6 bits, so that names differing only in
+// their last characters (node-1, node-2) still get different ids. It is
+// deterministic, so a restarted daemon keeps its hw_id and a collector
+// keeps tracking its sequence.
 func HwID(nodeName string) uint8 {
 	h := fnv.New32a()
 	h.Write([]byte(nodeName))
-	return uint8(h.Sum32() >> 26)
+	v := h.Sum32()
+	return uint8((v ^ v>>6 ^ v>>12 ^ v>>18 ^ v>>24 ^ v>>30) & 0x3f)
 }
 
 // CollectorStats are one collector's counters since it was configured.
