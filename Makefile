@@ -57,6 +57,21 @@ fuzz:
 		done; \
 	done
 
+## bench: what the probes cost, each figure measured side by side with the
+## same path without podint (root; about 10 minutes): one table (see
+## docs/performance.md), then the Go benchmarks behind its daemon figures.
+BENCH_FLAGS ?=
+BENCHTIME   ?= 1s
+.PHONY: bench bench-short
+bench: deps build
+	$(GO) run ./test/bench --bin-dir $(BIN) $(BENCH_FLAGS)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./daemon/intreport ./daemon/events
+
+## bench-short: the same table in about two minutes, for CI: it keeps
+## the benchmark from rotting; its figures are rougher.
+bench-short:
+	$(MAKE) bench BENCH_FLAGS=--short BENCHTIME=100ms
+
 ## generate: rebuild the BPF objects and bindings and the protobuf code.
 generate: deps
 	mkdir -p $(BIN)/tools

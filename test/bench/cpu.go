@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 
@@ -11,8 +10,8 @@ import (
 )
 
 // On a machine of a few cores, the pipeline benchmark gives podintd the
-// last CPU and keeps itself (producer, collector and the collector's
-// softirq work) on the others, so the daemon's figure is one core's.
+// last CPU and keeps itself (producer and collector) on the others, so
+// the daemon's figure is one core's.
 
 func daemonCPU() int { return runtime.NumCPU() - 1 }
 
@@ -46,19 +45,4 @@ func pinSelf() (restore func(), err error) {
 		return nil, err
 	}
 	return func() { _ = set(&all) }, nil
-}
-
-// steerReceives makes the node namespace's loopback hand received packets
-// to the benchmark's CPUs (RPS), so the collector's share of each datagram
-// is not charged to the daemon's core.
-func steerReceives(nsName string) error {
-	mask := uint64(0)
-	for c := 0; c < runtime.NumCPU(); c++ {
-		if c != daemonCPU() {
-			mask |= 1 << c
-		}
-	}
-	// ip netns exec mounts the namespace's own /sys.
-	return runCmd("ip", "netns", "exec", nsName, "sh", "-c",
-		fmt.Sprintf("echo %x > %s", mask, filepath.Join("/sys/class/net/lo/queues/rx-0/rps_cpus")))
 }

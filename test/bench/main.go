@@ -217,7 +217,13 @@ func machineHeader(p plan, took time.Duration) string {
 	if out, err := exec.Command("iperf3", "--version").Output(); err == nil {
 		iperf = strings.SplitN(strings.TrimSpace(string(out)), " (", 2)[0]
 	}
-	return fmt.Sprintf("podint bench (%s, %s): %s, %d CPUs, Linux %s, %s, %s, %s",
+	// The load average says how much else ran: side-by-side figures of a
+	// loaded machine are noisier (see the ranges), not biased one way.
+	load := "?"
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	return fmt.Sprintf("podint bench (%s, %s): %s, %d CPUs, Linux %s, %s, %s, load average %s at the end, %s",
 		p.mode, took.Round(time.Second), cpu, runtime.NumCPU(), unix.ByteSliceToString(u.Release[:]),
-		runtime.Version(), iperf, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+		runtime.Version(), iperf, load, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 }

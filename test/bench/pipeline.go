@@ -58,7 +58,7 @@ func measurePipeline(ctx context.Context, b *bench) (section, error) {
 			sec.notes = append(sec.notes, fmt.Sprintf("%s: no loss up to %s/s, the most the producer offered", format, rate(knee.achieved)))
 		}
 	}
-	sec.notes = append(sec.notes, fmt.Sprintf("steps of %s; collector on loopback in the node, its receive work steered off the daemon's CPU; loss = events written − reports received", b.plan.pipeStep))
+	sec.notes = append(sec.notes, fmt.Sprintf("steps of %s; collector on loopback in the node (the kernel delivers each datagram to it on the daemon's core: conservative for a remote collector); loss = events written − reports received", b.plan.pipeStep))
 	return sec, nil
 }
 
@@ -66,9 +66,6 @@ func (b *bench) pipelineKnee(ctx context.Context, name, format string) (knee, be
 	n, err := b.startNode(ctx, nodeOptions{name: name, subnet: "10.25.0.0/24", oneCore: true,
 		daemonArgs: []string{"--report-format", format}})
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := steerReceives(n.NS.Name); err != nil {
 		return nil, nil, err
 	}
 	probes, err := bpf.OpenPinnedProbes(n.Paths.PinDir)
@@ -104,13 +101,14 @@ func (p *producer) run(rate float64, d time.Duration) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	start := time.Now()
+	total := uint64(rate * d.Seconds())
 	var done uint64
-	for {
-		el := time.Since(start)
-		if el >= d {
-			return nil
-		}
+	for done < total {
+		el := min(time.Since(start), d)
 		due := uint64(rate*el.Seconds()) - done
+		if el == d {
+			due = total - done
+		}
 		if due == 0 {
 			time.Sleep(pipeTick / 4)
 			continue
@@ -122,6 +120,7 @@ func (p *producer) run(rate float64, d time.Duration) error {
 		}
 		done += k
 	}
+	return nil
 }
 
 func (b *bench) pipelineStep(ctx context.Context, n *benchNode, p *producer, offered float64) (stepResult, error) {
@@ -151,7 +150,12 @@ func (b *bench) pipelineStep(ctx context.Context, n *benchNode, p *producer, off
 	written := k1[bpf.CounterEvents] - k0[bpf.CounterEvents]
 	full := k1[bpf.CounterRingbufFull] - k0[bpf.CounterRingbufFull]
 	r.events = written + full
-	r.achieved = float64(r.events) / took.Seconds()
+	// The producer writes every event due; when it kept pace, the rate is
+	// the offered one, else what it managed.
+	r.achieved = float64(r.events) / max(took, b.plan.pipeStep).Seconds()
+	if took < b.plan.pipeStep*21/20 {
+		r.achieved = float64(r.events) / b.plan.pipeStep.Seconds()
+	}
 	// Let the daemon drain the ring buffer and its queues.
 	var s1 map[string]uint64
 	deadline := time.Now().Add(10 * time.Second)
