@@ -106,9 +106,11 @@ type probeFlowState struct {
 
 type probeInflight struct {
 	_        structs.HostLayout
+	Skb      uint64
 	Ts       uint64
 	Ifindex  uint32
 	FlowHash uint32
+	Check    uint64
 }
 
 type probeSettings struct {

@@ -78,10 +78,10 @@ int podint_drop(__u64 *ctx)
 		return 0;
 
 	__u64 now = bpf_ktime_get_ns();
-	__u64 id = (__u64)(unsigned long)skb;
+	__u64 id = (__u64)(unsigned long)skb - (__u64)(unsigned long)&inflight;
 	__u64 in_ts = now;
 	__u32 in_if = 0, out_if = 0;
-	struct inflight *f = bpf_map_lookup_elem(&inflight, &id);
+	struct inflight *f = inflight_find(id);
 	if (f && now - f->ts <= cfg->inflight_max_age_ns) {
 		in_ts = f->ts;
 		in_if = f->ifindex;
@@ -98,7 +98,7 @@ int podint_drop(__u64 *ctx)
 	if (!in_if && !out_if)
 		return 0;
 	if (f)
-		bpf_map_delete_elem(&inflight, &id);
+		f->skb = 0;
 	count(COUNTER_DROPS_SEEN);
 
 	__u32 zero = 0;

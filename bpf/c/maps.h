@@ -13,10 +13,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } events SEC(".maps");
 
+#define INFLIGHT_SLOTS 65536
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, INFLIGHT_SLOTS);
+	__type(key, __u32);
 	__type(value, struct inflight);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } inflight SEC(".maps");
@@ -90,4 +91,28 @@ static __always_inline struct settings *settings(void)
 {
 	__u32 zero = 0;
 	return bpf_map_lookup_elem(&probe_settings, &zero);
+}
+
+/* inflight_check binds a slot's fields together, so that a slot two CPUs
+ * wrote at the same time is recognised as torn rather than paired. */
+static __always_inline __u64 inflight_check(__u64 skb, __u64 ts, __u32 ifindex, __u32 fh)
+{
+	return (skb ^ (ts * 0x9E3779B97F4A7C15ULL)) ^ ((__u64)ifindex << 32 | fh);
+}
+
+/* inflight_slot: the slot of a packet in the direct-mapped in-flight table. */
+static __always_inline struct inflight *inflight_slot(__u64 skb)
+{
+	__u32 slot = (__u32)((skb * 0x9E3779B97F4A7C15ULL) >> 48) & (INFLIGHT_SLOTS - 1);
+	return bpf_map_lookup_elem(&inflight, &slot);
+}
+
+/* inflight_find returns the in-flight record of skb, or NULL; the caller
+ * frees the slot (skb = 0) once it has used it. */
+static __always_inline struct inflight *inflight_find(__u64 skb)
+{
+	struct inflight *f = inflight_slot(skb);
+	if (!f || f->skb != skb || f->check != inflight_check(f->skb, f->ts, f->ifindex, f->flow_hash))
+		return 0;
+	return f;
 }

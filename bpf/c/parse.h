@@ -203,11 +203,72 @@ static __noinline int parse_frame(struct __sk_buff *skb, __u32 off, struct packe
 	return PARSE_OK;
 }
 
+
+/* parse_direct reads the common packet, Ethernet + IPv4 (no options, not a
+ * fragment) or IPv6 (no extension header) + TCP or UDP (not an overlay
+ * port), straight from the linear data: no helper calls. Anything else, or
+ * headers outside the linear part, returns -1 for parse_frame. */
+static __always_inline int parse_direct(struct __sk_buff *skb, struct packet *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	__u8 *eth = data;
+	if ((void *)(eth + 14) > end)
+		return -1;
+	__be16 proto = *(__be16 *)(eth + 12);
+	__u8 *l4;
+	__u8 l4proto;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		__u8 *ip = eth + 14;
+		if ((void *)(ip + 20) > end)
+			return -1;
+		if (ip[0] != 0x45 || ((ip[6] << 8 | ip[7]) & 0x3fff) != 0)
+			return -1;
+		l4proto = ip[9];
+		l4 = ip + 20;
+		if (l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP)
+			return -1;
+		if ((void *)(l4 + 14) > end)
+			return -1;
+		set_v4(p->key.saddr, *(__be32 *)&ip[12]);
+		set_v4(p->key.daddr, *(__be32 *)&ip[16]);
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		__u8 *ip6 = eth + 14;
+		if ((void *)(ip6 + 40) > end)
+			return -1;
+		if ((ip6[0] >> 4) != 6)
+			return -1;
+		l4proto = ip6[6];
+		l4 = ip6 + 40;
+		if (l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP)
+			return -1;
+		if ((void *)(l4 + 14) > end)
+			return -1;
+		__builtin_memcpy(p->key.saddr, &ip6[8], 16);
+		__builtin_memcpy(p->key.daddr, &ip6[24], 16);
+	} else {
+		return -1;
+	}
+	__u16 sport = (__u16)l4[0] << 8 | l4[1];
+	__u16 dport = (__u16)l4[2] << 8 | l4[3];
+	if (l4proto == IPPROTO_UDP && (dport == VXLAN_PORT || dport == VXLAN_LINUX_PORT || dport == GENEVE_PORT))
+		return -1;
+	p->key.proto = l4proto;
+	p->key.sport = sport;
+	p->key.dport = dport;
+	p->tcp_flags = l4proto == IPPROTO_TCP ? l4[13] : 0;
+	p->l4_ok = 1;
+	return PARSE_OK;
+}
+
 /* parse_packet parses skb from its Ethernet header; for overlay packets it
  * reports the inner flow, and keeps the outer flow when the inner one does
  * not parse (the packet is still observed, by its tunnel). */
 static __always_inline int parse_packet(struct __sk_buff *skb, struct packet *p)
 {
+	if (parse_direct(skb, p) == PARSE_OK)
+		return PARSE_OK;
+	__builtin_memset(p, 0, sizeof(*p));
 	int r = parse_frame(skb, 0, p);
 	if (r >= 0)
 		return r;

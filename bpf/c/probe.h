@@ -77,12 +77,18 @@ struct watch_rule {
 };
 
 /* A packet that passed an ingress probe and has not reached an egress probe
- * yet, keyed by the kernel's sk_buff address (map "inflight"). flow_hash
- * guards against pairing two different packets that reused the address. */
+ * yet, in the direct-mapped array "inflight": its slot is a hash of the
+ * packet's sk_buff id, so recording it costs no hash-map update. Two
+ * packets in flight on the same slot: the later one wins and the earlier is
+ * reported without hop latency, never paired wrongly, since skb (the id)
+ * must match; flow_hash guards against an id reused by another packet, and
+ * check against a slot torn by two CPUs writing it at once. */
 struct inflight {
+	__u64 skb;
 	__u64 ts;
 	__u32 ifindex;
 	__u32 flow_hash;
+	__u64 check;
 };
 
 /* One record in the ring buffer. */
