@@ -185,7 +185,11 @@ static __always_inline void probe_egress(struct __sk_buff *skb)
 		st->egress_ifindex = skb->ifindex;
 		st->ingress_ifindex = in_if;
 	}
-	if (st->latency_bucket != bucket && !(cause & CAUSE_NO_INGRESS)) {
+	/* A latency change is reported at most every quarter interval, so a flow
+	 * whose latency jitters across a bucket edge cannot flood the collector;
+	 * the bucket is kept until reported, so a lasting change still is. */
+	if (st->latency_bucket != bucket && !(cause & CAUSE_NO_INGRESS) &&
+	    now - st->last_report_ns >= cfg->report_interval_ns / 4) {
 		cause |= CAUSE_LATENCY;
 		st->latency_bucket = bucket;
 	}
