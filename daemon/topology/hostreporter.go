@@ -2,6 +2,7 @@ package topology
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 
 	podintv1 "github.com/podint/podint/proto/podint/v1"
@@ -89,13 +90,8 @@ func bareAddr(cidr string) string {
 }
 
 func appendNew(list []string, s string) []string {
-	if s == "" {
+	if s == "" || slices.Contains(list, s) {
 		return list
-	}
-	for _, x := range list {
-		if x == s {
-			return list
-		}
 	}
 	return append(list, s)
 }

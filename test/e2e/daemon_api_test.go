@@ -183,6 +183,17 @@ func TestPodintctlTopologyAndWatch(t *testing.T) {
 	if health := ctl("health"); !strings.Contains(health, "ok") {
 		t.Errorf("podintctl health: %q", health)
 	}
+	if stats := ctl("stats"); !strings.Contains(stats, "kernel_ringbuf_full") || !strings.Contains(stats, "events_received") {
+		t.Errorf("podintctl stats lacks the loss counters:\n%s", stats)
+	}
+	var probes struct {
+		Probes []struct {
+			HostInterface string `json:"hostInterface"`
+		} `json:"probes"`
+	}
+	if err := json.Unmarshal([]byte(ctl("probes", "-o", "json")), &probes); err != nil || len(probes.Probes) != 2 {
+		t.Errorf("podintctl probes -o json: %d probes (err %v), want 2", len(probes.Probes), err)
+	}
 
 	watch := exec.Command(filepath.Join(binDir, "podintctl"), "--root", n.Paths.Root, "watch", "--ip", b.IP.String())
 	stdout, err := watch.StdoutPipe()

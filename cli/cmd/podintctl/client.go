@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/podint/podint/daemon/api"
 	"github.com/podint/podint/daemon/instance"
@@ -24,6 +27,29 @@ func daemonClient(cmd *cobra.Command) (podintv1.PodintClient, func() error, erro
 		return nil, nil, fmt.Errorf("%w (is podintd running? see --root and --socket)", err)
 	}
 	return c, closeFn, nil
+}
+
+// callDaemon dials the daemon named by the flags and makes one call with a
+// deadline.
+func callDaemon(cmd *cobra.Command, call func(context.Context, podintv1.PodintClient) error) error {
+	c, closeFn, err := daemonClient(cmd)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	ctx, cancel := callContext(cmd)
+	defer cancel()
+	return call(ctx, c)
+}
+
+// printJSON writes an API message as indented JSON with the API's names.
+func printJSON(w io.Writer, m proto.Message) error {
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
 }
 
 // callContext bounds a call to the daemon.

@@ -1,12 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
@@ -20,25 +20,16 @@ func newProbesCmd() *cobra.Command {
 		Short: "List the probes the daemon holds: one per pod veth and uplink",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, closeFn, err := daemonClient(cmd)
-			if err != nil {
+			var resp *podintv1.ListProbesResponse
+			if err := callDaemon(cmd, func(ctx context.Context, c podintv1.PodintClient) (err error) {
+				resp, err = c.ListProbes(ctx, &podintv1.ListProbesRequest{})
 				return err
-			}
-			defer closeFn()
-			ctx, cancel := callContext(cmd)
-			defer cancel()
-			resp, err := c.ListProbes(ctx, &podintv1.ListProbesRequest{})
-			if err != nil {
+			}); err != nil {
 				return fmt.Errorf("list probes: %w", err)
 			}
 			switch output {
 			case "json":
-				b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(resp)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), string(b))
-				return nil
+				return printJSON(cmd.OutOrStdout(), resp)
 			case "table":
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "IFINDEX\tINTERFACE\tKIND\tMODE\tCONTAINER\tPOD INTERFACE\tREGISTERED")
@@ -68,15 +59,11 @@ func newHealthCmd() *cobra.Command {
 		Short: "Say whether the daemon works, and what needs attention; exits 1 when it does not work",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, closeFn, err := daemonClient(cmd)
-			if err != nil {
+			var h *podintv1.HealthResponse
+			if err := callDaemon(cmd, func(ctx context.Context, c podintv1.PodintClient) (err error) {
+				h, err = c.Health(ctx, &podintv1.HealthRequest{})
 				return err
-			}
-			defer closeFn()
-			ctx, cancel := callContext(cmd)
-			defer cancel()
-			h, err := c.Health(ctx, &podintv1.HealthRequest{})
-			if err != nil {
+			}); err != nil {
 				return fmt.Errorf("health: %w", err)
 			}
 			out := cmd.OutOrStdout()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -8,7 +9,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
@@ -22,27 +22,18 @@ func newStatsCmd() *cobra.Command {
 		Short: "Show the daemon's counters: events, reports, and every place one can be lost",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, closeFn, err := daemonClient(cmd)
-			if err != nil {
+			var st *podintv1.StatsResponse
+			if err := callDaemon(cmd, func(ctx context.Context, c podintv1.PodintClient) (err error) {
+				st, err = c.Stats(ctx, &podintv1.StatsRequest{})
 				return err
-			}
-			defer closeFn()
-			ctx, cancel := callContext(cmd)
-			defer cancel()
-			st, err := c.Stats(ctx, &podintv1.StatsRequest{})
-			if err != nil {
+			}); err != nil {
 				return fmt.Errorf("get stats: %w", err)
 			}
 			switch output {
 			case "table":
 				return printStats(cmd.OutOrStdout(), st.GetCounters())
 			case "json":
-				b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(st)
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintln(cmd.OutOrStdout(), string(b))
-				return err
+				return printJSON(cmd.OutOrStdout(), st)
 			}
 			return fmt.Errorf("--output %q: want table or json", output)
 		},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,7 +10,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/podint/podint/daemon/topology"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
@@ -37,15 +37,11 @@ addresses, and every pod port (INT port id = ifindex) with the pod behind it.
 			if !slices.Contains([]string{"table", "json", "dot", "deepinsight"}, output) {
 				return fmt.Errorf("--output %q: want %s", output, topologyFormats)
 			}
-			c, closeFn, err := daemonClient(cmd)
-			if err != nil {
+			var topo *podintv1.TopologyResponse
+			if err := callDaemon(cmd, func(ctx context.Context, c podintv1.PodintClient) (err error) {
+				topo, err = c.Topology(ctx, &podintv1.TopologyRequest{})
 				return err
-			}
-			defer closeFn()
-			ctx, cancel := callContext(cmd)
-			defer cancel()
-			topo, err := c.Topology(ctx, &podintv1.TopologyRequest{})
-			if err != nil {
+			}); err != nil {
 				return fmt.Errorf("get topology: %w", err)
 			}
 			return printTopology(cmd.OutOrStdout(), topo, output)
@@ -60,12 +56,7 @@ func printTopology(w io.Writer, topo *podintv1.TopologyResponse, output string) 
 	case "table":
 		return printTopologyTable(w, topo)
 	case "json":
-		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(topo)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(w, string(b))
-		return err
+		return printJSON(w, topo)
 	case "dot":
 		return topology.WriteDOT(w, topo)
 	case "deepinsight":
@@ -115,13 +106,8 @@ func orDash(s string) string {
 }
 
 func appendNew(list []string, s string) []string {
-	if s == "" {
+	if s == "" || slices.Contains(list, s) {
 		return list
-	}
-	for _, x := range list {
-		if x == s {
-			return list
-		}
 	}
 	return append(list, s)
 }
