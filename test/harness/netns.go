@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/containernetworking/plugins/pkg/ns"
+	"golang.org/x/sys/unix"
 )
 
 // netnsDir is where iproute2 keeps named network namespaces.
@@ -63,21 +64,53 @@ func (n *NetNS) Delete() error {
 	return nil
 }
 
-// RemoveLeftovers deletes namespaces left by harness runs whose process is
-// gone (a run killed before it could clean up).
+// RemoveLeftovers deletes what harness runs whose process is gone (a run
+// killed before it could clean up) left: their namespaces, and their
+// instance roots with the bpffs mounted there.
 func RemoveLeftovers() {
 	ents, _ := os.ReadDir(netnsDir)
 	for _, e := range ents {
-		rest, ok := strings.CutPrefix(e.Name(), Prefix)
-		if !ok {
-			continue
+		if leftover(e.Name()) {
+			_ = (&NetNS{Name: e.Name(), Path: filepath.Join(netnsDir, e.Name())}).Delete()
 		}
-		pidStr, _, _ := strings.Cut(rest, "-")
-		pid, err := strconv.Atoi(pidStr)
-		if err != nil || processAlive(pid) {
-			continue
+	}
+	ents, _ = os.ReadDir(os.TempDir())
+	for _, e := range ents {
+		if e.IsDir() && leftover(e.Name()) {
+			root := filepath.Join(os.TempDir(), e.Name())
+			unmountUnder(root)
+			_ = os.RemoveAll(root)
 		}
-		_ = (&NetNS{Name: e.Name(), Path: filepath.Join(netnsDir, e.Name())}).Delete()
+	}
+}
+
+// leftover says whether name is one of the harness's (Prefix + pid + "-")
+// and its creating process is gone.
+func leftover(name string) bool {
+	rest, ok := strings.CutPrefix(name, Prefix)
+	if !ok {
+		return false
+	}
+	pidStr, _, _ := strings.Cut(rest, "-")
+	pid, err := strconv.Atoi(pidStr)
+	return err == nil && !processAlive(pid)
+}
+
+// unmountUnder lazily unmounts every mount point below dir, deepest first.
+func unmountUnder(dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			points = append(points, f[4])
+		}
+	}
+	for i := len(points) - 1; i >= 0; i-- {
+		_ = unix.Unmount(points[i], unix.MNT_DETACH)
 	}
 }
 

@@ -73,7 +73,9 @@ func NewNode(cfg NodeConfig) (n *Node, err error) {
 	}
 	n.cleanups = append(n.cleanups, func() { n.NS.Delete() })
 
-	root, err := os.MkdirTemp("", "podint-"+cfg.Name+"-")
+	// The creator's pid in the name lets RemoveLeftovers find the roots of
+	// a run that was killed.
+	root, err := os.MkdirTemp("", fmt.Sprintf("%s%d-%s-", Prefix, os.Getpid(), cfg.Name))
 	if err != nil {
 		return nil, err
 	}
