@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/netip"
 	"testing"
@@ -69,31 +68,7 @@ func TestPodToPodTCPAndUDPBecomeFlowReports(t *testing.T) {
 	ia, ib := va.Attrs().Index, vb.Attrs().Index
 
 	// TCP a -> b:5201, with data both ways.
-	l, err := b.ListenTCP(5201)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_, _ = io.Copy(c, c)
-	}()
-	c, err := a.DialTCP(ctx, netip.AddrPortFrom(b.IP, 5201).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Write([]byte("hello podint")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(c, make([]byte, 12)); err != nil {
-		t.Fatal(err)
-	}
-	sport := uint16(c.LocalAddr().(*net.TCPAddr).Port)
+	sport := echoTCP(t, a, b, 5201)
 	expectFlowReport(t, ctx, n.Collector, intreport.ProtoTCP, a.IP, b.IP, sport, 5201, ia, ib)
 	expectFlowReport(t, ctx, n.Collector, intreport.ProtoTCP, b.IP, a.IP, 5201, sport, ib, ia)
 
