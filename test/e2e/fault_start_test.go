@@ -13,23 +13,13 @@ import (
 // newBareNode is a node whose daemon the test starts (or fails to start).
 func newBareNode(t *testing.T, cfg harness.NodeConfig) *harness.Node {
 	t.Helper()
-	requireRoot(t)
-	cfg.BinDir = binDir
 	if cfg.Name == "" {
 		cfg.Name = "f1"
-	}
-	if cfg.Subnet == "" {
-		cfg.Subnet = "10.22.0.0/24"
 	}
 	if cfg.SwitchID == "" {
 		cfg.SwitchID = "10.0.0.1"
 	}
-	n, err := harness.NewNode(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
+	return newIdleNode(t, cfg)
 }
 
 // A read-only bpffs cannot hold the probes' pins: podintd must say so and

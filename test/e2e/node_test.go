@@ -17,34 +17,16 @@ type testNode struct {
 
 func startNode(t *testing.T, cfg harness.NodeConfig) *testNode {
 	t.Helper()
-	requireRoot(t)
-	if cfg.Name == "" {
-		cfg.Name = "n1"
-	}
-	if cfg.Subnet == "" {
-		cfg.Subnet = "10.22.0.0/24"
-	}
 	if cfg.SwitchID == "" {
 		cfg.SwitchID = "10.0.0.1"
 	}
-	cfg.BinDir = binDir
-	n, err := harness.NewNode(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
+	n := newIdleNode(t, cfg)
 	col, err := harness.NewCollector(n.NS)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { col.Close() })
 	n.Config.Collectors = append(n.Config.Collectors, col.Addr())
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("podintd log:\n%s", n.DaemonLog())
-			t.Logf("plugin stderr:\n%s", n.PluginLog())
-		}
-	})
 	if err := n.StartDaemon(testContext(t)); err != nil {
 		t.Fatal(err)
 	}
