@@ -6,24 +6,36 @@ GO        ?= go
 BIN       ?= $(CURDIR)/bin
 PKGS      ?= ./...
 TEST_FLAGS ?= -count=1 -timeout 25m
-APT_PACKAGES = clang-19 llvm-19 libbpf-dev protobuf-compiler iproute2 nftables iptables tshark iperf3
+# The commands podint's build, tests, demo and bench run, with their Debian
+# packages: one list, read here and by the Go tests (test/tools).
+COMMANDS_LIST = test/tools/commands.txt
+APT_PACKAGES = $(shell awk '!/^[[:space:]]*#/ && NF >= 2 {print $$2}' $(COMMANDS_LIST) | sort -u)
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   = -X main.Version=$(VERSION)
 # The reference CNI plugins, at the version go.mod pins (tool dependencies).
 CNI_PLUGINS = $(addprefix github.com/containernetworking/plugins/plugins/,\
 	main/bridge main/ptp main/loopback ipam/host-local meta/portmap meta/bandwidth)
 
-.PHONY: all build deps demo test test-unit generate check-generated fuzz clean
+.PHONY: all build deps check-deps check-tidy demo test test-unit generate check-generated fuzz clean
 
 all: build
 
 ## deps: install the Debian packages podint's build, tests and demo use.
 deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@$(MAKE) --no-print-directory check-deps
+
+## check-deps: fail, naming the fix, when a command of the list is missing.
+check-deps:
+	@missing=0; while read -r name pkg use; do \
+		case "$$name" in ''|'#'*) continue;; esac; \
+		case "$$name" in /*) test -e "$$name";; *) command -v "$$name" >/dev/null;; esac || \
+			{ echo "missing: install $$name (Debian package $$pkg, for $$use): run 'make deps'"; missing=1; }; \
+	done < $(COMMANDS_LIST); exit $$missing
 
 ## build: podint's binaries and the reference CNI plugins into bin/.
 build:
@@ -49,13 +61,13 @@ test-unit:
 ## fuzz: run every fuzz target for FUZZTIME each (found with go test -list).
 FUZZTIME ?= 15s
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
+	@set -e; log=$$(mktemp); for pkg in $$($(GO) list ./...); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
 			echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/podint-fuzz.log 2>&1 || \
-				{ cat /tmp/podint-fuzz.log; exit 1; }; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >$$log 2>&1 || \
+				{ cat $$log; rm -f $$log; exit 1; }; \
 		done; \
-	done
+	done; rm -f $$log
 
 ## bench: what the probes cost, each figure measured side by side with the
 ## same path without podint (root; about 10 minutes): one table (see
@@ -83,5 +95,10 @@ check-generated: generate
 	@git diff --exit-code --stat -- bpf proto || \
 		{ echo "generated code is stale: run 'make generate' and commit the result"; exit 1; }
 
+## check-tidy: fail when go.mod or go.sum (either module) is not tidy.
+check-tidy:
+	$(GO) mod tidy -diff
+	cd deployments && $(GO) mod tidy -diff
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) podint-demo-topology.dot podint-demo-topology.png

@@ -35,6 +35,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/podint/podint/test/harness"
+
+	"github.com/podint/podint/test/tools"
 )
 
 // plan sizes every stage; --short shrinks it so CI can run the whole
@@ -104,6 +106,10 @@ func main() {
 func run(short bool, binDir, only string) int {
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: needs root (network namespaces, bpffs, BPF programs, TCX)")
+		return 2
+	}
+	if err := tools.Need(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 2
 	}
 	b := &bench{plan: fullPlan, cleanup: &cleanupStack{}}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/podint/podint/cli/collect"
 	"github.com/podint/podint/test/harness"
+	"github.com/podint/podint/test/tools"
 )
 
 // Options of a demo run.
@@ -29,6 +30,9 @@ type Options struct {
 // ends or the duration passes; everything it created is removed on return,
 // and what a killed run left behind is removed first.
 func Run(ctx context.Context, o Options) error {
+	if err := tools.Need("ip", "nft", "sysctl", "dot"); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
 	harness.RemoveLeftovers()
 	fmt.Fprintln(o.Out, "building two nodes (network namespaces) joined by a VXLAN overlay...")
 	cluster, err := harness.NewCluster(harness.ClusterConfig{BinDir: o.BinDir, Overlay: true, DualStack: true})

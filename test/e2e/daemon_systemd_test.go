@@ -15,6 +15,7 @@ import (
 	"github.com/podint/podint/daemon/api"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 	"github.com/podint/podint/test/harness"
+	"github.com/podint/podint/test/tools"
 )
 
 // Under systemd, podintd serves the socket systemd passes (socket
@@ -24,7 +25,7 @@ import (
 func TestSystemdSocketActivationAndNotify(t *testing.T) {
 	activate, err := exec.LookPath("systemd-socket-activate")
 	if err != nil {
-		t.Skip("systemd-socket-activate (package systemd) is not installed")
+		t.Fatal(tools.Need("systemd-socket-activate"))
 	}
 	n := newBareNode(t, harness.NodeConfig{})
 	ctx := testContext(t)

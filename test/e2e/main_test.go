@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/podint/podint/test/harness"
+	"github.com/podint/podint/test/tools"
 )
 
 // binDir holds the binaries built once for every test of the package.
@@ -17,6 +18,10 @@ func TestMain(m *testing.M) {
 	if os.Geteuid() != 0 {
 		fmt.Println("e2e: skipped: needs root (network namespaces, bpffs, TCX)")
 		os.Exit(m.Run()) // every test skips by itself
+	}
+	if err := tools.Need(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
 	}
 	harness.RemoveLeftovers()
 	dir, err := os.MkdirTemp("", "podint-e2e-bin-")

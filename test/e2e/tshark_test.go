@@ -15,6 +15,7 @@ import (
 
 	"github.com/podint/podint/daemon/intreport"
 	"github.com/podint/podint/test/harness"
+	"github.com/podint/podint/test/tools"
 )
 
 // TestTsharkReadsReportsOfBothFormats captures the reports podintd sends,
@@ -23,8 +24,8 @@ import (
 // for v0.5 and v2.0, each selected by the daemon flag.
 func TestTsharkReadsReportsOfBothFormats(t *testing.T) {
 	requireRoot(t)
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark not installed (make deps installs it)")
+	if err := tools.Need("tshark", "ethtool"); err != nil {
+		t.Fatal(err)
 	}
 	root, err := harness.ModuleRoot()
 	if err != nil {
