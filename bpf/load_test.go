@@ -1,11 +1,15 @@
 package bpf
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/podint/podint/internal/bpffs"
+)
 
 func TestLoadPinsProgramsAndMaps(t *testing.T) {
 	p := loadForTest(t)
 	for _, d := range Directions {
-		if ok, err := IsBPFFS(ProgramPath(p.pinDir, d)); err != nil || !ok {
+		if ok, err := bpffs.Is(ProgramPath(p.pinDir, d)); err != nil || !ok {
 			t.Fatalf("program %s not pinned on bpffs: %v", d, err)
 		}
 	}

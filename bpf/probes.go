@@ -22,6 +22,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/podint/podint/internal/bpffs"
 )
 
 // Event is one ring buffer record, generated from struct event in c/probe.h.
@@ -79,7 +81,7 @@ func ProgramPath(pinDir, direction string) string {
 // are reused, so a restarted daemon keeps the ring buffer, its unread
 // events and the flow state; the programs are (re)pinned for the plugin.
 func Load(pinDir string, s Settings) (*Probes, error) {
-	if err := EnsureBPFFS(pinDir); err != nil {
+	if _, err := bpffs.Ensure(pinDir); err != nil {
 		return nil, err
 	}
 	for _, d := range []string{mapsDir(pinDir), progsDir(pinDir), linksDir(pinDir)} {

@@ -26,6 +26,7 @@ import (
 	"github.com/podint/podint/daemon/reports"
 	"github.com/podint/podint/daemon/topology"
 	"github.com/podint/podint/daemon/watchlist"
+	"github.com/podint/podint/internal/bpffs"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
@@ -82,6 +83,11 @@ func New(cfg config.Config, opts Options) (d *Daemon, err error) {
 	settings := bpf.DefaultSettings
 	settings.ReportInterval = cfg.ReportInterval
 	settings.LatencyQuantum = cfg.LatencyQuantum
+	if on, err := bpffs.Ensure(d.paths.PinDir); err != nil {
+		return nil, err
+	} else if on != "" {
+		log.Info("mounted a bpffs: none was mounted where the probes are pinned", "dir", on)
+	}
 	if d.probes, err = bpf.Load(d.paths.PinDir, settings); err != nil {
 		return nil, err
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/internal/bpffs"
 	"github.com/podint/podint/test/harness"
 )
 
@@ -41,7 +41,7 @@ func TestDaemonMountsAMissingBPFFS(t *testing.T) {
 	if err := n.StartDaemon(testContext(t)); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := bpf.IsBPFFS(n.Paths.PinDir); err != nil || !ok {
+	if ok, err := bpffs.Is(n.Paths.PinDir); err != nil || !ok {
 		t.Fatalf("pin directory %s is not a bpffs after start (err %v)", n.Paths.PinDir, err)
 	}
 }

@@ -115,6 +115,15 @@ func NewNode(cfg NodeConfig) (n *Node, err error) {
 	return n, nil
 }
 
+// UseRoot points the node's paths and its conflist's podint entry at
+// another instance root: a daemon started with --root / in a private mount
+// namespace is reached through /proc/<pid>/root.
+func (n *Node) UseRoot(root string) (err error) {
+	n.Paths = instance.New(root)
+	n.ConfList, err = libcni.ConfListFromBytes(n.conflist())
+	return err
+}
+
 // BridgeName is the node's pod bridge.
 func (n *Node) BridgeName() string { return "podint-" + n.Config.Name }
 

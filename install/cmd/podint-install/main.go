@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podint/podint/install"
+	"github.com/podint/podint/internal/bpffs"
 )
 
 // settings are the flags every mode shares.
@@ -104,7 +105,7 @@ installed; "podint-install uninstall" removes it.`,
 		Short: "Mount a BPF file system on DIR unless one is there (for hosts that do not mount /sys/fs/bpf at boot)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			mounted, err := install.MountBPFFS(args[0])
+			mounted, err := bpffs.Mount(args[0])
 			if err == nil {
 				slog.Info("bpffs", "dir", args[0], "mounted", mounted)
 			}
