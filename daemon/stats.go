@@ -74,7 +74,10 @@ func (d *Daemon) Health() *podintv1.HealthResponse {
 		h.Warnings = append(h.Warnings, "no collector configured: reports go nowhere (see --collector)")
 	}
 	for _, s := range d.exporter.Stats() {
-		if s.LastError != "" && time.Since(s.LastErrorAt) < collectorErrorWindow {
+		if s.Unresolved != "" {
+			h.Warnings = append(h.Warnings, fmt.Sprintf("collector %s does not resolve, so its reports are lost (retrying): %s",
+				s.Collector, s.Unresolved))
+		} else if s.LastError != "" && time.Since(s.LastErrorAt) < collectorErrorWindow {
 			h.Warnings = append(h.Warnings, fmt.Sprintf("collector %s: send failed %s ago: %s",
 				s.Collector, time.Since(s.LastErrorAt).Round(time.Second), s.LastError))
 		}

@@ -22,7 +22,11 @@ const (
 	maxBatch = 64
 	// redialInterval spaces attempts to open a socket that failed to open.
 	redialInterval = time.Second
-	dialTimeout    = 2 * time.Second
+	// maxRetryInterval bounds the back-off of a collector whose socket
+	// cannot be opened (a name that does not resolve yet: cluster DNS is
+	// often not up when a node boots), retried even while no report waits.
+	maxRetryInterval = 30 * time.Second
+	dialTimeout      = 2 * time.Second
 	// logInterval is the least time between two log lines of one kind
 	// about one collector, so a dead collector cannot flood the log.
 	logInterval = 5 * time.Second
@@ -46,6 +50,7 @@ type collector struct {
 	stop   chan struct{}
 	done   chan struct{}
 	gate   chan struct{}
+	dial   func(network, address string) (net.Conn, error)
 
 	conn       *net.UDPConn
 	writer     batchWriter
@@ -63,10 +68,11 @@ type collector struct {
 
 	reports, datagrams, sendErrors, queueDrops atomic.Uint64
 
-	mu        sync.Mutex // guards the fields below, which Stats reads
-	addr      string
-	lastErr   string
-	lastErrAt time.Time
+	mu         sync.Mutex // guards the fields below, which Stats reads
+	addr       string
+	lastErr    string
+	lastErrAt  time.Time
+	unresolved string // why the collector's name does not resolve; "" once it does
 }
 
 func newCollector(name, target string, cfg Config, log *slog.Logger, s seams) *collector {
@@ -81,7 +87,11 @@ func newCollector(name, target string, cfg Config, log *slog.Logger, s seams) *c
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 		gate:  s.gate,
+		dial:  s.dial,
 		seq:   intreport.SequenceFrom(cfg.Format, first),
+	}
+	if c.dial == nil {
+		c.dial = (&net.Dialer{Timeout: dialTimeout}).Dial
 	}
 	if cfg.Format == intreport.FormatV20 {
 		// One budget for both families: what fits with IPv6 headers fits with IPv4's.
@@ -105,17 +115,33 @@ func (c *collector) run() {
 		}
 	}
 	batch := make([]*intreport.Report, 0, maxBatch)
+	// The socket is opened at once, so that a name that does not resolve is
+	// known (logged, in health) before the first report, and a socket that
+	// does not open is retried with a back-off, reports or not.
+	backoff, armed := redialInterval, true
+	retry := time.NewTimer(0)
+	defer retry.Stop()
 	for {
 		select {
+		case <-retry.C:
+			armed = false
+			_ = c.open()
 		case r := <-c.queue:
 			batch = append(batch[:0], r)
+			c.send(c.take(batch))
 		case <-c.stop:
 			for batch = c.take(batch[:0]); len(batch) > 0; batch = c.take(batch[:0]) {
 				c.send(batch)
 			}
 			return
 		}
-		c.send(c.take(batch))
+		switch {
+		case c.conn != nil:
+			backoff = redialInterval
+		case !armed:
+			retry.Reset(backoff)
+			backoff, armed = min(2*backoff, maxRetryInterval), true
+		}
 	}
 }
 
@@ -200,9 +226,20 @@ func (c *collector) open() error {
 		return c.dialErr
 	}
 	c.lastDial = time.Now()
-	conn, err := (&net.Dialer{Timeout: dialTimeout}).Dial("udp", c.target)
+	conn, err := c.dial("udp", c.target)
 	if err != nil {
 		c.dialErr = err
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) {
+			c.mu.Lock()
+			first := c.unresolved == ""
+			c.unresolved = err.Error()
+			c.mu.Unlock()
+			if first {
+				c.log.Warn("INT collector: its name does not resolve; reports to it are counted as lost until it does, retrying",
+					"err", err, "retry_max", maxRetryInterval)
+			}
+		}
 		return err
 	}
 	uc := conn.(*net.UDPConn)
@@ -219,7 +256,12 @@ func (c *collector) open() error {
 	c.conn, c.dialErr = uc, nil
 	c.mu.Lock()
 	c.addr = remote.String()
+	wasUnresolved := c.unresolved != ""
+	c.unresolved = ""
 	c.mu.Unlock()
+	if wasUnresolved {
+		c.log.Info("INT collector: name resolved", "addr", remote.String())
+	}
 	return nil
 }
 
@@ -264,5 +306,6 @@ func (c *collector) stats() CollectorStats {
 		Reports: c.reports.Load(), Datagrams: c.datagrams.Load(),
 		SendErrors: c.sendErrors.Load(), QueueDrops: c.queueDrops.Load(),
 		LastError: c.lastErr, LastErrorAt: c.lastErrAt,
+		Unresolved: c.unresolved,
 	}
 }

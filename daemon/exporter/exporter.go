@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,6 +103,7 @@ type CollectorStats struct {
 	QueueDrops  uint64 // reports dropped because the collector's queue was full
 	LastError   string
 	LastErrorAt time.Time
+	Unresolved  string // why the collector's name does not resolve, "" when it does (or is an address)
 }
 
 // Exporter sends reports to its collectors. Its methods are safe for
@@ -119,6 +121,9 @@ type Exporter struct {
 type seams struct {
 	firstSeq uint32        // 0: 1
 	gate     chan struct{} // when set, senders wait for it to close before sending
+	// dial opens a collector's socket (default net.Dialer.Dial), so that a
+	// test can make a name resolve later.
+	dial func(network, address string) (net.Conn, error)
 }
 
 // New starts an exporter. It fails only on a configuration error; sockets

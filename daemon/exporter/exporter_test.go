@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,5 +243,44 @@ func TestSetCollectorsKeepsSequences(t *testing.T) {
 	}
 	if s := e.Stats(); len(s) != 1 || s[0].Collector != b.LocalAddr().String() {
 		t.Fatalf("stats after removing a collector: %+v", s)
+	}
+}
+
+// A collector whose name does not resolve yet (cluster DNS still starting)
+// is named in Stats from the start, before any report, and retried without
+// reports until it resolves; then reports flow and the name is cleared.
+func TestUnresolvedCollectorIsRetriedUntilItResolves(t *testing.T) {
+	l := listen(t, "127.0.0.1:0")
+	var resolves atomic.Bool
+	var tries atomic.Int32
+	dial := func(network, address string) (net.Conn, error) {
+		tries.Add(1)
+		if !resolves.Load() {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: &net.DNSError{Err: "no such host", Name: "collector.podint.svc", IsNotFound: true}}
+		}
+		return net.Dial(network, l.LocalAddr().String())
+	}
+	e := start(t, Config{Collectors: []string{"collector.podint.svc:32766"}}, seams{dial: dial})
+	waitFor(t, "the unresolved name in Stats", func() bool {
+		s := e.Stats()[0]
+		return strings.Contains(s.Unresolved, "no such host")
+	})
+	waitFor(t, "a retry without any report", func() bool { return tries.Load() >= 2 })
+	resolves.Store(true)
+	waitFor(t, "the name resolved", func() bool { return e.Stats()[0].Unresolved == "" })
+	e.Send(report(1))
+	if d := receive(t, l); len(d.Reports) != 1 {
+		t.Fatalf("want 1 report, got %d", len(d.Reports))
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(hangGuard + 40*time.Second) // the back-off reaches seconds
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited in vain for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

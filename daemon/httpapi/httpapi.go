@@ -33,10 +33,16 @@ func Handler(src Source) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		h := src.Health()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !h.GetOk() {
+		// Degraded (a collector that does not resolve, a ring buffer that
+		// overflows) still answers 200: restarting podintd would not help,
+		// and a liveness probe must not do it.
+		switch {
+		case !h.GetOk():
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintf(w, "unhealthy: %s\n", strings.Join(h.GetProblems(), "; "))
-		} else {
+		case len(h.GetWarnings()) > 0:
+			fmt.Fprintln(w, "degraded")
+		default:
 			fmt.Fprintln(w, "ok")
 		}
 		for _, warn := range h.GetWarnings() {

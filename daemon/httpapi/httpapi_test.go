@@ -46,8 +46,12 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestHealthz(t *testing.T) {
 	ok := server(t, &podintv1.HealthResponse{Ok: true, Warnings: []string{"collector down"}})
-	if code, body := get(t, ok.URL+"/healthz"); code != 200 || !strings.Contains(body, "warning: collector down") {
-		t.Errorf("healthy daemon with a warning: %d %q; want 200 and the warning", code, body)
+	if code, body := get(t, ok.URL+"/healthz"); code != 200 || !strings.HasPrefix(body, "degraded\n") || !strings.Contains(body, "warning: collector down") {
+		t.Errorf("daemon with a warning: %d %q; want 200, degraded and the warning", code, body)
+	}
+	fine := server(t, &podintv1.HealthResponse{Ok: true})
+	if code, body := get(t, fine.URL+"/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("healthy daemon: %d %q; want 200 ok", code, body)
 	}
 	bad := server(t, &podintv1.HealthResponse{Ok: false, Problems: []string{"ring buffer reader stopped"}})
 	if code, body := get(t, bad.URL+"/healthz"); code != 503 || !strings.Contains(body, "ring buffer reader stopped") {

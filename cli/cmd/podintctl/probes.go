@@ -56,7 +56,7 @@ func newProbesCmd() *cobra.Command {
 func newHealthCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "health",
-		Short: "Say whether the daemon works, and what needs attention; exits 1 when it does not work",
+		Short: "Say whether the daemon works (ok), works with something to fix (degraded), or not (exits 1)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var h *podintv1.HealthResponse
@@ -76,7 +76,11 @@ func newHealthCmd() *cobra.Command {
 				}
 				return fmt.Errorf("podintd is not healthy")
 			}
-			fmt.Fprintln(out, "ok")
+			if len(h.GetWarnings()) > 0 {
+				fmt.Fprintln(out, "degraded")
+			} else {
+				fmt.Fprintln(out, "ok")
+			}
 			return nil
 		},
 	}
