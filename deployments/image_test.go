@@ -277,3 +277,23 @@ func expandEnv(args []string) []string {
 	}
 	return out
 }
+
+// Every binary answers --version with the version set at build time, so
+// an operator can tell what a node runs.
+func TestEveryBinaryHasVersion(t *testing.T) {
+	bins := builtBinaries(t)
+	for name := range mains {
+		t.Run(name, func(t *testing.T) {
+			if missing[name] {
+				t.Skipf("%s has no main package yet", mains[name])
+			}
+			if _, ok := buildErrs[name]; ok {
+				t.Skipf("%s does not build; TestBinariesBuildStatic reports why", name)
+			}
+			out, err := exec.Command(bins[name], "--version").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "dev") {
+				t.Errorf("%s --version: %v %q; want the version (dev in this build)", name, err, out)
+			}
+		})
+	}
+}

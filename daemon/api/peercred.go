@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,8 +69,10 @@ func supplementaryGroups(pid int) []int {
 	return nil
 }
 
-// PeerCredentials wraps a unix socket listener so that connections from
-// processes access does not allow are closed before any RPC is read.
+// PeerCredentials wraps a unix socket listener so that every connection
+// carries whether access allows its peer. A refused peer's connection is
+// still served, but only with PermissionDenied errors that tell it why
+// (see Serve): a closed connection would tell it nothing.
 func PeerCredentials(l net.Listener, access Access, log *slog.Logger) net.Listener {
 	return &peerListener{Listener: l, access: access, log: log}
 }
@@ -81,24 +84,44 @@ type peerListener struct {
 	warned sync.Map // uid -> struct{}: each refused uid is logged once
 }
 
+// refusedConn is a connection whose peer may not use the API, and why.
+type refusedConn struct {
+	net.Conn
+	reason string
+}
+
 func (l *peerListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		cred, err := peerCred(c)
-		if err == nil && l.access.Allows(cred) {
-			return c, nil
-		}
-		if err != nil {
-			l.log.Warn("API connection refused: peer credentials unreadable", "err", err)
-		} else if _, seen := l.warned.LoadOrStore(cred.Uid, struct{}{}); !seen {
-			l.log.Warn("API connection refused: only root and the --api-group may use the API (logged once per uid)",
-				"uid", cred.Uid, "gid", cred.Gid, "pid", cred.Pid)
-		}
-		c.Close()
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
 	}
+	cred, err := peerCred(c)
+	if err == nil && l.access.Allows(cred) {
+		return c, nil
+	}
+	if err != nil {
+		l.log.Warn("API connection refused: peer credentials unreadable", "err", err)
+		return &refusedConn{Conn: c, reason: "permission denied: podintd cannot read this client's credentials: " + err.Error()}, nil
+	}
+	if _, seen := l.warned.LoadOrStore(cred.Uid, struct{}{}); !seen {
+		l.log.Warn("API connection refused: only root and the --api-group may use the API (logged once per uid)",
+			"uid", cred.Uid, "gid", cred.Gid, "pid", cred.Pid)
+	}
+	return &refusedConn{Conn: c, reason: l.access.refusal(cred)}, nil
+}
+
+// refusal tells a refused peer who may use the API and how to get in.
+func (a Access) refusal(cred *unix.Ucred) string {
+	who := "root only (podintd runs without --api-group)"
+	if a.Group >= 0 {
+		name := strconv.Itoa(a.Group)
+		if g, err := user.LookupGroupId(name); err == nil {
+			name = g.Name + " (" + name + ")"
+		}
+		who = "root and the members of group " + name + " (--api-group)"
+	}
+	return fmt.Sprintf("permission denied: podintd's API accepts %s; this client runs as uid %d, gid %d: run it as root (sudo) or join the group",
+		who, cred.Uid, cred.Gid)
 }
 
 func peerCred(c net.Conn) (*unix.Ucred, error) {

@@ -2,8 +2,7 @@ package api
 
 import (
 	"bytes"
-	"errors"
-	"io"
+	"context"
 	"log/slog"
 	"net"
 	"os"
@@ -15,47 +14,60 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 )
 
-// dialAs connects to the socket at path from an OS thread whose effective
+// callAs connects to the socket at path from an OS thread whose effective
 // uid and gid are uid and gid (the rest of the process stays root), and
-// returns what the server sent before closing, or the error.
-func dialAs(t *testing.T, path string, uid, gid int) (string, error) {
+// makes one gRPC call over that connection.
+func callAs(t *testing.T, path string, uid, gid int) error {
 	t.Helper()
-	type result struct {
-		data string
-		err  error
-	}
-	res := make(chan result, 1)
+	conns := make(chan net.Conn, 1)
+	errs := make(chan error, 1)
 	go func() {
 		// The thread is never unlocked: it dies with this goroutine, and
 		// its lowered credentials with it.
 		runtime.LockOSThread()
 		// Raw syscalls change this thread only (Go's setuid changes all).
 		if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, ^uintptr(0), uintptr(gid), ^uintptr(0)); e != 0 {
-			res <- result{err: e}
+			errs <- e
 			return
 		}
 		if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, ^uintptr(0), uintptr(uid), ^uintptr(0)); e != 0 {
-			res <- result{err: e}
+			errs <- e
 			return
 		}
 		c, err := net.Dial("unix", path)
 		if err != nil {
-			res <- result{err: err}
+			errs <- err
 			return
 		}
-		defer c.Close()
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		b, err := io.ReadAll(c)
-		res <- result{data: string(b), err: err}
+		conns <- c
 	}()
-	r := <-res
-	return r.data, r.err
+	var c net.Conn
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	case c = <-conns:
+	}
+	// The connection made with those credentials carries the call.
+	cc, err := grpc.NewClient("passthrough:///peer", grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(context.Context, string) (net.Conn, error) { return c, nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
+	return err
 }
 
-// serveHello accepts through the peer credentials check and greets every
-// connection it lets through.
 // lockedBuffer is a log written by the server and read by the test.
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -74,7 +86,9 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func serveHello(t *testing.T, access Access) (path string, logs *lockedBuffer) {
+// serveHealth serves gRPC's health service behind the peer credentials
+// check, with the API's access options.
+func serveHealth(t *testing.T, access Access) (path string, logs *lockedBuffer) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to connect with other credentials")
@@ -95,34 +109,27 @@ func serveHello(t *testing.T, access Access) (path string, logs *lockedBuffer) {
 		t.Fatal(err)
 	}
 	logs = &lockedBuffer{}
-	pl := PeerCredentials(l, access, slog.New(slog.NewTextHandler(logs, nil)))
-	t.Cleanup(func() { pl.Close() })
-	go func() {
-		for {
-			c, err := pl.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("hello"))
-			c.Close()
-		}
-	}()
+	g := grpc.NewServer(accessOptions()...)
+	healthpb.RegisterHealthServer(g, health.NewServer())
+	go g.Serve(PeerCredentials(l, access, slog.New(slog.NewTextHandler(logs, nil))))
+	t.Cleanup(g.Stop)
 	return path, logs
 }
 
 func TestPeerCredentials(t *testing.T) {
 	const nobody, group = 65534, 4242
-	path, logs := serveHello(t, Access{Group: group})
-	if got, err := dialAs(t, path, 0, 0); err != nil || got != "hello" {
-		t.Errorf("root: got %q, %v; want served", got, err)
+	path, logs := serveHealth(t, Access{Group: group})
+	if err := callAs(t, path, 0, 0); err != nil {
+		t.Errorf("root: %v; want served", err)
 	}
-	if got, err := dialAs(t, path, nobody, group); err != nil || got != "hello" {
-		t.Errorf("a member of --api-group: got %q, %v; want served", got, err)
+	if err := callAs(t, path, nobody, group); err != nil {
+		t.Errorf("a member of --api-group: %v; want served", err)
 	}
 	for i := 0; i < 2; i++ {
-		got, err := dialAs(t, path, nobody, nobody)
-		if got != "" || (err != nil && !errors.Is(err, unix.ECONNRESET)) {
-			t.Errorf("uid %d outside the group: got %q, %v; want the connection closed unserved", nobody, got, err)
+		err := callAs(t, path, nobody, nobody)
+		if status.Code(err) != codes.PermissionDenied ||
+			!strings.Contains(err.Error(), "accepts root and the members of group 4242 (--api-group); this client runs as uid 65534, gid 65534") {
+			t.Errorf("uid %d outside the group: %v; want PermissionDenied saying who may connect", nobody, err)
 		}
 	}
 	if n := strings.Count(logs.String(), "API connection refused"); n != 1 {
@@ -131,9 +138,9 @@ func TestPeerCredentials(t *testing.T) {
 }
 
 func TestRootOnlyWithoutGroup(t *testing.T) {
-	path, _ := serveHello(t, Access{Group: -1})
-	if got, _ := dialAs(t, path, 65534, 4242); got != "" {
-		t.Errorf("without --api-group a non-root client was served: %q", got)
+	path, _ := serveHealth(t, Access{Group: -1})
+	if err := callAs(t, path, 65534, 4242); status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "root only") {
+		t.Errorf("without --api-group a non-root client: %v; want PermissionDenied, root only", err)
 	}
 }
 

@@ -176,7 +176,7 @@ const stopWait = 5 * time.Second
 // Serve runs the gRPC server on l until ctx ends; then it ends the streams
 // and lets calls in flight finish.
 func Serve(ctx context.Context, l net.Listener, srv *Server) error {
-	g := grpc.NewServer()
+	g := grpc.NewServer(accessOptions()...)
 	podintv1.RegisterPodintServer(g, srv)
 	stop := context.AfterFunc(ctx, func() {
 		close(srv.done)

@@ -42,6 +42,14 @@ func Run(ctx context.Context, o Options) error {
 	defer cluster.Close()
 
 	col := collect.NewCollector()
+	// Without a terminal every report is printed: subscribe before the
+	// daemons start, so that none is missed, with room for the whole run.
+	var lines <-chan collect.Received
+	if !o.Live {
+		ch, unsubscribe := col.Subscribe(1 << 16)
+		defer unsubscribe()
+		lines = ch
+	}
 	cctx, stopCollect := context.WithCancel(context.Background())
 	defer stopCollect()
 	for _, n := range cluster.Nodes {
@@ -80,18 +88,25 @@ func Run(ctx context.Context, o Options) error {
 		ctx, cancel = context.WithTimeout(ctx, o.Duration)
 		defer cancel()
 	}
+	start := time.Now()
 	go runTraffic(ctx, pods)
 	if o.Live {
 		err = liveView(ctx, o.Out, col, cluster)
 	} else {
-		err = printLines(ctx, o.Out, col)
+		err = printLines(ctx, o.Out, lines)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		err = nil
 	}
 	time.Sleep(300 * time.Millisecond) // the last reports in flight
-	fmt.Fprintln(o.Out)
+	if !o.Live {
+		drainLines(o.Out, lines)
+	}
+	fmt.Fprintf(o.Out, "\nSUMMARY after %s: every report both nodes sent, by flow and drop reason\n\n",
+		time.Since(start).Round(time.Second))
 	collect.WriteSummary(o.Out, col.Summary(), time.Now(), 15)
+	fmt.Fprintln(o.Out)
+	writeLosses(context.Background(), o.Out, cluster)
 	fmt.Fprintln(o.Out)
 	if terr := printTopology(o.Out, cluster, o.DotPath); terr != nil && err == nil {
 		err = terr
@@ -100,16 +115,26 @@ func Run(ctx context.Context, o Options) error {
 	return err
 }
 
-// printLines prints one line per report (for logs and pipes).
-func printLines(ctx context.Context, w io.Writer, col *collect.Collector) error {
-	ch, cancel := col.Subscribe(4096)
-	defer cancel()
+// printLines prints one line per report (for logs and pipes) until ctx ends.
+func printLines(ctx context.Context, w io.Writer, lines <-chan collect.Received) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case r := <-ch:
+		case r := <-lines:
 			fmt.Fprintln(w, collect.FormatLine(&r))
+		}
+	}
+}
+
+// drainLines prints the reports that arrived after the traffic stopped.
+func drainLines(w io.Writer, lines <-chan collect.Received) {
+	for {
+		select {
+		case r := <-lines:
+			fmt.Fprintln(w, collect.FormatLine(&r))
+		default:
+			return
 		}
 	}
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -15,18 +18,40 @@ import (
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
-// daemonClient dials the daemon named by the --root and --socket flags.
-func daemonClient(cmd *cobra.Command) (podintv1.PodintClient, func() error, error) {
+// socketPath is the daemon's socket named by the --root and --socket flags.
+func socketPath(cmd *cobra.Command) string {
 	socket, _ := cmd.Flags().GetString("socket")
 	if socket == "" {
 		root, _ := cmd.Flags().GetString("root")
 		socket = instance.New(root).Socket
 	}
-	c, closeFn, err := api.Dial(socket)
+	return socket
+}
+
+// daemonClient dials the daemon named by the --root and --socket flags.
+func daemonClient(cmd *cobra.Command) (podintv1.PodintClient, func() error, error) {
+	c, closeFn, err := api.Dial(socketPath(cmd))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w (is podintd running? see --root and --socket)", err)
+		return nil, nil, explain(cmd, err)
 	}
 	return c, closeFn, nil
+}
+
+// explain turns the error of a call to the daemon into what the user can
+// act on: which socket was tried and the flags that choose it, or why the
+// daemon refused.
+func explain(cmd *cobra.Command, err error) error {
+	socket := socketPath(cmd)
+	switch s, _ := status.FromError(err); s.Code() {
+	case codes.Unavailable:
+		return fmt.Errorf("podintd is not reachable at %s (is podintd running? choose its instance with --root or its socket with --socket): %s",
+			socket, s.Message())
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("podintd at %s did not answer in time (is it overloaded or stopped?): %s", socket, s.Message())
+	case codes.PermissionDenied:
+		return errors.New(s.Message())
+	}
+	return err
 }
 
 // callDaemon dials the daemon named by the flags and makes one call with a
@@ -39,7 +64,10 @@ func callDaemon(cmd *cobra.Command, call func(context.Context, podintv1.PodintCl
 	defer closeFn()
 	ctx, cancel := callContext(cmd)
 	defer cancel()
-	return call(ctx, c)
+	if err := call(ctx, c); err != nil {
+		return explain(cmd, err)
+	}
+	return nil
 }
 
 // printJSON writes an API message as indented JSON with the API's names.

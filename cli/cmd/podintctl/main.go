@@ -9,10 +9,21 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// Version is set at build time (-ldflags -X main.Version=...).
+var Version = "dev"
+
 func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "podintctl:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "podintctl",
 		Short:         "Inspect podint on a node and collect its INT reports",
+		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -21,10 +32,7 @@ func main() {
 	for _, c := range subcommands {
 		root.AddCommand(c())
 	}
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "podintctl:", err)
-		os.Exit(1)
-	}
+	return root
 }
 
 // subcommands is filled by each command's file in its init function, so

@@ -49,7 +49,7 @@ watch says how many.`,
 			names.refresh(cmd)
 			stream, err := c.Reports(ctx, &podintv1.ReportsRequest{Ip: ip, DropsOnly: drops})
 			if err != nil {
-				return fmt.Errorf("watch reports: %w", err)
+				return fmt.Errorf("watch reports: %w", explain(cmd, err))
 			}
 			out := cmd.OutOrStdout()
 			for {
@@ -58,7 +58,7 @@ watch says how many.`,
 					if errors.Is(err, io.EOF) || ctx.Err() != nil || status.Code(err) == codes.Canceled {
 						return nil
 					}
-					return fmt.Errorf("watch reports: %w", err)
+					return fmt.Errorf("watch reports: %w", explain(cmd, err))
 				}
 				if n := ev.GetSkippedBefore(); n > 0 {
 					fmt.Fprintf(cmd.ErrOrStderr(), "... %d reports skipped: this terminal did not keep up\n", n)

@@ -19,6 +19,9 @@ import (
 	"github.com/podint/podint/internal/bpffs"
 )
 
+// Version is set at build time (-ldflags -X main.Version=...).
+var Version = "dev"
+
 // settings are the flags every mode shares.
 type settings struct {
 	binDir, confDir, pluginBinary, pluginConfig string
@@ -49,7 +52,8 @@ func main() {
 	var s settings
 	var once bool
 	root := &cobra.Command{
-		Use:   "podint-install",
+		Use:     "podint-install",
+		Version: Version,
 		Short: "Install podint's CNI plugin on this node and keep it chained into the primary CNI's config",
 		Long: `podint-install copies the podint CNI plugin into the CNI bin dir and appends
 {"type":"podint"} to the config the container runtime uses (the first .conf,

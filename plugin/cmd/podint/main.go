@@ -2,6 +2,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/containernetworking/cni/pkg/skel"
 
 	"github.com/podint/podint/plugin"
@@ -11,5 +14,11 @@ import (
 var Version = "dev"
 
 func main() {
+	// The runtime never passes arguments; a person asking gets the version
+	// (without CNI_COMMAND, skel prints it too, with the CNI versions).
+	if len(os.Args) == 2 && (os.Args[1] == "--version" || os.Args[1] == "version") {
+		fmt.Println("podint", Version)
+		return
+	}
 	skel.PluginMainFuncs(plugin.Funcs, plugin.SupportedVersions, "podint "+Version+": INT probes for pods")
 }
