@@ -45,7 +45,8 @@ build:
 
 ## demo: a demo node with two pods, real CNI plugins, podintd and live INT reports (root).
 demo: deps build
-	$(BIN)/podintctl demo --bin-dir $(BIN) $(DEMO_FLAGS)
+	$(GO) build -o $(BIN)/ ./test/demo/cmd/podint-demo
+	$(BIN)/podint-demo --bin-dir $(BIN) $(DEMO_FLAGS)
 
 ## test: every test, end-to-end ones included (root); then the manifests'
 ## and chart's tests, a Go module of their own (deployments/).

@@ -51,7 +51,7 @@ func Run(ctx context.Context, o Options) error {
 
 	c := NewCollector()
 	var outMu sync.Mutex // report lines and the live table share Out
-	live := o.Summary && isTerminal(o.Out)
+	live := o.Summary && IsTerminal(o.Out)
 	if !live {
 		c.OnReport(func(r Received) {
 			outMu.Lock()

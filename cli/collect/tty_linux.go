@@ -9,9 +9,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// isTerminal reports whether w is a terminal, where a redrawn table makes
+// IsTerminal reports whether w is a terminal, where a redrawn table makes
 // sense; in a pipe or file it would be a pile of escape codes.
-func isTerminal(w io.Writer) bool {
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

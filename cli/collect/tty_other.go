@@ -4,5 +4,5 @@ package collect
 
 import "io"
 
-// isTerminal: elsewhere the table is printed once, at exit.
-func isTerminal(io.Writer) bool { return false }
+// IsTerminal: elsewhere the table is printed once, at exit.
+func IsTerminal(io.Writer) bool { return false }

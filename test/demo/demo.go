@@ -1,7 +1,8 @@
 // Package demo runs podint's demo: two simulated nodes joined by a VXLAN
 // overlay, pods wired by real CNI plugins through libcni, a podintd per
 // node, a traffic mix with real drops, and a live view of the INT reports
-// an embedded collector receives. It is what `podintctl demo` runs.
+// an embedded collector receives. It is what `make demo` runs (podint-demo, a development
+// binary that is not shipped).
 package demo
 
 import (

@@ -1,3 +1,6 @@
+// Command podint-demo runs podint's demo (see test/demo): a development
+// tool built by `make demo`, never shipped in the image, since it drives
+// test namespaces and the reference CNI plugins.
 package main
 
 import (
@@ -10,10 +13,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/podint/podint/cli/collect"
 	"github.com/podint/podint/test/demo"
 )
 
-func init() { subcommands = append(subcommands, newDemoCmd) }
+func main() {
+	if err := newDemoCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "podint-demo:", err)
+		os.Exit(1)
+	}
+}
 
 func newDemoCmd() *cobra.Command {
 	var binDir string
@@ -21,7 +30,8 @@ func newDemoCmd() *cobra.Command {
 	var live bool
 	var dotPath string
 	cmd := &cobra.Command{
-		Use:   "demo",
+		Use:          "podint-demo",
+		SilenceUsage: true, SilenceErrors: true,
 		Short: "Run a demo node (pods in network namespaces, real CNI plugins, podintd) and print its INT reports",
 		Long: "demo builds two simulated nodes in network namespaces joined by a VXLAN overlay, adds pods\n" +
 			"through libcni with the bridge, host-local and podint plugins, starts a podintd per node, runs a\n" +
@@ -43,10 +53,10 @@ func newDemoCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return demo.Run(ctx, demo.Options{BinDir: binDir, Duration: duration, Out: cmd.OutOrStdout(),
-				Live: live && isTerminal(os.Stdout), DotPath: dotPath})
+				Live: live && collect.IsTerminal(os.Stdout), DotPath: dotPath})
 		},
 	}
-	cmd.Flags().StringVar(&binDir, "bin-dir", "", "directory with podintd, podint and the reference CNI plugins (default: podintctl's own)")
+	cmd.Flags().StringVar(&binDir, "bin-dir", "", "directory with podintd, podint and the reference CNI plugins (default: podint-demo's own)")
 	cmd.Flags().DurationVar(&duration, "duration", 30*time.Second, "how long to run; 0 runs until Ctrl-C")
 	cmd.Flags().BoolVar(&live, "live", true, "redraw a live view on a terminal (otherwise one line per report)")
 	cmd.Flags().StringVar(&dotPath, "dot", "podint-demo-topology.dot", "write the topology as Graphviz DOT here (\"\" to skip); a PNG beside it when Graphviz is installed")
