@@ -18,6 +18,9 @@ func dropsLinkPath(pinDir string) string { return filepath.Join(pinDir, "drops_l
 // so no drop goes unseen across a restart (for a moment both run; the
 // shared per-flow rate limit keeps that from doubling reports).
 func (p *Probes) AttachDrops() error {
+	if p.dropsErr != nil {
+		return p.dropsErr
+	}
 	path := dropsLinkPath(p.pinDir)
 	l, err := link.AttachTracing(link.TracingOptions{Program: p.objs.PodintDrop})
 	if err != nil {

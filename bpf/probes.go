@@ -64,6 +64,7 @@ var DefaultSettings = Settings{
 type Probes struct {
 	objs     probeObjects
 	pinDir   string
+	dropsErr error // why the drop probe cannot be attached, if it cannot
 	mu       sync.Mutex
 	settings probeSettings
 }
@@ -93,12 +94,14 @@ func Load(pinDir string, s Settings) (*Probes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read probe objects: %w", err)
 	}
-	if consumed, err := KernelDropReasonValue("SKB_CONSUMED"); err == nil {
-		if err := spec.Variables["skb_consumed_reason"].Set(consumed); err != nil {
-			return nil, fmt.Errorf("set skb_consumed_reason: %w", err)
-		}
-	}
 	p := &Probes{pinDir: pinDir}
+	// Without the running kernel's value of SKB_CONSUMED, the drop probe
+	// would report delivered packets as drops: it is not attached then.
+	if consumed, err := KernelDropReasonValue("SKB_CONSUMED"); err != nil {
+		p.dropsErr = fmt.Errorf("the kernel's BTF does not name SKB_CONSUMED (drop reasons need kernel 5.17+ with BTF): %w", err)
+	} else if err := spec.Variables["skb_consumed_reason"].Set(consumed); err != nil {
+		return nil, fmt.Errorf("set skb_consumed_reason: %w", err)
+	}
 	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: mapsDir(pinDir)}}
 	if err := spec.LoadAndAssign(&p.objs, opts); err != nil {
 		var ve *ebpf.VerifierError

@@ -56,7 +56,6 @@ type Daemon struct {
 	hub      *reports.Hub
 	stats    io.Closer // BPF run time statistics, while --bpf-stats holds them on
 
-	readerErr     atomic.Pointer[error] // why the ring buffer reader stopped
 	reconciled    reconcileCounts
 	configReloads atomic.Uint64
 	configRejects atomic.Uint64
@@ -142,6 +141,9 @@ func New(cfg config.Config, opts Options) (d *Daemon, err error) {
 
 // close releases what New acquired, leaving pinned probes in place.
 func (d *Daemon) close() {
+	if d.watcher != nil {
+		d.watcher.Close()
+	}
 	if d.exporter != nil {
 		_ = d.exporter.Close()
 	}
@@ -194,11 +196,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		g.Go(func() error { return d.watchConfig(gctx) })
 	}
 	g.Go(func() error {
-		err := d.reader.Run(gctx, d.deliver)
-		if err != nil {
-			d.readerErr.Store(&err)
+		// A reader that fails leaves nothing worth serving: podintd exits
+		// non-zero so that its supervisor (kubelet, systemd) restarts it;
+		// the pinned ring buffer keeps what was not read.
+		if err := d.reader.Run(gctx, d.deliver); err != nil {
+			return fmt.Errorf("ring buffer reader stopped, podintd exits to be restarted (unread events stay in the pinned ring buffer): %w", err)
 		}
-		return err
+		return nil
 	})
 	g.Go(func() error { return d.notifySystemd(gctx) })
 	err = g.Wait()

@@ -65,11 +65,9 @@ const collectorErrorWindow = time.Minute
 // needs attention without stopping it (a collector that fails, a ring
 // buffer that overflows, nowhere to send reports).
 func (d *Daemon) Health() *podintv1.HealthResponse {
+	// Ok is false only while the daemon cannot work; a daemon whose ring
+	// buffer reader fails exits instead (see Run), to be restarted.
 	h := &podintv1.HealthResponse{Ok: true}
-	if errp := d.readerErr.Load(); errp != nil {
-		h.Ok = false
-		h.Problems = append(h.Problems, fmt.Sprintf("ring buffer reader stopped: %v", *errp))
-	}
 	if len(d.exporter.Stats()) == 0 {
 		h.Warnings = append(h.Warnings, "no collector configured: reports go nowhere (see --collector)")
 	}

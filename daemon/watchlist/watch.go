@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,7 @@ type Watcher struct {
 	log   *slog.Logger
 
 	fw       *fsnotify.Watcher
+	closeFW  sync.Once
 	last     []byte
 	reloads  atomic.Uint64
 	rejected atomic.Uint64
@@ -51,7 +53,11 @@ func NewWatcher(path string, apply Applier, log *slog.Logger) (*Watcher, error) 
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		log.Warn("watchlist file does not exist yet; reporting every flow until it appears", "file", path)
-		return w, apply(nil)
+		if err := apply(nil); err != nil {
+			fw.Close()
+			return nil, err
+		}
+		return w, nil
 	}
 	if err != nil {
 		fw.Close()
@@ -77,18 +83,30 @@ func (w *Watcher) load(data []byte) error {
 	return nil
 }
 
+// Close stops watching; Run returns once ctx ends. It is safe to call more
+// than once, and instead of Run when the daemon does not start.
+func (w *Watcher) Close() {
+	w.closeFW.Do(func() { w.fw.Close() })
+}
+
 // Run reloads the file on every change until ctx ends.
 func (w *Watcher) Run(ctx context.Context) error {
-	defer w.fw.Close()
+	defer w.Close()
 	// Changes arrive as bursts of events; settle before reading.
 	var settle <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-w.fw.Errors:
+		case err, ok := <-w.fw.Errors:
+			if !ok {
+				return nil // closed
+			}
 			w.log.Warn("watchlist watch error", "err", err)
-		case <-w.fw.Events:
+		case _, ok := <-w.fw.Events:
+			if !ok {
+				return nil // closed
+			}
 			settle = time.After(100 * time.Millisecond)
 		case <-settle:
 			w.Reload()

@@ -98,3 +98,25 @@ func TestBadFileAtStartIsAnError(t *testing.T) {
 		t.Fatal("a bad watchlist at start must stop the daemon with its error")
 	}
 }
+
+// Close ends the watch whether Run runs or not, and twice is harmless: a
+// daemon that fails to start after creating its watcher closes it.
+func TestCloseEndsTheWatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "watchlist.yaml")
+	w, err := NewWatcher(path, func([]bpf.WatchRule) error { return nil }, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.Background()) }()
+	w.Close()
+	w.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after Close")
+	}
+}
