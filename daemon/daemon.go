@@ -21,12 +21,12 @@ import (
 	"github.com/podint/podint/daemon/config"
 	"github.com/podint/podint/daemon/events"
 	"github.com/podint/podint/daemon/exporter"
-	"github.com/podint/podint/daemon/instance"
-	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/daemon/registry"
 	"github.com/podint/podint/daemon/reports"
-	"github.com/podint/podint/daemon/topology"
 	"github.com/podint/podint/daemon/watchlist"
 	"github.com/podint/podint/internal/bpffs"
+	"github.com/podint/podint/internal/instance"
+	"github.com/podint/podint/internal/intreport"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
@@ -49,7 +49,7 @@ type Daemon struct {
 	log      *slog.Logger
 	switchID uint32
 	probes   *bpf.Probes
-	store    *topology.Store
+	store    *registry.Store
 	exporter *exporter.Exporter
 	reader   *events.Reader
 	watcher  *watchlist.Watcher
@@ -104,7 +104,7 @@ func New(cfg config.Config, opts Options) (d *Daemon, err error) {
 		log.Warn("drop reports disabled", "err", err)
 	}
 	node := &podintv1.Node{Name: cfg.NodeName, SwitchId: d.switchID, SwitchIp: sw.String()}
-	if d.store, err = topology.NewStore(filepath.Join(d.paths.StateDir, "probes"), node); err != nil {
+	if d.store, err = registry.NewStore(filepath.Join(d.paths.StateDir, "probes"), node); err != nil {
 		return nil, err
 	}
 	uplinks, err := uplinkNames(cfg)

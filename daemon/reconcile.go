@@ -13,7 +13,7 @@ import (
 	"github.com/podint/podint/bpf"
 	"github.com/podint/podint/daemon/cnicache"
 	"github.com/podint/podint/daemon/podnet"
-	"github.com/podint/podint/daemon/topology"
+	"github.com/podint/podint/daemon/registry"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
@@ -53,7 +53,7 @@ func (d *Daemon) reconcile(uplinks []string) {
 		if p.GetKind() != podintv1.PortKind_PORT_KIND_POD {
 			continue
 		}
-		id := topology.ID(p)
+		id := registry.ID(p)
 		switch {
 		case !podnet.Exists(int(p.GetIfindex()), p.GetHostInterface()):
 			d.forget(id, p, "its veth is gone")
@@ -139,9 +139,9 @@ func (d *Daemon) rebuild(id string, cache map[string]cnicache.Attachment) {
 			pod.Mac = v.PodMAC
 		}
 	}
-	if topology.ID(p) != id {
+	if registry.ID(p) != id {
 		d.log.Warn("reconcile: rebuilt registration does not match its pins; left unregistered",
-			"probe", id, "rebuilt", topology.ID(p), "source", source)
+			"probe", id, "rebuilt", registry.ID(p), "source", source)
 		return
 	}
 	if err := d.store.Put(p); err != nil {
@@ -167,9 +167,9 @@ func (d *Daemon) adoptAll() {
 		if p.GetKind() == podintv1.PortKind_PORT_KIND_UPLINK {
 			continue // attached afresh at start
 		}
-		if _, err := d.probes.UpdateProbe(topology.ID(p), idx); err != nil {
+		if _, err := d.probes.UpdateProbe(registry.ID(p), idx); err != nil {
 			d.reconciled.updateErr.Add(1)
-			d.log.Warn("probe keeps its earlier programs: in-place update failed", "probe", topology.ID(p), "err", err)
+			d.log.Warn("probe keeps its earlier programs: in-place update failed", "probe", registry.ID(p), "err", err)
 			continue
 		}
 		d.reconciled.adopted.Add(1)

@@ -5,7 +5,7 @@ import (
 
 	"github.com/podint/podint/bpf"
 	"github.com/podint/podint/daemon/podnet"
-	"github.com/podint/podint/daemon/topology"
+	"github.com/podint/podint/daemon/registry"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
@@ -19,7 +19,7 @@ func (d *Daemon) verify(p *podintv1.Probe) error {
 	if err != nil {
 		return err
 	}
-	id := topology.ID(p)
+	id := registry.ID(p)
 	if bpf.PinnedMode(d.paths.PinDir, id) == "" {
 		return fmt.Errorf("no probe is attached for it (nothing pinned under %s): the CNI plugin attaches before it registers",
 			bpf.LinkDir(d.paths.PinDir, id))
@@ -36,7 +36,7 @@ func (d *Daemon) registered(p *podintv1.Probe) {
 	if err := d.probes.AddPort(int(p.GetIfindex())); err != nil {
 		d.log.Warn("cannot mark port for drop reports", "ifindex", p.GetIfindex(), "err", err)
 	}
-	d.removePending(topology.ID(p))
+	d.removePending(registry.ID(p))
 }
 
 // unregistered forgets the probe's port; p is nil for an unknown probe.
@@ -61,7 +61,7 @@ func (d *Daemon) detachAll() {
 		d.log.Error("detach on exit: drop probe remains", "err", err)
 	}
 	for _, p := range d.store.Probes() {
-		_, _ = d.store.Delete(topology.ID(p))
+		_, _ = d.store.Delete(registry.ID(p))
 		_ = d.probes.RemovePort(int(p.GetIfindex()))
 	}
 	d.log.Info("every probe detached (--detach-on-exit)", "probes", len(ids))

@@ -9,7 +9,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/podint/podint/bpf"
-	"github.com/podint/podint/daemon/instance"
+	"github.com/podint/podint/internal/instance"
 )
 
 // Fail policies: what ADD does when the probe cannot be set up.

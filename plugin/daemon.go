@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/podint/podint/daemon/api"
+	"github.com/podint/podint/internal/apiclient"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
@@ -35,7 +35,7 @@ func dialDaemon(socket string) (*daemonConn, error) {
 	if _, err := os.Stat(socket); err != nil {
 		return nil, fmt.Errorf("%w: no socket at %s (start podintd with the same root): %w", errDaemonDown, socket, err)
 	}
-	c, closeFn, err := api.Dial(socket)
+	c, closeFn, err := apiclient.Dial(socket)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/podint/podint/daemon/instance"
+	"github.com/podint/podint/internal/instance"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 

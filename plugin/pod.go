@@ -5,7 +5,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/podint/podint/bpf"
-	"github.com/podint/podint/daemon/cnicache"
+	"github.com/podint/podint/internal/cniresult"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
@@ -57,7 +57,7 @@ func probeOf(hostIf string, ifindex int, mode bpf.AttachMode, id podIdentity, at
 			ContainerId:      at.containerID,
 			Netns:            at.netns,
 			Interface:        at.podIf,
-			Ips:              cnicache.PodIPs(res, at.podIf),
+			Ips:              cniresult.PodIPs(res, at.podIf),
 			InfraContainerId: id.InfraContainerID,
 		},
 	}

@@ -7,7 +7,7 @@ import (
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/podint/podint/daemon/cnicache"
+	"github.com/podint/podint/internal/cniresult"
 )
 
 func ipConf(t *testing.T, cidr, gw string, iface *int) *current.IPConfig {
@@ -67,7 +67,7 @@ func TestPodIPsFromEveryPrimaryShape(t *testing.T) {
 		name: "no result",
 	}} {
 		var got []string
-		for _, ip := range cnicache.PodIPs(tc.res, "eth0") {
+		for _, ip := range cniresult.PodIPs(tc.res, "eth0") {
 			got = append(got, ip.GetAddress()+" "+ip.GetSubnet()+" "+ip.GetGateway())
 		}
 		if !reflect.DeepEqual(got, tc.want) {

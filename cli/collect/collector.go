@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/internal/intreport"
 )
 
 // Received is one decoded report with where and when it arrived.

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/internal/intreport"
 )
 
 // liveFlows is how many flows the live table shows: a screenful.

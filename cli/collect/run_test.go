@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/podint/podint/daemon/exporter"
-	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/internal/intreport"
 )
 
 // hangGuard only keeps a broken test from hanging; no assertion depends on speed.

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/internal/intreport"
 )
 
 const (

@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/podint/podint/daemon/registry"
 	"github.com/podint/podint/daemon/reports"
-	"github.com/podint/podint/daemon/topology"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
@@ -39,7 +39,7 @@ type Hooks struct {
 // Server implements the Podint service.
 type Server struct {
 	podintv1.UnimplementedPodintServer
-	store   *topology.Store
+	store   *registry.Store
 	reports *reports.Hub
 	hooks   Hooks
 	log     *slog.Logger
@@ -47,13 +47,13 @@ type Server struct {
 }
 
 // NewServer returns a service backed by store, streaming reports from hub.
-func NewServer(store *topology.Store, hub *reports.Hub, hooks Hooks, log *slog.Logger) *Server {
+func NewServer(store *registry.Store, hub *reports.Hub, hooks Hooks, log *slog.Logger) *Server {
 	return &Server{store: store, reports: hub, hooks: hooks, log: log, done: make(chan struct{})}
 }
 
 func (s *Server) Register(_ context.Context, req *podintv1.RegisterRequest) (*podintv1.RegisterResponse, error) {
 	p := proto.Clone(req.GetProbe()).(*podintv1.Probe)
-	if err := topology.Validate(p); err != nil {
+	if err := registry.Validate(p); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "register: %v", err)
 	}
 	if p.GetKind() != podintv1.PortKind_PORT_KIND_POD {
@@ -62,14 +62,14 @@ func (s *Server) Register(_ context.Context, req *podintv1.RegisterRequest) (*po
 	}
 	if s.hooks.Verify != nil {
 		if err := s.hooks.Verify(p); err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "register %s: %v", topology.ID(p), err)
+			return nil, status.Errorf(codes.InvalidArgument, "register %s: %v", registry.ID(p), err)
 		}
 	}
 	p.RegisteredUnixNano = time.Now().UnixNano()
 	if err := s.store.Put(p); err != nil {
 		return nil, status.Errorf(codes.Internal, "register: %v", err)
 	}
-	s.log.Info("probe registered", "probe", topology.ID(p), "ifindex", p.GetIfindex(),
+	s.log.Info("probe registered", "probe", registry.ID(p), "ifindex", p.GetIfindex(),
 		"interface", p.GetHostInterface(), "pod", p.GetPod().GetNamespace()+"/"+p.GetPod().GetName())
 	if s.hooks.Registered != nil {
 		s.hooks.Registered(p)
@@ -81,7 +81,7 @@ func (s *Server) Unregister(_ context.Context, req *podintv1.UnregisterRequest) 
 	if req.GetContainerId() == "" || req.GetPodInterface() == "" {
 		return nil, status.Error(codes.InvalidArgument, "unregister: container_id and pod_interface are required")
 	}
-	id := topology.ID(&podintv1.Probe{Kind: podintv1.PortKind_PORT_KIND_POD,
+	id := registry.ID(&podintv1.Probe{Kind: podintv1.PortKind_PORT_KIND_POD,
 		Pod: &podintv1.Pod{ContainerId: req.GetContainerId(), Interface: req.GetPodInterface()}})
 	p, _ := s.store.Get(id)
 	found, err := s.store.Delete(id)

@@ -21,7 +21,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/podint/podint/bpf"
-	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/internal/intreport"
 )
 
 // Config is everything podintd can be told.

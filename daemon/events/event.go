@@ -8,7 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/podint/podint/bpf"
-	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/internal/intreport"
 )
 
 // recordSize is the size of one ring buffer record, struct event in C.

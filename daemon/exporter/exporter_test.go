@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/internal/intreport"
 )
 
 // hangGuard only keeps a broken test from hanging the run; no assertion

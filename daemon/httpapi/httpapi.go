@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/podint/podint/daemon/topology"
+	"github.com/podint/podint/internal/topology"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/podint/podint/bpf"
-	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/internal/intreport"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 

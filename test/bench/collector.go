@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/net/ipv4"
 
-	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/internal/intreport"
 	"github.com/podint/podint/test/harness"
 )
 

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/internal/intreport"
 	"github.com/podint/podint/test/harness"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/podint/podint/bpf"
-	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/internal/intreport"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 	"github.com/podint/podint/test/harness"
 )

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podint/podint/daemon/api"
+	"github.com/podint/podint/internal/apiclient"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 	"github.com/podint/podint/test/harness"
 	"github.com/podint/podint/test/tools"
@@ -68,7 +68,7 @@ func TestSystemdSocketActivationAndNotify(t *testing.T) {
 	}()
 
 	// The first connection starts podintd, which answers on the same socket.
-	c, closeFn, err := api.Dial(n.Paths.Socket)
+	c, closeFn, err := apiclient.Dial(n.Paths.Socket)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podint/podint/daemon/api"
+	"github.com/podint/podint/internal/apiclient"
 	"github.com/podint/podint/internal/bpffs"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 	"github.com/podint/podint/test/harness"
@@ -96,7 +96,7 @@ func waitServing(ctx context.Context, socket string, exited <-chan struct{}) err
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for {
-		c, closeFn, err := api.Dial(socket)
+		c, closeFn, err := apiclient.Dial(socket)
 		if err == nil {
 			cctx, ccancel := context.WithTimeout(ctx, time.Second)
 			_, err = c.ListProbes(cctx, &podintv1.ListProbesRequest{})

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/podint/podint/bpf"
-	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/internal/intreport"
 	"github.com/podint/podint/test/harness"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/internal/intreport"
 	"github.com/podint/podint/test/harness"
 )
 

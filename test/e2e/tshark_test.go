@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/internal/intreport"
 	"github.com/podint/podint/test/harness"
 	"github.com/podint/podint/test/tools"
 )

@@ -8,7 +8,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/internal/intreport"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 	"github.com/podint/podint/test/harness"
 )

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/internal/intreport"
 )
 
 // Collector is a UDP INT collector inside a node: it decodes every datagram

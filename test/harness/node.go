@@ -16,8 +16,8 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 	"golang.org/x/sys/unix"
 
-	"github.com/podint/podint/daemon/api"
-	"github.com/podint/podint/daemon/instance"
+	"github.com/podint/podint/internal/apiclient"
+	"github.com/podint/podint/internal/instance"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
@@ -158,7 +158,7 @@ func (n *Node) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for {
-		c, closeFn, err := api.Dial(n.Paths.Socket)
+		c, closeFn, err := apiclient.Dial(n.Paths.Socket)
 		if err == nil {
 			cctx, ccancel := context.WithTimeout(ctx, time.Second)
 			_, err = c.ListProbes(cctx, &podintv1.ListProbesRequest{})
@@ -214,7 +214,7 @@ func (n *Node) PluginLog() string { return n.cniErr.String() }
 
 // Client dials the node's podintd.
 func (n *Node) Client() (podintv1.PodintClient, func() error, error) {
-	return api.Dial(n.Paths.Socket)
+	return apiclient.Dial(n.Paths.Socket)
 }
 
 // Close stops the daemon and removes everything the node created.

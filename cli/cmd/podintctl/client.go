@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/podint/podint/daemon/api"
-	"github.com/podint/podint/daemon/instance"
+	"github.com/podint/podint/internal/apiclient"
+	"github.com/podint/podint/internal/instance"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
@@ -30,7 +30,7 @@ func socketPath(cmd *cobra.Command) string {
 
 // daemonClient dials the daemon named by the --root and --socket flags.
 func daemonClient(cmd *cobra.Command) (podintv1.PodintClient, func() error, error) {
-	c, closeFn, err := api.Dial(socketPath(cmd))
+	c, closeFn, err := apiclient.Dial(socketPath(cmd))
 	if err != nil {
 		return nil, nil, explain(cmd, err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/podint/podint/daemon/topology"
+	"github.com/podint/podint/internal/topology"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 

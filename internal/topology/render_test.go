@@ -105,37 +105,3 @@ func TestDOT(t *testing.T) {
 		}
 	}
 }
-
-func TestStoreSignalsChanges(t *testing.T) {
-	s, err := NewStore(t.TempDir(), &podintv1.Node{Name: "n"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := s.Changed()
-	p := sample().Ports[0]
-	if err := s.Put(p); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-ch:
-	default:
-		t.Fatal("Put did not signal a change")
-	}
-	ch = s.Changed()
-	if _, err := s.Delete("unknown"); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-ch:
-		t.Fatal("deleting an unknown probe signalled a change")
-	default:
-	}
-	if _, err := s.Delete(ID(p)); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-ch:
-	default:
-		t.Fatal("Delete did not signal a change")
-	}
-}

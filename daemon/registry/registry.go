@@ -1,8 +1,8 @@
-// Package topology keeps what a node daemon knows of its node: the node as
+// Package registry keeps what a node daemon knows of its node: the node as
 // an INT switch, and its ports (pod veths and uplinks) with the pods behind
 // them. Registrations are persisted in the state directory so a restarted
 // daemon knows its probes again.
-package topology
+package registry
 
 import (
 	"errors"
