@@ -21,6 +21,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/internal/instance"
 	"github.com/podint/podint/internal/intreport"
 )
 
@@ -50,7 +51,7 @@ type Config struct {
 func Default() Config {
 	host, _ := os.Hostname()
 	return Config{
-		Root:           "/",
+		Root:           instance.DefaultRoot,
 		NodeName:       host,
 		ReportFormat:   "v0.5",
 		ReportInterval: bpf.DefaultSettings.ReportInterval,
@@ -165,7 +166,7 @@ func (c *Config) CNICacheDirValue() string {
 	if c.CNICacheDir != "" {
 		return c.CNICacheDir
 	}
-	return filepath.Join(cmp.Or(c.Root, "/"), "var/lib/cni")
+	return filepath.Join(cmp.Or(c.Root, instance.DefaultRoot), "var/lib/cni")
 }
 
 func withDefaultPort(hostport string) string {

@@ -99,7 +99,7 @@ func newCollector(name, target string, cfg Config, log *slog.Logger, s seams) *c
 	} else {
 		c.v05Bufs = make([][]byte, maxBatch)
 		for i := range c.v05Bufs {
-			c.v05Bufs[i] = make([]byte, 0, 28+cfg.SnapLen)
+			c.v05Bufs[i] = make([]byte, 0, intreport.V05MaxHeaderLen+cfg.SnapLen)
 		}
 	}
 	return c

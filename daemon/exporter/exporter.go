@@ -70,9 +70,9 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("MTU %d: above the IP maximum of 65535", c.MTU)
 	}
 	// Every report must fit the MTU alone; v2.0 cuts frames to fit, v0.5 cannot.
-	if c.Format == intreport.FormatV05 && 28+c.SnapLen+udpIPv6Overhead > c.MTU {
+	if c.Format == intreport.FormatV05 && intreport.V05MaxHeaderLen+c.SnapLen+udpIPv6Overhead > c.MTU {
 		return c, fmt.Errorf("MTU %d: a v0.5 report with a %d-byte frame needs %d bytes with its IPv6 and UDP headers",
-			c.MTU, c.SnapLen, 28+c.SnapLen+udpIPv6Overhead)
+			c.MTU, c.SnapLen, intreport.V05MaxHeaderLen+c.SnapLen+udpIPv6Overhead)
 	}
 	if c.Format == intreport.FormatV20 && c.MTU-udpIPv6Overhead < intreport.MinV20Datagram {
 		return c, fmt.Errorf("MTU %d: a v2.0 datagram needs at least %d bytes with its IPv6 and UDP headers",

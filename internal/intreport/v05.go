@@ -12,6 +12,9 @@ const (
 	v05FixedLen = 12
 	v05LocalLen = 16 // switch-local report: a flow through the node
 	v05DropLen  = 12
+	// V05MaxHeaderLen is the most a v0.5 report adds before the inner
+	// frame: the fixed header and the larger of the two report headers.
+	V05MaxHeaderLen = v05FixedLen + v05LocalLen
 
 	nprotoEthernet = 0
 	nprotoDrop     = 1

@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/podint/podint/internal/instance"
 )
 
 // Version is set at build time (-ldflags -X main.Version=...).
@@ -27,7 +29,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().String("root", "/", "instance root of the podint node (socket under <root>/run/podint)")
+	root.PersistentFlags().String("root", instance.DefaultRoot, "instance root of the podint node (socket under <root>/run/podint)")
 	root.PersistentFlags().String("socket", "", "daemon socket (default <root>/run/podint/podint.sock)")
 	for _, c := range subcommands {
 		root.AddCommand(c())
