@@ -148,16 +148,18 @@ int podint_drop(__u64 *ctx)
 	}
 	if (f)
 		f->skb = 0;
-	/* Freed in another namespace, a pod's: not the node's drop, even when
-	 * an ingress record no egress probe paired (NAT) says the packet once
-	 * entered through a port. The device says where; without one (a
-	 * socket's queue) the owning socket does; 0: not known. */
+	/* Only a free in the node's namespace is the node's drop, even when
+	 * an ingress record says the packet once entered through a port: one
+	 * no egress probe paired (NAT) outlives the packet's crossing into a
+	 * pod, and a stale one's sk_buff may be reused anywhere. The device
+	 * says where; without one (a socket's queue) the owning socket does;
+	 * a free with neither is not counted. */
 	__u32 where = dev_ns;
 	if (!dev) {
 		struct sock *sk = skb->sk;
 		where = sk ? sk->__sk_common.skc_net.net->ns.inum : 0;
 	}
-	if (where && where != cfg->netns_ino)
+	if (where != cfg->netns_ino)
 		return 0;
 	if (!in_if && !out_if)
 		return 0;

@@ -73,6 +73,7 @@ func ToReport(ev *bpf.Event, switchID uint32) intreport.Report {
 		Frame:       frame,
 		FrameL2:     ev.L2 != 0,
 		FrameLen:    ev.PktLen,
+		NoIngress:   kind == intreport.KindFlow && ev.Cause&bpf.CauseNoIngress != 0,
 	}
 	if kind == intreport.KindDrop {
 		r.DropReason = intreport.KernelDropReasonCode(bpf.KernelDropReasonName(ev.DropReason), ttlOf(frame, r.FrameL2))

@@ -47,3 +47,18 @@ func TestDecodeTakesRecordsOfASmallerSnapLen(t *testing.T) {
 		t.Errorf("a record without all the fields: %v", err)
 	}
 }
+
+// The probes' NO_INGRESS cause becomes a report whose hop latency is
+// unknown; a paired packet's is its measured latency.
+func TestToReportKeepsAnUnknownHopLatencyUnknown(t *testing.T) {
+	paired := bpf.Event{Type: bpf.EventFlow, Cause: bpf.CauseNewFlow, IngressTs: 1000, EgressTs: 4000, IngressIfindex: 3, EgressIfindex: 4}
+	r := ToReport(&paired, 1)
+	if hop, ok := r.HopLatency(); !ok || hop != 3000 || r.NoIngress {
+		t.Errorf("paired packet: hop %d (known %v), no ingress %v; want 3000", hop, ok, r.NoIngress)
+	}
+	flooded := bpf.Event{Type: bpf.EventFlow, Cause: bpf.CauseNewFlow | bpf.CauseNoIngress, IngressTs: 4000, EgressTs: 4000, EgressIfindex: 4}
+	r = ToReport(&flooded, 1)
+	if hop, ok := r.HopLatency(); ok || !r.NoIngress {
+		t.Errorf("packet without a probed ingress: hop %d (known %v), no ingress %v; want unknown", hop, ok, r.NoIngress)
+	}
+}
