@@ -19,7 +19,7 @@ import (
 const tcxNext = uint32(0xffffffff)
 
 // ringChunk is how many events a test-run call may write before the ring
-// buffer (4 MiB, about 18k events) is drained.
+// buffer (4 MiB, about 11.6k events of 360 bytes) is drained.
 const ringChunk = 8192
 
 // bpfPath is one program on one path through it, measured in rounds.
