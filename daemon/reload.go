@@ -57,6 +57,16 @@ func (d *Daemon) reloadConfig() {
 	if reflect.DeepEqual(cur, next) {
 		return
 	}
+	// Drop reason names are checked against the kernel, which Reload
+	// cannot do: a name this kernel lacks rejects the change as a whole.
+	var dropPolicy bpf.DropPolicy
+	if !slices.Equal(cur.DropReasons, next.DropReasons) {
+		if dropPolicy, err = bpf.ResolveDropPolicy(next.DropReasons); err != nil {
+			d.configRejects.Add(1)
+			d.log.Error("configuration change rejected; the settings in force stay", "file", d.cfg.ConfigFile, "err", fmt.Errorf("drop-reasons: %w", err))
+			return
+		}
+	}
 	var applied []string
 	if !slices.Equal(cur.Collectors, next.Collectors) {
 		if err := d.exporter.SetCollectors(next.Collectors); err != nil {
@@ -78,15 +88,12 @@ func (d *Daemon) reloadConfig() {
 		}
 	}
 	if !slices.Equal(cur.DropReasons, next.DropReasons) {
-		if pol, err := bpf.ResolveDropPolicy(next.DropReasons); err != nil {
-			d.log.Error("drop-reasons not applied", "err", err)
-			next.DropReasons = cur.DropReasons
-		} else if err := d.probes.SetDropPolicy(pol); err != nil {
+		if err := d.probes.SetDropPolicy(dropPolicy); err != nil {
 			d.log.Error("drop-reasons not applied", "err", err)
 			next.DropReasons = cur.DropReasons
 		} else {
 			applied = append(applied, "drop-reasons")
-			d.log.Info("drop reports", "not_reported", pol.Describe())
+			d.log.Info("drop reports", "not_reported", dropPolicy.Describe())
 		}
 	}
 	if cur.LogLevel != next.LogLevel && d.opts.Level != nil {

@@ -4,9 +4,14 @@ import (
 	"context"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/podint/podint/daemon/intreport"
+	podintv1 "github.com/podint/podint/proto/podint/v1"
 	"github.com/podint/podint/test/harness"
 )
 
@@ -127,5 +132,99 @@ func TestServiceConnectionsRaiseNoDropReports(t *testing.T) {
 			t.Errorf("drop report of a successful service connection: %s:%d -> %s:%d reason %d (%s)",
 				f.Src, f.SrcPort, f.Dst, f.DstPort, r.DropReason, intreport.DropReasonName(r.DropReason))
 		}
+	}
+}
+
+// excludedDrops reads kernel_drops_excluded for one kernel reason.
+func excludedDrops(t *testing.T, ctx context.Context, n *harness.Node, reason string) uint64 {
+	t.Helper()
+	c, closeFn, err := n.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	st, err := c.Stats(ctx, &podintv1.StatsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range st.GetCounters() {
+		if c.GetName() == "kernel_drops_excluded" && c.GetLabels()["reason"] == reason {
+			return c.GetValue()
+		}
+	}
+	return 0
+}
+
+// --drop-reasons changes with the --config file: an nftables drop is
+// reported, then, once the file excludes NETFILTER_DROP, counted and not
+// reported; a bad name is refused and the policy in force stays.
+func TestDropReasonsReloadWithTheConfigFile(t *testing.T) {
+	var file string
+	n := startDaemonNode(t, harness.NodeConfig{}, func(n *harness.Node) []string {
+		file = filepath.Join(n.Paths.Root, "podintd.yaml")
+		if err := os.WriteFile(file, []byte("drop-reasons: [default]\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return []string{"--config", file}
+	})
+	ctx := testContext(t)
+	a, b := addPod(t, n.Node, "a"), addPod(t, n.Node, "b")
+	nft(t, n.Node, "add", "table", "inet", "podint_test")
+	nft(t, n.Node, "add", "chain", "inet", "podint_test", "forward_filter", "{ type filter hook forward priority 0; }")
+	nft(t, n.Node, "add", "rule", "inet", "podint_test", "forward_filter", "ip", "daddr", b.IP.String(), "udp", "dport", "7200", "drop")
+	dst := netip.AddrPortFrom(b.IP, 7200)
+	nftDrop := func(sport uint16) func(*intreport.Decoded) bool {
+		return func(d *intreport.Decoded) bool {
+			f := d.Report.Flow
+			return d.Kind == intreport.KindDrop && f.Src == a.IP && f.SrcPort == sport && f.DstPort == 7200
+		}
+	}
+	if _, err := n.Collector.WaitFor(ctx, nftDrop(sendUDP(t, a, dst, 0))); err != nil {
+		t.Fatalf("no report of the nftables drop before the change: %v", err)
+	}
+
+	if err := os.WriteFile(file, []byte("drop-reasons: [-NO_SUCH_REASON]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Valid syntax, unknown to this kernel: the change is rejected.
+	waitCounter(t, ctx, n.Node, "config_rejected", 1)
+	if !strings.Contains(n.DaemonLog(), "NO_SUCH_REASON") {
+		t.Errorf("the log does not name the unknown reason:\n%s", n.DaemonLog())
+	}
+
+	if err := os.WriteFile(file, []byte("drop-reasons: [-NETFILTER_DROP]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitCounter(t, ctx, n.Node, "config_reloads", 1)
+	sport := sendUDP(t, a, dst, 0)
+	for excludedDrops(t, ctx, n.Node, "NETFILTER_DROP") == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the nftables drop after the change was not counted as excluded")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	// A routing miss is still reported; once it is in, the excluded drop
+	// would have been too.
+	miss := sendUDP(t, a, netip.MustParseAddrPort("10.99.0.1:7201"), 0)
+	if _, err := n.Collector.WaitFor(ctx, func(d *intreport.Decoded) bool {
+		return d.Kind == intreport.KindDrop && d.Report.Flow.SrcPort == miss && d.DropReason == intreport.DropReasonRoutingMiss
+	}); err != nil {
+		t.Fatalf("no report of a routing miss after the change: %v", err)
+	}
+	for _, r := range n.Collector.Reports() {
+		if nftDrop(sport)(&r) {
+			t.Errorf("the nftables drop was reported after --drop-reasons excluded NETFILTER_DROP")
+		}
+	}
+}
+
+// A drop reason this kernel does not have stops the start, named.
+func TestUnknownDropReasonStopsTheStart(t *testing.T) {
+	n := newBareNode(t, harness.NodeConfig{})
+	n.Config.DaemonArgs = []string{"--drop-reasons=+QUEUE_PURGE,-NO_SUCH_REASON"}
+	err := n.StartDaemon(testContext(t))
+	if err == nil || !strings.Contains(err.Error(), "drop-reasons") || !strings.Contains(err.Error(), "NO_SUCH_REASON") {
+		t.Fatalf("start with --drop-reasons=-NO_SUCH_REASON: %v; want an exit naming the setting and the reason", err)
 	}
 }
