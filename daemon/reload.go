@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -44,8 +45,8 @@ func (d *Daemon) watchConfig(ctx context.Context) error {
 
 // reloadConfig reads the configuration again and applies the settings that
 // change without a restart: collectors, report-interval, latency-quantum,
-// drop-reasons, log-level. A configuration with an error is rejected as a whole; the
-// one in force stays.
+// drop-reasons, log-level. A configuration with an error is rejected as a
+// whole; the one in force stays.
 func (d *Daemon) reloadConfig() {
 	next, err := d.opts.Reload()
 	if err != nil {
@@ -61,7 +62,8 @@ func (d *Daemon) reloadConfig() {
 	// cannot do: a name this kernel lacks rejects the change as a whole.
 	var dropPolicy bpf.DropPolicy
 	if !slices.Equal(cur.DropReasons, next.DropReasons) {
-		if dropPolicy, err = bpf.ResolveDropPolicy(next.DropReasons); err != nil {
+		dropPolicy, err = bpf.ResolveDropPolicy(next.DropReasons)
+		if err != nil && !errors.Is(err, bpf.ErrNoKernelDropReasons) { // without them, every drop is reported, as at start
 			d.configRejects.Add(1)
 			d.log.Error("configuration change rejected; the settings in force stay", "file", d.cfg.ConfigFile, "err", fmt.Errorf("drop-reasons: %w", err))
 			return
