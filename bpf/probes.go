@@ -3,7 +3,8 @@
 //
 // Pin layout under an instance's pin directory:
 //
-//	maps/<name>           ring buffer, flow state, counters, settings, watchlist, ports
+//	maps/<name>           ring buffer, flow state, counters, settings, watchlist, ports,
+//	                      drop reason policy and its counters (drop_policy, drops_excluded)
 //	progs/ingress|egress  the programs the CNI plugin attaches
 //	links/<probe>/ingress|egress        one pinned TCX link per hook
 //	links/<probe>/tc_ingress|tc_egress  the programs of a tc (cls_bpf) probe's filters
