@@ -77,6 +77,6 @@ var CounterHelp = map[string]string{
 	"ingress_unknown":  "egress packets that did not pass a probed ingress port (no hop latency)",
 	"inflight_stale":   "ingress records too old or of another flow, not paired",
 	"unwatched":        "packets of flows the watchlist does not select",
-	"drops_seen":       "packets of probed ports the kernel dropped",
+	"drops_seen":       "packets of probed ports the kernel dropped for a reason --drop-reasons reports",
 	"drops_suppressed": "drops held back by the per-flow, per-reason rate limit",
 }

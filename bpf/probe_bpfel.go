@@ -30,6 +30,14 @@ const (
 	probeCounterCOUNTER_MAX              probeCounter = 11
 )
 
+type probeDropAction uint32
+
+const (
+	probeDropActionDROP_REPORT     probeDropAction = 0
+	probeDropActionDROP_SKIP       probeDropAction = 1
+	probeDropActionDROP_SKIP_GROUP probeDropAction = 2
+)
+
 type probeDropKey struct {
 	_      structs.HostLayout
 	Flow   probeFlowKey
@@ -60,7 +68,7 @@ type probeEvent struct {
 	L2             uint8
 	Pad            [3]uint8
 	Flow           probeFlowKey
-	Data           [128]uint8
+	Data           [256]uint8
 }
 
 type probeEventCause uint32
@@ -121,8 +129,14 @@ type probeSettings struct {
 	NetnsIno         uint64
 	WatchRules       uint32
 	WatchGen         uint16
-	Pad              uint16
+	SnapLen          uint16
 }
+
+type probeSnap uint32
+
+const (
+	probeSnapSNAP_LEN probeSnap = 256
+)
 
 type probeWatchRule struct {
 	_       structs.HostLayout
@@ -143,7 +157,9 @@ type probeWatchRule struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	probeMapCounters          = "counters"
+	probeMapDropPolicy        = "drop_policy"
 	probeMapDrops             = "drops"
+	probeMapDropsExcluded     = "drops_excluded"
 	probeMapEvents            = "events"
 	probeMapFlows             = "flows"
 	probeMapInflight          = "inflight"
@@ -156,6 +172,7 @@ const (
 	probeProgPodintIngress    = "podint_ingress"
 	probeVarSkbConsumedReason = "skb_consumed_reason"
 	probeVarUnusedCounter     = "unused_counter"
+	probeVarUnusedDropAction  = "unused_drop_action"
 	probeVarUnusedDropKey     = "unused_drop_key"
 	probeVarUnusedDropState   = "unused_drop_state"
 	probeVarUnusedEvent       = "unused_event"
@@ -163,6 +180,7 @@ const (
 	probeVarUnusedEventType   = "unused_event_type"
 	probeVarUnusedFlowState   = "unused_flow_state"
 	probeVarUnusedSettings    = "unused_settings"
+	probeVarUnusedSnap        = "unused_snap"
 	probeVarUnusedWatchRule   = "unused_watch_rule"
 )
 
@@ -218,7 +236,9 @@ type probeProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeMapSpecs struct {
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
+	DropPolicy    *ebpf.MapSpec `ebpf:"drop_policy"`
 	Drops         *ebpf.MapSpec `ebpf:"drops"`
+	DropsExcluded *ebpf.MapSpec `ebpf:"drops_excluded"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
 	Flows         *ebpf.MapSpec `ebpf:"flows"`
 	Inflight      *ebpf.MapSpec `ebpf:"inflight"`
@@ -234,6 +254,7 @@ type probeMapSpecs struct {
 type probeVariableSpecs struct {
 	SkbConsumedReason *ebpf.VariableSpec `ebpf:"skb_consumed_reason"`
 	UnusedCounter     *ebpf.VariableSpec `ebpf:"unused_counter"`
+	UnusedDropAction  *ebpf.VariableSpec `ebpf:"unused_drop_action"`
 	UnusedDropKey     *ebpf.VariableSpec `ebpf:"unused_drop_key"`
 	UnusedDropState   *ebpf.VariableSpec `ebpf:"unused_drop_state"`
 	UnusedEvent       *ebpf.VariableSpec `ebpf:"unused_event"`
@@ -241,6 +262,7 @@ type probeVariableSpecs struct {
 	UnusedEventType   *ebpf.VariableSpec `ebpf:"unused_event_type"`
 	UnusedFlowState   *ebpf.VariableSpec `ebpf:"unused_flow_state"`
 	UnusedSettings    *ebpf.VariableSpec `ebpf:"unused_settings"`
+	UnusedSnap        *ebpf.VariableSpec `ebpf:"unused_snap"`
 	UnusedWatchRule   *ebpf.VariableSpec `ebpf:"unused_watch_rule"`
 }
 
@@ -265,7 +287,9 @@ func (o *probeObjects) Close() error {
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeMaps struct {
 	Counters      *ebpf.Map `ebpf:"counters"`
+	DropPolicy    *ebpf.Map `ebpf:"drop_policy"`
 	Drops         *ebpf.Map `ebpf:"drops"`
+	DropsExcluded *ebpf.Map `ebpf:"drops_excluded"`
 	Events        *ebpf.Map `ebpf:"events"`
 	Flows         *ebpf.Map `ebpf:"flows"`
 	Inflight      *ebpf.Map `ebpf:"inflight"`
@@ -278,7 +302,9 @@ type probeMaps struct {
 func (m *probeMaps) Close() error {
 	return _ProbeClose(
 		m.Counters,
+		m.DropPolicy,
 		m.Drops,
+		m.DropsExcluded,
 		m.Events,
 		m.Flows,
 		m.Inflight,
@@ -295,6 +321,7 @@ func (m *probeMaps) Close() error {
 type probeVariables struct {
 	SkbConsumedReason *ebpf.Variable `ebpf:"skb_consumed_reason"`
 	UnusedCounter     *ebpf.Variable `ebpf:"unused_counter"`
+	UnusedDropAction  *ebpf.Variable `ebpf:"unused_drop_action"`
 	UnusedDropKey     *ebpf.Variable `ebpf:"unused_drop_key"`
 	UnusedDropState   *ebpf.Variable `ebpf:"unused_drop_state"`
 	UnusedEvent       *ebpf.Variable `ebpf:"unused_event"`
@@ -302,6 +329,7 @@ type probeVariables struct {
 	UnusedEventType   *ebpf.Variable `ebpf:"unused_event_type"`
 	UnusedFlowState   *ebpf.Variable `ebpf:"unused_flow_state"`
 	UnusedSettings    *ebpf.Variable `ebpf:"unused_settings"`
+	UnusedSnap        *ebpf.Variable `ebpf:"unused_snap"`
 	UnusedWatchRule   *ebpf.Variable `ebpf:"unused_watch_rule"`
 }
 

@@ -3,7 +3,8 @@
 //
 // Pin layout under an instance's pin directory:
 //
-//	maps/<name>           ring buffer, flow state, counters, settings, watchlist, ports
+//	maps/<name>           ring buffer, flow state, counters, settings, watchlist, ports,
+//	                      drop reason policy and its counters (drop_policy, drops_excluded)
 //	progs/ingress|egress  the programs the CNI plugin attaches
 //	links/<probe>/ingress|egress        one pinned TCX link per hook
 //	links/<probe>/tc_ingress|tc_egress  the programs of a tc (cls_bpf) probe's filters
@@ -45,12 +46,17 @@ const (
 	CauseNoIngress  = uint8(probeEventCauseCAUSE_NO_INGRESS)
 )
 
+// MaxSnapLen is the most bytes of a packet an event carries: SNAP_LEN in
+// c/probe.h, the size of Event.Data. No snap length above it can be honoured.
+const MaxSnapLen = int(probeSnapSNAP_LEN)
+
 // Settings tune the in-kernel report filter; the daemon can change them
 // while probes run.
 type Settings struct {
 	ReportInterval time.Duration // at most one steady-state event per flow per interval
 	LatencyQuantum time.Duration // hop latency bucket width; a bucket change is reported
 	InflightMaxAge time.Duration // an ingress timestamp older than this is not paired
+	SnapLen        int           // bytes of a packet an event captures, 1..MaxSnapLen; 0: MaxSnapLen
 }
 
 // DefaultSettings are used when the daemon is given none.
@@ -163,6 +169,10 @@ func (p *Probes) SetSettings(s Settings) error {
 	p.settings.ReportIntervalNs = uint64(s.ReportInterval)
 	p.settings.LatencyQuantumNs = uint64(s.LatencyQuantum)
 	p.settings.InflightMaxAgeNs = uint64(s.InflightMaxAge)
+	if s.SnapLen < 0 || s.SnapLen > MaxSnapLen {
+		return fmt.Errorf("snap length %d: the probes capture 0 (all they can) to %d bytes", s.SnapLen, MaxSnapLen)
+	}
+	p.settings.SnapLen = uint16(s.SnapLen)
 	return p.writeSettings()
 }
 

@@ -177,7 +177,7 @@ func TestEveryPacketContinuesAndWellFormedOnesAreRecorded(t *testing.T) {
 			}
 			checkFlow(t, evs[0], tc.want)
 			want := tc.frame[innerOffset(tc):]
-			want = want[:min(len(want), 128)]
+			want = want[:min(len(want), MaxSnapLen)]
 			if got := evs[0].Data[:evs[0].SnapLen]; !bytes.Equal(got, want) {
 				t.Errorf("captured %d bytes, want the first %d of the (inner) frame", len(got), len(want))
 			}

@@ -82,6 +82,13 @@ func New(cfg config.Config, opts Options) (d *Daemon, err error) {
 	settings := bpf.DefaultSettings
 	settings.ReportInterval = cfg.ReportInterval
 	settings.LatencyQuantum = cfg.LatencyQuantum
+	settings.SnapLen = cfg.SnapLen
+	dropPolicy, err := bpf.ResolveDropPolicy(cfg.DropReasons)
+	if errors.Is(err, bpf.ErrNoKernelDropReasons) {
+		log.Warn("drop-reasons not applied: every drop is reported", "err", err)
+	} else if err != nil {
+		return nil, fmt.Errorf("drop-reasons: %w", err)
+	}
 	if on, err := bpffs.Ensure(d.paths.PinDir); err != nil {
 		return nil, err
 	} else if on != "" {
@@ -95,6 +102,10 @@ func New(cfg config.Config, opts Options) (d *Daemon, err error) {
 			d.close()
 		}
 	}()
+	if err := d.probes.SetDropPolicy(dropPolicy); err != nil {
+		return nil, fmt.Errorf("drop-reasons: %w", err)
+	}
+	log.Info("drop reports", "not_reported", dropPolicy.Describe())
 	if cfg.BPFStats {
 		if d.stats, err = bpf.EnableStats(); err != nil {
 			return nil, fmt.Errorf("bpf-stats: %w", err)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -44,8 +45,8 @@ func (d *Daemon) watchConfig(ctx context.Context) error {
 
 // reloadConfig reads the configuration again and applies the settings that
 // change without a restart: collectors, report-interval, latency-quantum,
-// log-level. A configuration with an error is rejected as a whole; the
-// one in force stays.
+// drop-reasons, log-level. A configuration with an error is rejected as a
+// whole; the one in force stays.
 func (d *Daemon) reloadConfig() {
 	next, err := d.opts.Reload()
 	if err != nil {
@@ -56,6 +57,17 @@ func (d *Daemon) reloadConfig() {
 	cur := d.cfg
 	if reflect.DeepEqual(cur, next) {
 		return
+	}
+	// Drop reason names are checked against the kernel, which Reload
+	// cannot do: a name this kernel lacks rejects the change as a whole.
+	var dropPolicy bpf.DropPolicy
+	if !slices.Equal(cur.DropReasons, next.DropReasons) {
+		dropPolicy, err = bpf.ResolveDropPolicy(next.DropReasons)
+		if err != nil && !errors.Is(err, bpf.ErrNoKernelDropReasons) { // without them, every drop is reported, as at start
+			d.configRejects.Add(1)
+			d.log.Error("configuration change rejected; the settings in force stay", "file", d.cfg.ConfigFile, "err", fmt.Errorf("drop-reasons: %w", err))
+			return
+		}
 	}
 	var applied []string
 	if !slices.Equal(cur.Collectors, next.Collectors) {
@@ -69,11 +81,21 @@ func (d *Daemon) reloadConfig() {
 	if cur.ReportInterval != next.ReportInterval || cur.LatencyQuantum != next.LatencyQuantum {
 		s := bpf.DefaultSettings
 		s.ReportInterval, s.LatencyQuantum = next.ReportInterval, next.LatencyQuantum
+		s.SnapLen = cur.SnapLen // needs a restart, with the exporter's
 		if err := d.probes.SetSettings(s); err != nil {
 			d.log.Error("report-interval and latency-quantum not applied", "err", err)
 			next.ReportInterval, next.LatencyQuantum = cur.ReportInterval, cur.LatencyQuantum
 		} else {
 			applied = append(applied, "report-interval", "latency-quantum")
+		}
+	}
+	if !slices.Equal(cur.DropReasons, next.DropReasons) {
+		if err := d.probes.SetDropPolicy(dropPolicy); err != nil {
+			d.log.Error("drop-reasons not applied", "err", err)
+			next.DropReasons = cur.DropReasons
+		} else {
+			applied = append(applied, "drop-reasons")
+			d.log.Info("drop reports", "not_reported", dropPolicy.Describe())
 		}
 	}
 	if cur.LogLevel != next.LogLevel && d.opts.Level != nil {
@@ -86,8 +108,8 @@ func (d *Daemon) reloadConfig() {
 		d.log.Warn("configuration changes that take effect at the next restart", "settings", rest)
 	}
 	// Settings that need a restart keep their running values.
-	cur.Collectors, cur.ReportInterval, cur.LatencyQuantum, cur.LogLevel =
-		next.Collectors, next.ReportInterval, next.LatencyQuantum, next.LogLevel
+	cur.Collectors, cur.ReportInterval, cur.LatencyQuantum, cur.LogLevel, cur.DropReasons =
+		next.Collectors, next.ReportInterval, next.LatencyQuantum, next.LogLevel, next.DropReasons
 	d.cfg = cur
 	d.configReloads.Add(1)
 	d.log.Info("configuration reloaded", "file", cur.ConfigFile, "applied", applied)
@@ -101,7 +123,7 @@ func restartOnly(a, b config.Config) []string {
 	for i := range ta.NumField() {
 		name := ta.Field(i).Name
 		switch name {
-		case "Collectors", "ReportInterval", "LatencyQuantum", "LogLevel":
+		case "Collectors", "ReportInterval", "LatencyQuantum", "LogLevel", "DropReasons":
 			continue
 		}
 		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {

@@ -30,7 +30,7 @@ func TestEverySettingIsReloadedOrNamed(t *testing.T) {
 		}
 		got := restartOnly(a, b)
 		switch ty.Field(i).Name {
-		case "Collectors", "ReportInterval", "LatencyQuantum", "LogLevel":
+		case "Collectors", "ReportInterval", "LatencyQuantum", "LogLevel", "DropReasons":
 			if len(got) != 0 {
 				t.Errorf("%s is applied on reload, but reported as needing a restart: %v", ty.Field(i).Name, got)
 			}

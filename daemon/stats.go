@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/podint/podint/bpf"
@@ -21,6 +23,12 @@ func (d *Daemon) Stats() []*podintv1.Counter {
 	if kc, err := d.probes.Counters(); err == nil {
 		for i, v := range kc {
 			add("kernel_"+bpf.CounterNames[i], bpf.CounterHelp[bpf.CounterNames[i]], v, nil)
+		}
+	}
+	if ex, err := d.probes.DropsExcluded(); err == nil {
+		for _, reason := range slices.Sorted(maps.Keys(ex)) {
+			add("kernel_drops_excluded", "drops of probed ports not reported because --drop-reasons excludes their kernel reason", ex[reason],
+				map[string]string{"reason": reason})
 		}
 	}
 	add("events_received", "events read from the ring buffer", d.reader.Received(), nil)

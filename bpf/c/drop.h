@@ -1,8 +1,9 @@
 /* Drop reports: the kfree_skb tracepoint with the kernel's drop reason,
  * for packets that entered the node through a probed port or were leaving
- * through one. The reason is passed on as the kernel's enum value; the
- * daemon names it from the running kernel's BTF (values differ between
- * kernels) and maps it to an INT drop reason code. */
+ * through one, freed in the node's network namespace, for a reason the
+ * daemon's policy reports. The reason is passed on as the kernel's enum
+ * value; the daemon names it from the running kernel's BTF (values differ
+ * between kernels) and maps it to an INT drop reason code. */
 #pragma once
 
 #include "maps.h"
@@ -12,6 +13,55 @@
 /* SKB_CONSUMED on the running kernel, set by the loader from BTF: a freed
  * packet with this reason was delivered, not dropped. */
 volatile const __u32 skb_consumed_reason = 1;
+
+/* The drop reason policy, indexed by the kernel's drop reason value: an
+ * enum drop_action each, written by the daemon (--drop-reasons). Reasons
+ * past its end (subsystem reasons, SKB_DROP_REASON_SUBSYS_MASK) are
+ * reported. */
+#define DROP_POLICY_REASONS 512
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DROP_POLICY_REASONS);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} drop_policy SEC(".maps");
+
+/* Drops of probed ports the policy kept from being reported, per reason:
+ * not losses, but an operator asking where a drop went finds it here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DROP_POLICY_REASONS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} drops_excluded SEC(".maps");
+
+static __always_inline __u32 drop_action(__u32 reason)
+{
+	__u32 *a = bpf_map_lookup_elem(&drop_policy, &reason);
+	return a ? *a : DROP_REPORT;
+}
+
+static __always_inline void count_excluded(__u32 reason)
+{
+	__u64 *v = bpf_map_lookup_elem(&drops_excluded, &reason);
+	if (v)
+		*v += 1;
+}
+
+/* dest_is_group: the flow's destination is a multicast or broadcast
+ * address (IPv6 ff00::/8; IPv4 224.0.0.0/4 or 255.255.255.255, stored
+ * v4-mapped). */
+static __always_inline int dest_is_group(const struct flow_key *k)
+{
+	const __u8 *d = k->daddr;
+	if (d[0] == 0xff)
+		return 1;
+	if (*(const __u64 *)d != 0 || *(const __u32 *)&d[8] != bpf_htonl(0xffff))
+		return 0;
+	return (d[12] & 0xf0) == 0xe0 || *(const __u32 *)&d[12] == 0xffffffff;
+}
 
 /* parse_l3_buf reads the flow of an IP packet captured from its network
  * header. It returns 0 when at least the addresses were read. */
@@ -87,7 +137,8 @@ int podint_drop(__u64 *ctx)
 		in_if = f->ifindex;
 	}
 	struct net_device *dev = skb->dev;
-	if (dev && dev->nd_net.net->ns.inum == cfg->netns_ino) {
+	__u32 dev_ns = dev ? dev->nd_net.net->ns.inum : 0;
+	if (dev && dev_ns == cfg->netns_ino) {
 		__u32 iif = skb->skb_iif;
 		__u32 devif = dev->ifindex;
 		if (!in_if && is_port(iif))
@@ -95,11 +146,28 @@ int podint_drop(__u64 *ctx)
 		if (devif != in_if && is_port(devif))
 			out_if = devif; /* dropped on its way out, e.g. by a qdisc */
 	}
-	if (!in_if && !out_if)
-		return 0;
 	if (f)
 		f->skb = 0;
-	count(COUNTER_DROPS_SEEN);
+	/* Only a free in the node's namespace is the node's drop, even when
+	 * an ingress record says the packet once entered through a port: one
+	 * no egress probe paired (NAT) outlives the packet's crossing into a
+	 * pod, and a stale one's sk_buff may be reused anywhere. The device
+	 * says where; without one (a socket's queue) the owning socket does;
+	 * a free with neither is not counted. */
+	__u32 where = dev_ns;
+	if (!dev) {
+		struct sock *sk = skb->sk;
+		where = sk ? sk->__sk_common.skc_net.net->ns.inum : 0;
+	}
+	if (where != cfg->netns_ino)
+		return 0;
+	if (!in_if && !out_if)
+		return 0;
+	__u32 action = drop_action(reason);
+	if (action == DROP_SKIP) {
+		count_excluded(reason);
+		return 0;
+	}
 
 	__u32 zero = 0;
 	struct event *ev = bpf_map_lookup_elem(&scratch, &zero);
@@ -110,12 +178,19 @@ int podint_drop(__u64 *ctx)
 	__u16 nh = skb->network_header;
 	__u32 linear = skb->tail - nh;
 	if (nh != (__u16)~0U && skb->tail > nh) {
-		__u32 snap = linear < SNAP_LEN ? linear : SNAP_LEN;
+		__u32 limit = cfg->snap_len && cfg->snap_len < SNAP_LEN ? cfg->snap_len : SNAP_LEN;
+		__u32 snap = linear < limit ? linear : limit;
 		snap = ((snap - 1) & (SNAP_LEN - 1)) + 1;
 		if (bpf_probe_read_kernel(ev->data, snap, skb->head + nh) == 0)
 			ev->snap_len = snap;
 	}
-	if (parse_l3_buf(ev->data, ev->snap_len, &ev->flow) != 0)
+	int parsed = parse_l3_buf(ev->data, ev->snap_len, &ev->flow);
+	if (action == DROP_SKIP_GROUP && parsed == 0 && dest_is_group(&ev->flow)) {
+		count_excluded(reason);
+		return 0;
+	}
+	count(COUNTER_DROPS_SEEN);
+	if (parsed != 0)
 		return 0; /* not IP, or not readable: no flow to report */
 	if (!flow_watched(&ev->flow, cfg))
 		return 0;

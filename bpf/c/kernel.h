@@ -22,6 +22,14 @@ struct net_device {
 	possible_net_t nd_net;
 } __attribute__((preserve_access_index));
 
+struct sock_common {
+	possible_net_t skc_net;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+} __attribute__((preserve_access_index));
+
 struct sk_buff {
 	struct net_device *dev;
 	int skb_iif;
@@ -29,4 +37,5 @@ struct sk_buff {
 	__u16 network_header;
 	unsigned int tail;
 	unsigned char *head;
+	struct sock *sk;
 } __attribute__((preserve_access_index));

@@ -25,6 +25,8 @@ const struct drop_key *unused_drop_key __attribute__((unused));
 const struct drop_state *unused_drop_state __attribute__((unused));
 const enum event_type *unused_event_type __attribute__((unused));
 const enum event_cause *unused_event_cause __attribute__((unused));
+const enum snap *unused_snap __attribute__((unused));
+const enum drop_action *unused_drop_action __attribute__((unused));
 
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
 
@@ -75,7 +77,17 @@ static __always_inline void probe_ingress(struct __sk_buff *skb)
 	v->check = inflight_check(id, ts, ifx, fh);
 }
 
-/* emit sends one event, capturing up to SNAP_LEN bytes of the frame. */
+/* snap_limit is how many bytes of a packet an event captures: the daemon's
+ * snap length, at most SNAP_LEN. */
+static __always_inline __u32 snap_limit(void)
+{
+	struct settings *cfg = settings();
+	if (!cfg || !cfg->snap_len || cfg->snap_len > SNAP_LEN)
+		return SNAP_LEN;
+	return cfg->snap_len;
+}
+
+/* emit sends one event, capturing up to snap_limit() bytes of the frame. */
 static __always_inline void emit(struct __sk_buff *skb, struct packet *p, __u64 in_ts, __u32 in_if,
 				 __u64 now, __u8 cause, __u64 packets, __u64 bytes)
 {
@@ -102,7 +114,8 @@ static __always_inline void emit(struct __sk_buff *skb, struct packet *p, __u64 
 	ev->pkt_len = len;
 	ev->snap_len = 0;
 	if (len > 0) {
-		__u32 snap = len < SNAP_LEN ? len : SNAP_LEN;
+		__u32 limit = snap_limit();
+		__u32 snap = len < limit ? len : limit;
 		/* a no-op for snap in [1, SNAP_LEN] that lets the verifier see
 		 * those bounds (SNAP_LEN is a power of two) */
 		snap = ((snap - 1) & (SNAP_LEN - 1)) + 1;

@@ -4,7 +4,25 @@
 
 #include <linux/types.h>
 
-#define SNAP_LEN 128
+/* SNAP_LEN is the most bytes of a packet an event carries (struct event's
+ * data): the largest snap length podint can report. It is an enum so that
+ * bpf2go exports it to Go (bpf.MaxSnapLen) and the daemon's limit is this
+ * one constant. 256 bytes hold the headers of IPv6 with extension headers,
+ * or of VXLAN/Geneve over IPv6 with an inner IPv6 TCP packet and its
+ * options; 128 did not. A power of two: the copy bounds the length with a
+ * mask the verifier understands. */
+enum snap {
+	SNAP_LEN = 256,
+};
+_Static_assert((SNAP_LEN & (SNAP_LEN - 1)) == 0, "SNAP_LEN must be a power of two");
+
+/* What the drop probe does with a drop, per kernel reason (map
+ * "drop_policy", written by the daemon from --drop-reasons). */
+enum drop_action {
+	DROP_REPORT     = 0, /* report it (the map's zero value) */
+	DROP_SKIP       = 1, /* do not report it: not a loss of user traffic */
+	DROP_SKIP_GROUP = 2, /* do not report it when addressed to a multicast or broadcast group */
+};
 
 enum event_type {
 	EVENT_FLOW = 1, /* a packet crossed the node from ingress to egress port */
@@ -122,7 +140,7 @@ enum counter {
 	COUNTER_INGRESS_UNKNOWN,    /* egress packets with no matching ingress */
 	COUNTER_INFLIGHT_STALE,     /* in-flight entries too old or of another flow */
 	COUNTER_UNWATCHED,          /* packets of flows the watchlist does not select */
-	COUNTER_DROPS_SEEN,         /* packets of probed ports the kernel dropped */
+	COUNTER_DROPS_SEEN,         /* packets of probed ports the kernel dropped, for a reported reason */
 	COUNTER_DROPS_SUPPRESSED,   /* drops the per-flow rate limit held back */
 	COUNTER_MAX,
 };
@@ -135,5 +153,5 @@ struct settings {
 	__u64 netns_ino;            /* the node's network namespace: drops elsewhere (in pods) are not the node's */
 	__u32 watch_rules;          /* rules in use in "watchlist"; 0 reports every flow */
 	__u16 watch_gen;            /* bumped on every watchlist change */
-	__u16 pad;
+	__u16 snap_len;             /* bytes of a packet an event captures, at most SNAP_LEN; 0: SNAP_LEN */
 };

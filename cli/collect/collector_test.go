@@ -185,8 +185,8 @@ func TestSubscribeAndMalformed(t *testing.T) {
 		t.Fatal("a 2-byte datagram decoded")
 	}
 	r := <-ch
-	if r.Seq != 1 || r.HopLatency() != 5 {
-		t.Fatalf("subscriber got seq %d hop %d", r.Seq, r.HopLatency())
+	if hop, ok := r.HopLatency(); r.Seq != 1 || hop != 5 || !ok {
+		t.Fatalf("subscriber got seq %d hop %d (known %v)", r.Seq, hop, ok)
 	}
 	s := c.Summary()
 	if s.SubscriberDrops != 1 || s.Malformed != 1 || len(errs) != 1 || errs[0] != "v0.5 report: 2 bytes, need at least 12 for the fixed header" {

@@ -38,13 +38,22 @@ func FormatLine(r *Received) string {
 	if r.Kind == intreport.KindDrop {
 		fmt.Fprintf(&b, " port %d reason %s", r.IngressPort, reasonText(r.DropReason))
 	} else {
-		fmt.Fprintf(&b, " port %d -> %d hop %s", r.IngressPort, r.EgressPort, time.Duration(r.HopLatency()))
+		fmt.Fprintf(&b, " port %d -> %d hop %s", r.IngressPort, r.EgressPort, hopText(r.HopLatency()))
 	}
 	fmt.Fprintf(&b, " seq %d", r.Seq)
 	if r.FrameErr != nil {
 		fmt.Fprintf(&b, " (%v)", r.FrameErr)
 	}
 	return b.String()
+}
+
+// hopText renders a hop latency, "-" when it is unknown (the packet passed
+// no probed ingress port), which is not 0.
+func hopText(ns uint64, ok bool) string {
+	if !ok {
+		return "-"
+	}
+	return time.Duration(ns).String()
 }
 
 // jsonReport is the JSON line of a report; field names follow the specs.
@@ -62,7 +71,7 @@ type jsonReport struct {
 	QueueOccupancy uint32      `json:"queue_occupancy"`
 	IngressTS      uint64      `json:"ingress_ts"`
 	EgressTS       uint64      `json:"egress_ts"`
-	HopLatencyNS   uint64      `json:"hop_latency_ns"`
+	HopLatencyNS   *uint64     `json:"hop_latency_ns,omitempty"` // absent when unknown
 	DropReason     *uint8      `json:"drop_reason,omitempty"`
 	DropReasonName string      `json:"drop_reason_name,omitempty"`
 	Flow           jsonFlow    `json:"flow"`
@@ -100,8 +109,11 @@ func FormatJSON(r *Received) ([]byte, error) {
 		Kind: r.Kind.String(), Switch: switchName(r.SwitchID),
 		IngressPort: r.IngressPort, EgressPort: r.EgressPort,
 		QueueID: r.QueueID, QueueOccupancy: r.QueueOccupancy,
-		IngressTS: r.IngressTS, EgressTS: r.EgressTS, HopLatencyNS: r.HopLatency(),
+		IngressTS: r.IngressTS, EgressTS: r.EgressTS,
 		Flow: toJSONFlow(r.Flow), FrameLen: r.FrameLen,
+	}
+	if lat, ok := r.HopLatency(); ok {
+		j.HopLatencyNS = &lat
 	}
 	if r.Kind == intreport.KindDrop {
 		reason := r.DropReason
@@ -127,8 +139,10 @@ func WriteSummary(w io.Writer, s Summary, now time.Time, maxFlows int) error {
 		flows = flows[:maxFlows]
 	}
 	for _, f := range flows {
+		known := f.HopReports > 0
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s ago\n", switchName(f.SwitchID), f.Flow, f.Packets,
-			f.HopP50, f.HopP99, f.HopMax, now.Sub(f.LastSeen).Round(time.Second))
+			hopText(uint64(f.HopP50), known), hopText(uint64(f.HopP99), known), hopText(uint64(f.HopMax), known),
+			now.Sub(f.LastSeen).Round(time.Second))
 	}
 	if n := len(s.Flows) - len(flows); n > 0 {
 		fmt.Fprintf(tw, "\t(%d more flows)\n", n)

@@ -32,14 +32,17 @@ type Summary struct {
 }
 
 // FlowSummary is what the flow reports of one flow through one switch say.
+// The hop latency figures leave out reports whose hop latency is unknown
+// (no probed ingress port timed the packet): they are not 0.
 type FlowSummary struct {
-	SwitchID uint32
-	Flow     intreport.Flow
-	Packets  uint64 // flow reports
-	HopP50   time.Duration
-	HopP99   time.Duration // p50 and p99 over the last 1024 reports
-	HopMax   time.Duration // over all reports
-	LastSeen time.Time
+	SwitchID   uint32
+	Flow       intreport.Flow
+	Packets    uint64 // flow reports
+	HopReports uint64 // flow reports with a hop latency; 0: the figures below mean nothing
+	HopP50     time.Duration
+	HopP99     time.Duration // p50 and p99 over the last 1024 reports with a hop latency
+	HopMax     time.Duration // over all reports with a hop latency
+	LastSeen   time.Time
 }
 
 // DropSummary counts drop reports of one reason.
@@ -73,6 +76,7 @@ type flowKey struct {
 
 type flowStats struct {
 	packets  uint64
+	known    uint64   // reports with a hop latency
 	samples  []uint64 // ring of hop latencies, ns
 	next     int
 	max      uint64
@@ -163,7 +167,11 @@ func (t *tally) report(r *Received) {
 	}
 	f.packets++
 	f.lastSeen = r.At
-	lat := r.HopLatency()
+	lat, ok := r.HopLatency()
+	if !ok {
+		return // unknown, not 0: left out of the latency figures
+	}
+	f.known++
 	f.max = max(f.max, lat)
 	if len(f.samples) < latencySamples {
 		f.samples = append(f.samples, lat)
@@ -200,7 +208,7 @@ func (t *tally) snapshot() Summary {
 		sorted := slices.Clone(f.samples)
 		slices.Sort(sorted)
 		s.Flows = append(s.Flows, FlowSummary{
-			SwitchID: k.sw, Flow: k.flow, Packets: f.packets, LastSeen: f.lastSeen,
+			SwitchID: k.sw, Flow: k.flow, Packets: f.packets, HopReports: f.known, LastSeen: f.lastSeen,
 			HopP50: time.Duration(percentile(sorted, 50)),
 			HopP99: time.Duration(percentile(sorted, 99)),
 			HopMax: time.Duration(f.max),

@@ -21,6 +21,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/daemon/exporter"
 	"github.com/podint/podint/internal/instance"
 	"github.com/podint/podint/internal/intreport"
 )
@@ -35,6 +36,7 @@ type Config struct {
 	ReportInterval time.Duration // steady-state reports per flow at most once per interval
 	LatencyQuantum time.Duration // a hop latency change of one quantum is reported
 	SnapLen        int           // bytes of the inner frame carried in a report
+	DropReasons    []string      // kernel drop reasons reported or not, over bpf.DefaultDropReasons
 	Uplinks        []string      // uplink interfaces; empty = the default route's; "none" = no uplink
 	Watchlist      string        // watchlist YAML file; "" reports every flow
 	LogLevel       string
@@ -70,7 +72,9 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ReportFormat, "report-format", c.ReportFormat, "INT report format: v0.5 or v2.0")
 	fs.DurationVar(&c.ReportInterval, "report-interval", c.ReportInterval, "at most one steady-state report per flow per interval")
 	fs.DurationVar(&c.LatencyQuantum, "latency-quantum", c.LatencyQuantum, "report a flow again when its hop latency moves by this bucket width")
-	fs.IntVar(&c.SnapLen, "snap-len", c.SnapLen, "bytes of the packet carried in each report")
+	fs.IntVar(&c.SnapLen, "snap-len", c.SnapLen, fmt.Sprintf("bytes of the packet carried in each report, %d..%d", exporter.MinSnapLen, bpf.MaxSnapLen))
+	fs.StringSliceVar(&c.DropReasons, "drop-reasons", c.DropReasons, "kernel drop reasons to report or not, applied in order over the default ("+
+		strings.Join(bpf.DefaultDropReasons, ",")+"): -NAME, -NAME@multicast, +NAME, NAME_* for a prefix, all, none, default (reloaded on change)")
 	fs.StringSliceVar(&c.Uplinks, "uplink", c.Uplinks, "uplink interface to probe (repeatable; default: the default route's; \"none\" for no uplink)")
 	fs.StringVar(&c.Watchlist, "watchlist", c.Watchlist, "watchlist YAML file selecting the flows to report (reloaded on change; default: every flow)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
@@ -112,8 +116,12 @@ func (c *Config) Validate() error {
 	if c.LatencyQuantum <= 0 {
 		errs = append(errs, fmt.Errorf("latency-quantum: %s is not positive", c.LatencyQuantum))
 	}
-	if c.SnapLen < 0 || c.SnapLen > 1500 {
-		errs = append(errs, fmt.Errorf("snap-len: %d is outside 0..1500", c.SnapLen))
+	if c.SnapLen < exporter.MinSnapLen || c.SnapLen > bpf.MaxSnapLen {
+		errs = append(errs, fmt.Errorf("snap-len: %d is outside %d..%d: a report needs %d bytes for the Ethernet, IPv6 and TCP headers, and the probes capture at most %d",
+			c.SnapLen, exporter.MinSnapLen, bpf.MaxSnapLen, exporter.MinSnapLen, bpf.MaxSnapLen))
+	}
+	if _, err := bpf.ParseDropReasons(c.DropReasons); err != nil {
+		errs = append(errs, fmt.Errorf("drop-reasons: %w", err))
 	}
 	if c.SwitchID != "" {
 		if a, err := netip.ParseAddr(c.SwitchID); err != nil || !a.Is4() {

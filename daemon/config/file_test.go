@@ -71,7 +71,7 @@ func TestLoadErrorsNameTheSetting(t *testing.T) {
 	}{
 		{"unknown key", "colector: 10.0.0.5\n", nil, []string{"podintd.yaml:1", `unknown setting "colector"`}},
 		{"bad duration", "snap-len: 64\nreport-interval: soon\n", nil, []string{"podintd.yaml:2", "report-interval", `"soon"`}},
-		{"invalid value", "snap-len: 4000\n", nil, []string{"snap-len: 4000 is outside 0..1500"}},
+		{"invalid value", "snap-len: 4000\n", nil, []string{"snap-len: 4000 is outside 74..256"}},
 		{"not a mapping", "- a\n- b\n", nil, []string{"podintd.yaml:1", "mapping"}},
 		{"nested value", "collector: {a: b}\n", nil, []string{"podintd.yaml:1", "collector", "list of values"}},
 		{"bad flag value", "", []string{"--http-listen", "9765"}, []string{"http-listen", `"9765"`}},

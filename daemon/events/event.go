@@ -11,18 +11,31 @@ import (
 	"github.com/podint/podint/internal/intreport"
 )
 
-// recordSize is the size of one ring buffer record, struct event in C.
-const recordSize = int(unsafe.Sizeof(bpf.Event{}))
+// recordSize is the size of one ring buffer record, struct event in C;
+// minRecordSize is that of its fields before the captured bytes.
+const (
+	recordSize    = int(unsafe.Sizeof(bpf.Event{}))
+	minRecordSize = int(unsafe.Offsetof(bpf.Event{}.Data))
+)
 
 // Decode interprets a raw ring buffer record. Records are written by the
-// probes on this machine, so they are in native (little-endian) order.
+// probes on this machine, so they are in native (little-endian) order. A
+// record shorter than struct event but holding all its fields comes from
+// probes built with a smaller SNAP_LEN (an upgrade replaces them while
+// their events wait in the pinned ring buffer); its capture is what it
+// holds.
 func Decode(raw []byte) (*bpf.Event, error) {
-	if len(raw) < recordSize {
+	if len(raw) < minRecordSize {
 		return nil, fmt.Errorf("ring buffer record of %d bytes, want %d: probes and daemon are of different versions", len(raw), recordSize)
 	}
 	// The record is copied: the ring buffer reuses raw for the next one.
 	ev := new(bpf.Event)
-	*ev = *(*bpf.Event)(unsafe.Pointer(&raw[0]))
+	if len(raw) >= recordSize {
+		*ev = *(*bpf.Event)(unsafe.Pointer(&raw[0]))
+		return ev, nil
+	}
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(ev)), recordSize), raw)
+	ev.SnapLen = uint16(min(int(ev.SnapLen), len(raw)-minRecordSize))
 	return ev, nil
 }
 
@@ -60,6 +73,7 @@ func ToReport(ev *bpf.Event, switchID uint32) intreport.Report {
 		Frame:       frame,
 		FrameL2:     ev.L2 != 0,
 		FrameLen:    ev.PktLen,
+		NoIngress:   kind == intreport.KindFlow && ev.Cause&bpf.CauseNoIngress != 0,
 	}
 	if kind == intreport.KindDrop {
 		r.DropReason = intreport.KernelDropReasonCode(bpf.KernelDropReasonName(ev.DropReason), ttlOf(frame, r.FrameL2))

@@ -124,8 +124,8 @@ func TestReportsArriveBatchedV20(t *testing.T) {
 					t.Fatalf("datagram seq %d hw_id %d node %x, want seq %d hw_id 5", d.Seq, d.HwID, d.NodeID, seq)
 				}
 				for _, r := range d.Reports {
-					if r.Flow.SrcPort != uint16(got) || r.HopLatency() != 250 {
-						t.Fatalf("report %d: port %d hop %d", got, r.Flow.SrcPort, r.HopLatency())
+					if hop, ok := r.HopLatency(); r.Flow.SrcPort != uint16(got) || hop != 250 || !ok {
+						t.Fatalf("report %d: port %d hop %d (known %v)", got, r.Flow.SrcPort, hop, ok)
 					}
 					got++
 				}

@@ -146,8 +146,8 @@ func Event(ev *bpf.Event, r *intreport.Report, now time.Time) *podintv1.ReportEv
 		msg.DropReasonName = intreport.DropReasonName(r.DropReason)
 		msg.KernelDropReason = ev.DropReason
 		msg.KernelDropReasonName = bpf.KernelDropReasonName(ev.DropReason)
-	} else if r.IngressTS != 0 { // 0: the packet did not enter through a probed port
-		msg.HopLatencyNs = r.HopLatency()
+	} else if lat, ok := r.HopLatency(); ok { // absent: no probed ingress port timed the packet
+		msg.HopLatencyNs = &lat
 	}
 	return msg
 }

@@ -50,6 +50,28 @@ func TestFiltersSelectReports(t *testing.T) {
 	if flow.GetHopLatencyNs() != 2500 || flow.GetPackets() != 7 || flow.GetFlow().GetSrc() != "10.0.0.1" || flow.GetFlow().GetDstPort() != 53 {
 		t.Errorf("flow event %v: want hop latency 2500, 7 packets, 10.0.0.1 -> :53", flow)
 	}
+	<-all.C() // the second flow
+	if drop := <-all.C(); drop.HopLatencyNs != nil {
+		t.Errorf("drop event %v has a hop latency", drop)
+	}
+}
+
+// A flow report without a probed ingress has no hop latency in the API,
+// which is not a hop latency of 0.
+func TestUnknownHopLatencyIsAbsent(t *testing.T) {
+	h := NewHub(4)
+	all := h.Subscribe(Filter{})
+	defer all.Close()
+	ev, r := report(intreport.KindFlow, "10.0.0.1", "10.0.0.2")
+	r.NoIngress, r.IngressTS = true, r.EgressTS
+	h.Publish(ev, r)
+	h.Publish(report(intreport.KindFlow, "10.0.0.1", "10.0.0.2"))
+	if got := <-all.C(); got.HopLatencyNs != nil {
+		t.Errorf("flow event without ingress %v: want no hop latency", got)
+	}
+	if got := <-all.C(); got.HopLatencyNs == nil || *got.HopLatencyNs != 2500 {
+		t.Errorf("flow event %v: want hop latency 2500", got)
+	}
 }
 
 // A subscriber that does not read loses reports, counted for it and in

@@ -42,10 +42,11 @@ type Decoded struct {
 }
 
 // HopLatency is the hop latency metadata when the report carries it
-// (v2.0 bit 2), otherwise what the timestamps give.
-func (d *Decoded) HopLatency() uint64 {
+// (v2.0 bit 2), otherwise what the timestamps give; ok is false when the
+// report says the hop latency is unknown (Report.NoIngress) or is a drop.
+func (d *Decoded) HopLatency() (ns uint64, ok bool) {
 	if d.MDBits&mdHopLatency != 0 {
-		return uint64(d.MDHopLatency)
+		return uint64(d.MDHopLatency), true
 	}
 	return d.Report.HopLatency()
 }

@@ -62,8 +62,8 @@ func TestDecodeKeepsReportWithBadFrame(t *testing.T) {
 	if rep.FrameErr == nil || rep.FrameErr.Error() != "inner frame: EtherType 0x0806 is not IPv4 or IPv6" {
 		t.Fatalf("frame error %v", rep.FrameErr)
 	}
-	if rep.SwitchID != r.SwitchID || rep.HopLatency() != 500 {
-		t.Fatalf("metadata lost: switch %x hop %d", rep.SwitchID, rep.HopLatency())
+	if hop, ok := rep.HopLatency(); rep.SwitchID != r.SwitchID || hop != 500 || !ok {
+		t.Fatalf("metadata lost: switch %x hop %d (known %v)", rep.SwitchID, hop, ok)
 	}
 
 	d, err = Decode(b[:28])
@@ -83,8 +83,8 @@ func TestV05HopLatencyAcrossWrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := d.Reports[0].HopLatency(); got != 0x200 {
-		t.Fatalf("hop latency %d, want %d", got, 0x200)
+	if got, ok := d.Reports[0].HopLatency(); got != 0x200 || !ok {
+		t.Fatalf("hop latency %d (known %v), want %d", got, ok, 0x200)
 	}
 }
 
@@ -106,7 +106,7 @@ de ad be ef                                     # domain specific metadata
 	}
 	rep := d.Reports[0]
 	want := Flow{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: 59}
-	if rep.HopLatency() != 42 || rep.Flow != want || rep.FrameL2 || rep.FrameErr != nil {
-		t.Fatalf("got hop %d flow %v l2 %v err %v", rep.HopLatency(), rep.Flow, rep.FrameL2, rep.FrameErr)
+	if hop, ok := rep.HopLatency(); hop != 42 || !ok || rep.Flow != want || rep.FrameL2 || rep.FrameErr != nil {
+		t.Fatalf("got hop %d (known %v) flow %v l2 %v err %v", hop, ok, rep.Flow, rep.FrameL2, rep.FrameErr)
 	}
 }

@@ -43,7 +43,7 @@ func FuzzDecode(f *testing.F) {
 			if len(r.Frame) > len(in) || r.QueueOccupancy >= 1<<24 {
 				t.Fatalf("report %d: frame %d bytes of %d, occupancy %d", i, len(r.Frame), len(in), r.QueueOccupancy)
 			}
-			_ = r.HopLatency()
+			_, _ = r.HopLatency()
 			_ = r.Flow.String()
 			if r.FrameErr == nil && r.Frame == nil {
 				t.Fatalf("report %d: no frame and no frame error", i)
@@ -55,12 +55,13 @@ func FuzzDecode(f *testing.F) {
 // FuzzEncodeDecode encodes reports built from arbitrary fields and frames:
 // every one must decode, in both formats, with its metadata intact.
 func FuzzEncodeDecode(f *testing.F) {
-	f.Add(uint32(0x0a000001), uint32(5), uint32(6), uint64(1000), uint64(500), uint8(80), false, []byte(nil), true, uint16(40000), 64)
-	f.Add(uint32(1), uint32(70000), uint32(0), uint64(1<<40), uint64(0), uint8(3), true, buildFrame(tcpFlow, true, true, 10), true, uint16(1), 0)
-	f.Add(uint32(2), uint32(1), uint32(2), uint64(7), uint64(9), uint8(0), false, buildFrame(v6Flow, false, false, 3), false, uint16(53), 300)
-	f.Fuzz(func(t *testing.T, sw, in, eg uint32, ts, lat uint64, reason uint8, drop bool, frame []byte, l2 bool, port uint16, snap int) {
+	f.Add(uint32(0x0a000001), uint32(5), uint32(6), uint64(1000), uint64(500), uint8(80), false, false, []byte(nil), true, uint16(40000), 64)
+	f.Add(uint32(1), uint32(70000), uint32(0), uint64(1<<40), uint64(0), uint8(3), true, false, buildFrame(tcpFlow, true, true, 10), true, uint16(1), 0)
+	f.Add(uint32(2), uint32(1), uint32(2), uint64(7), uint64(9), uint8(0), false, false, buildFrame(v6Flow, false, false, 3), false, uint16(53), 300)
+	f.Add(uint32(3), uint32(0), uint32(2), uint64(7), uint64(0), uint8(0), false, true, buildFrame(v6Flow, true, false, 3), true, uint16(53), 0)
+	f.Fuzz(func(t *testing.T, sw, in, eg uint32, ts, lat uint64, reason uint8, drop, noIngress bool, frame []byte, l2 bool, port uint16, snap int) {
 		r := &Report{
-			SwitchID: sw, IngressPort: in, EgressPort: eg, IngressTS: ts, EgressTS: ts + lat,
+			SwitchID: sw, IngressPort: in, EgressPort: eg, IngressTS: ts, EgressTS: ts + lat, NoIngress: noIngress,
 			DropReason: reason, Frame: frame, FrameL2: l2, FrameLen: uint32(len(frame)),
 			Flow: Flow{
 				Src: netip.AddrFrom4([4]byte{10, 0, byte(sw), 1}), Dst: netip.AddrFrom4([4]byte{10, 0, byte(sw >> 8), 2}),
@@ -88,8 +89,13 @@ func FuzzEncodeDecode(f *testing.F) {
 			if got.Kind != r.Kind || got.SwitchID != sw || d.HwID != 5 || uint16(got.IngressPort) != uint16(in) {
 				t.Fatalf("%s: decoded %+v from %+v", d.Format, got.Report, r)
 			}
-			if d.Format == FormatV20 && (got.IngressTS != ts || got.HopLatency() != min(r.HopLatency(), 1<<32-1)) {
-				t.Fatalf("v2.0: ts %d hop %d, want %d %d", got.IngressTS, got.HopLatency(), ts, r.HopLatency())
+			gh, gok := got.HopLatency()
+			rh, rok := r.HopLatency()
+			if d.Format == FormatV20 && (gh != min(rh, 1<<32-1) || gok != rok || rok && got.IngressTS != ts) {
+				t.Fatalf("v2.0: ts %d hop %d (known %v), want %d %d (%v)", got.IngressTS, gh, gok, ts, rh, rok)
+			}
+			if !rok && gok {
+				t.Fatalf("%s: hop latency unknown, decoded as %d", d.Format, gh)
 			}
 			if len(got.Frame) > limit+3 {
 				t.Fatalf("%s: frame of %d bytes, snap length %d", d.Format, len(got.Frame), snap)

@@ -114,23 +114,31 @@ type Report struct {
 	Frame          []byte // captured packet bytes, possibly truncated
 	FrameL2        bool   // Frame starts at Ethernet; false: it starts at the IP header
 	FrameLen       uint32 // length of the original packet counted from where Frame starts; 0 if unknown
+	// NoIngress says, for a flow report, that no probed ingress port timed
+	// the packet (a copy the bridge flooded, a packet the node's own stack
+	// sent): its hop latency is unknown, and IngressTS is not an ingress
+	// time (the probes put the egress time there). v2.0 leaves the hop
+	// latency and ingress timestamp out; v0.5 sends ingress_ts = egress_ts.
+	NoIngress bool
 }
 
 // HopLatency is the time the packet spent in the node, egress minus ingress
-// timestamp, for a flow report; 0 for a drop. Decoded v0.5 timestamps are
-// only 32 bits wide, so when both fit in 32 bits and egress is below
-// ingress the difference is taken modulo 2^32, as the spec says.
-func (r *Report) HopLatency() uint64 {
-	if r.Kind != KindFlow {
-		return 0
+// timestamp, for a flow report; ok is false for a drop and for a flow
+// report without a probed ingress (NoIngress): unknown, which is not 0.
+// Decoded v0.5 timestamps are only 32 bits wide, so when both fit in 32
+// bits and egress is below ingress the difference is taken modulo 2^32, as
+// the spec says.
+func (r *Report) HopLatency() (ns uint64, ok bool) {
+	if r.Kind != KindFlow || r.NoIngress {
+		return 0, false
 	}
 	if r.EgressTS >= r.IngressTS {
-		return r.EgressTS - r.IngressTS
+		return r.EgressTS - r.IngressTS, true
 	}
 	if r.EgressTS <= 0xffffffff && r.IngressTS <= 0xffffffff {
-		return uint64(uint32(r.EgressTS) - uint32(r.IngressTS))
+		return uint64(uint32(r.EgressTS) - uint32(r.IngressTS)), true
 	}
-	return 0
+	return 0, true
 }
 
 // Format is a telemetry report wire format.

@@ -104,10 +104,14 @@ func randomReport(rng *rand.Rand) *Report {
 		IngressTS:      rng.Uint64(),
 		Flow:           randomFlow(rng),
 	}
-	r.EgressTS = r.IngressTS + uint64(rng.IntN(1<<20))
-	if rng.IntN(3) == 0 {
+	// A measured hop latency is never 0 ns (two programs take the times).
+	r.EgressTS = r.IngressTS + 1 + uint64(rng.IntN(1<<20))
+	switch rng.IntN(6) {
+	case 0, 1:
 		r.Kind, r.DropReason, r.EgressTS = KindDrop, uint8(rng.Uint32()), 0
 		r.QueueOccupancy = 0
+	case 2: // no probed ingress: the probes put the egress time in both
+		r.NoIngress, r.IngressTS = true, r.EgressTS
 	}
 	full := buildFrame(r.Flow, true, rng.IntN(4) == 0, rng.IntN(300))
 	switch rng.IntN(4) {
@@ -139,8 +143,10 @@ func checkCommon(t *testing.T, i int, r *Report, d *Decoded, f Format) {
 	if r.Kind == KindFlow && d.QueueOccupancy != min(r.QueueOccupancy, 1<<24-1) {
 		t.Fatalf("case %d %s: occupancy %d, want %d", i, f, d.QueueOccupancy, r.QueueOccupancy)
 	}
-	if d.HopLatency() != r.HopLatency() {
-		t.Fatalf("case %d %s: hop latency %d, want %d", i, f, d.HopLatency(), r.HopLatency())
+	dh, dok := d.HopLatency()
+	rh, rok := r.HopLatency()
+	if dh != rh || dok != rok || d.NoIngress != r.NoIngress {
+		t.Fatalf("case %d %s: hop latency %d (known %v, no ingress %v), want %d (%v, %v)", i, f, dh, dok, d.NoIngress, rh, rok, r.NoIngress)
 	}
 	if len(d.Frame) > DefaultSnapLen+3 {
 		t.Fatalf("case %d %s: inner frame of %d bytes exceeds the snap length", i, f, len(d.Frame))
@@ -184,7 +190,11 @@ func TestV20RoundTrip(t *testing.T) {
 		}
 		d := &dg.Reports[0]
 		checkCommon(t, i, r, d, FormatV20)
-		if d.IngressPort != r.IngressPort || d.EgressPort != r.EgressPort || d.IngressTS != r.IngressTS || d.EgressTS != r.EgressTS {
+		wantIngressTS := r.IngressTS
+		if r.NoIngress {
+			wantIngressTS = 0 // left out: not an ingress time
+		}
+		if d.IngressPort != r.IngressPort || d.EgressPort != r.EgressPort || d.IngressTS != wantIngressTS || d.EgressTS != r.EgressTS {
 			t.Fatalf("case %d: ports %d -> %d ts %d %d, want %d -> %d ts %d %d", i,
 				d.IngressPort, d.EgressPort, d.IngressTS, d.EgressTS, r.IngressPort, r.EgressPort, r.IngressTS, r.EgressTS)
 		}

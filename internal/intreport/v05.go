@@ -33,16 +33,23 @@ const (
 // (<= 0: DefaultSnapLen). Only the low 6 bits of hwID, the low 16 bits of
 // the ports and the low 32 bits of the timestamps fit the format; a queue
 // occupancy above 2^24-1 is sent as 2^24-1. Reserved and pad bits are zero.
+// A flow report without a probed ingress (r.NoIngress) has no field to say
+// so: its ingress timestamp is its egress timestamp, which the decoder
+// reads as "hop latency unknown" (a measured one is never exactly 0 ns).
 func AppendV05(dst []byte, r *Report, hwID uint8, seq uint32, snapLen int) []byte {
 	word := uint32(hwID & hwIDMask)
+	ingressTS := r.IngressTS
 	if r.Kind == KindDrop {
 		word |= nprotoDrop<<24 | v05FlagD
 	} else {
 		word |= nprotoLocal<<24 | v05FlagF
+		if r.NoIngress {
+			ingressTS = r.EgressTS
+		}
 	}
 	dst = binary.BigEndian.AppendUint32(dst, word)
 	dst = binary.BigEndian.AppendUint32(dst, seq)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(r.IngressTS))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(ingressTS))
 	dst = binary.BigEndian.AppendUint32(dst, r.SwitchID)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(r.IngressPort))
 	dst = binary.BigEndian.AppendUint16(dst, uint16(r.EgressPort))
@@ -83,6 +90,7 @@ func decodeV05(b []byte) (*Datagram, error) {
 		rep.QueueID = m[8]
 		rep.QueueOccupancy = binary.BigEndian.Uint32(m[8:]) & occupancy
 		rep.EgressTS = uint64(binary.BigEndian.Uint32(m[12:]))
+		rep.NoIngress = rep.EgressTS == rep.IngressTS // AppendV05's "hop latency unknown"
 		off += v05LocalLen
 	case nprotoDrop:
 		if len(b) < off+v05DropLen {

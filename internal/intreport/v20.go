@@ -48,13 +48,18 @@ func mdLen(b uint16) int {
 
 // v20MDBits selects the metadata podint sends for r: ports, hop latency,
 // queue and both timestamps for a flow; ports, ingress timestamp and drop
-// reason for a drop. Port ids wider than 16 bits add the level-2 ids.
+// reason for a drop. A flow report without a probed ingress (NoIngress)
+// leaves out the hop latency and the ingress timestamp: both are unknown.
+// Port ids wider than 16 bits add the level-2 ids.
 func v20MDBits(r *Report) uint16 {
-	b := mdPorts | mdIngressTS
-	if r.Kind == KindDrop {
-		b |= mdDrop
-	} else {
-		b |= mdHopLatency | mdQueue | mdEgressTS
+	b := mdPorts
+	switch {
+	case r.Kind == KindDrop:
+		b |= mdIngressTS | mdDrop
+	case r.NoIngress:
+		b |= mdQueue | mdEgressTS
+	default:
+		b |= mdIngressTS | mdHopLatency | mdQueue | mdEgressTS
 	}
 	if r.IngressPort > 0xffff || r.EgressPort > 0xffff {
 		b |= mdPortsL2
@@ -75,7 +80,8 @@ func appendV20Report(dst []byte, r *Report, snapLen, frameMax int) []byte {
 		dst = binary.BigEndian.AppendUint16(dst, uint16(r.EgressPort))
 	}
 	if md&mdHopLatency != 0 {
-		dst = binary.BigEndian.AppendUint32(dst, uint32(min(r.HopLatency(), 0xffffffff)))
+		lat, _ := r.HopLatency()
+		dst = binary.BigEndian.AppendUint32(dst, uint32(min(lat, 0xffffffff)))
 	}
 	if md&mdQueue != 0 {
 		dst = binary.BigEndian.AppendUint32(dst, uint32(r.QueueID)<<24|min(r.QueueOccupancy, occupancy))
@@ -201,6 +207,10 @@ func decodeV20Report(b []byte, nodeID uint32) (Decoded, int, error) {
 	default:
 		return rep, 0, fmt.Errorf("rep_type %d is not supported (0 inner only, 1 INT)", repType)
 	}
+	// A flow report with neither the hop latency nor both timestamps does
+	// not know it (podint's own: no probed ingress).
+	const bothTS = mdIngressTS | mdEgressTS
+	rep.NoIngress = rep.Kind == KindFlow && rep.MDBits&mdHopLatency == 0 && rep.MDBits&bothTS != bothTS
 	switch inType {
 	case inTypeEthernet:
 		rep.setFrame(body, true)

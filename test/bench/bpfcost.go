@@ -12,13 +12,14 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/internal/intreport"
 )
 
 // tcxNext is what every probe returns (TCX_NEXT, TC_ACT_UNSPEC): continue.
 const tcxNext = uint32(0xffffffff)
 
 // ringChunk is how many events a test-run call may write before the ring
-// buffer (4 MiB, about 18k events) is drained.
+// buffer (4 MiB, about 11.6k events of 360 bytes) is drained.
 const ringChunk = 8192
 
 // bpfPath is one program on one path through it, measured in rounds.
@@ -149,7 +150,13 @@ func measureBPFCost(ctx context.Context, b *bench) (section, error) {
 	}
 	every := bpf.DefaultSettings
 	every.ReportInterval = 0
+	every.SnapLen = intreport.DefaultSnapLen // what podintd captures unless told otherwise
 	reporting, err := b.loadProbes(pin+"/report", every)
+	if err != nil {
+		return sec, err
+	}
+	every.SnapLen = bpf.MaxSnapLen
+	reportingMax, err := b.loadProbes(pin+"/report-max", every)
 	if err != nil {
 		return sec, err
 	}
@@ -158,7 +165,7 @@ func measureBPFCost(ctx context.Context, b *bench) (section, error) {
 		return sec, err
 	}
 	rings := map[*bpf.Probes]*ringbuf.Reader{}
-	for _, p := range []*bpf.Probes{steady, unwatched, reporting, fresh} {
+	for _, p := range []*bpf.Probes{steady, unwatched, reporting, reportingMax, fresh} {
 		rd, err := ringbuf.NewReader(p.Events())
 		if err != nil {
 			return sec, err
@@ -197,6 +204,10 @@ func measureBPFCost(ctx context.Context, b *bench) (section, error) {
 			base: emptyRepeat, probes: unwatched, expect: unwatchedN, ring: rings[unwatched]},
 		{name: "egress, report path (interval 0: every run an event)", goal: "report", prog: reporting.Program("egress"), frame: v4,
 			base: emptyRepeat, probes: reporting, expect: events, ring: rings[reporting]},
+		{name: fmt.Sprintf("egress, report path, 1514-byte packet, snap length %d (default)", intreport.DefaultSnapLen), goal: "report",
+			prog: reporting.Program("egress"), frame: tcpFrame(false, 1460), base: emptyRepeat, probes: reporting, expect: events, ring: rings[reporting]},
+		{name: fmt.Sprintf("egress, report path, 1514-byte packet, snap length %d (the most)", bpf.MaxSnapLen), goal: "report",
+			prog: reportingMax.Program("egress"), frame: tcpFrame(false, 1460), base: emptyRepeat, probes: reportingMax, expect: events, ring: rings[reportingMax]},
 		emptyPerCall,
 		{name: "egress, new flow (a new 5-tuple every run)", goal: "report", prog: fresh.Program("egress"), frame: tcpFrame(false, 20),
 			perCall: true, base: emptyPerCall, probes: fresh, expect: events, ring: rings[fresh]},

@@ -170,7 +170,8 @@ func measureDropCost(ctx context.Context, b *bench) (section, error) {
 	type mode struct {
 		name     string
 		interval time.Duration
-		expect   int // counter every drop of this mode increments
+		terms    []string // --drop-reasons
+		expect   int      // counter every drop of this mode increments; -1: kernel_drops_excluded
 		drop     []float64
 		base     []float64
 		share    []float64 // of the probe's runs, drops of the probed port
@@ -178,6 +179,19 @@ func measureDropCost(ctx context.Context, b *bench) (section, error) {
 	modes := []*mode{
 		{name: "drop of a probed port, rate-limited (same flow)", interval: time.Second, expect: counterIndex("drops_suppressed")},
 		{name: "drop of a probed port, reported (interval 0)", interval: 0, expect: bpf.CounterEvents},
+		{name: "drop of a probed port, reason not reported (--drop-reasons=-NO_SOCKET)", interval: 0, terms: []string{"-NO_SOCKET"}, expect: -1},
+	}
+	// count reads what every drop of mode m increments.
+	count := func(m *mode) (uint64, error) {
+		if m.expect < 0 {
+			ex, err := probes.DropsExcluded()
+			return ex["NO_SOCKET"], err
+		}
+		c, err := probes.Counters()
+		if err != nil {
+			return 0, err
+		}
+		return c[m.expect], nil
 	}
 	for r := 0; r < pl.dropRounds; r++ {
 		for _, m := range modes {
@@ -189,7 +203,14 @@ func measureDropCost(ctx context.Context, b *bench) (section, error) {
 			if err := probes.SetSettings(s); err != nil {
 				return sec, err
 			}
-			c0, err := probes.Counters()
+			pol, err := bpf.ResolveDropPolicy(m.terms)
+			if err != nil {
+				return sec, err
+			}
+			if err := probes.SetDropPolicy(pol); err != nil {
+				return sec, err
+			}
+			c0, err := count(m)
 			if err != nil {
 				return sec, err
 			}
@@ -205,7 +226,7 @@ func measureDropCost(ctx context.Context, b *bench) (section, error) {
 			}
 			d1, _ := readStats(probes.DropProgram())
 			e1, _ := readStats(empty)
-			c1, err := probes.Counters()
+			c1, err := count(m)
 			if err != nil {
 				return sec, err
 			}
@@ -214,7 +235,7 @@ func measureDropCost(ctx context.Context, b *bench) (section, error) {
 			}
 			m.drop = append(m.drop, float64(d1.runtime-d0.runtime)/float64(d1.count-d0.count))
 			m.base = append(m.base, float64(e1.runtime-e0.runtime)/float64(e1.count-e0.count))
-			m.share = append(m.share, float64(c1[m.expect]-c0[m.expect])/float64(d1.count-d0.count))
+			m.share = append(m.share, float64(c1-c0)/float64(d1.count-d0.count))
 		}
 	}
 	for _, m := range modes {

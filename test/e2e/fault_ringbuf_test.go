@@ -37,7 +37,7 @@ func TestRingBufferOverflowIsCountedExactly(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	// The ring buffer holds about 18k events; send well beyond that.
+	// The ring buffer holds about 11.6k events (4 MiB of 360-byte records); send well beyond that.
 	dst := netip.AddrPortFrom(b.IP, 7400)
 	for i := 0; i < 40000; i++ {
 		c.WriteToUDPAddrPort([]byte("flood"), dst)

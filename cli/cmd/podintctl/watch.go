@@ -139,8 +139,10 @@ func formatReport(ev *podintv1.ReportEvent, name func(uint32) string) string {
 		fmt.Fprintf(&b, " reason %d %s (%s)", ev.GetDropReason(), ev.GetDropReasonName(), ev.GetKernelDropReasonName())
 	default:
 		fmt.Fprintf(&b, " flow %s port %s -> %s", flow, port(ev.GetIngressPort()), port(ev.GetEgressPort()))
-		if ev.GetHopLatencyNs() > 0 {
+		if ev.HopLatencyNs != nil {
 			fmt.Fprintf(&b, " hop %s", time.Duration(ev.GetHopLatencyNs()))
+		} else {
+			b.WriteString(" hop -") // no probed ingress port timed the packet
 		}
 	}
 	if ev.GetPackets() > 0 {

@@ -4,12 +4,14 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
 func TestFormatReport(t *testing.T) {
 	names := func(p uint32) string { return map[uint32]string{3: "default/a", 4: "default/b"}[p] }
-	flow := &podintv1.ReportEvent{Kind: podintv1.ReportEvent_KIND_FLOW, IngressPort: 3, EgressPort: 4, HopLatencyNs: 13200,
+	flow := &podintv1.ReportEvent{Kind: podintv1.ReportEvent_KIND_FLOW, IngressPort: 3, EgressPort: 4, HopLatencyNs: proto.Uint64(13200),
 		Packets: 5, Bytes: 400, Flow: &podintv1.Flow{Src: "10.22.0.2", Dst: "10.22.0.3", Proto: 6, SrcPort: 41480, DstPort: 8080}}
 	got := formatReport(flow, names)
 	want := "flow tcp 10.22.0.2:41480 -> 10.22.0.3:8080 port 3 (default/a) -> 4 (default/b) hop 13.2µs packets 5 bytes 400"
@@ -25,7 +27,12 @@ func TestFormatReport(t *testing.T) {
 	}
 	icmp := &podintv1.ReportEvent{Kind: podintv1.ReportEvent_KIND_FLOW, IngressPort: 3, EgressPort: 4,
 		Flow: &podintv1.Flow{Src: "10.22.0.2", Dst: "10.22.0.3", Proto: 1, SrcPort: 8}}
-	if got := formatReport(icmp, names); !strings.Contains(got, "icmp 10.22.0.2 -> 10.22.0.3 type 8 code 0") || strings.Contains(got, "hop") {
-		t.Errorf("icmp line %q: want type and code, no hop latency when none was measured", got)
+	if got := formatReport(icmp, names); !strings.Contains(got, "icmp 10.22.0.2 -> 10.22.0.3 type 8 code 0") || !strings.Contains(got, " hop - ") && !strings.HasSuffix(got, " hop -") {
+		t.Errorf("icmp line %q: want type and code, and hop - when no hop latency was measured", got)
+	}
+	zero := &podintv1.ReportEvent{Kind: podintv1.ReportEvent_KIND_FLOW, IngressPort: 3, EgressPort: 4, HopLatencyNs: proto.Uint64(0),
+		Flow: &podintv1.Flow{Src: "10.22.0.2", Dst: "10.22.0.3", Proto: 17, SrcPort: 1, DstPort: 2}}
+	if got := formatReport(zero, names); !strings.HasSuffix(got, " hop 0s") {
+		t.Errorf("line %q: a hop latency that is there is printed, even 0", got)
 	}
 }

@@ -1087,21 +1087,23 @@ func (x *Flow) GetDstPort() uint32 {
 }
 
 type ReportEvent struct {
-	state                protoimpl.MessageState `protogen:"open.v1"`
-	Kind                 ReportEvent_Kind       `protobuf:"varint,1,opt,name=kind,proto3,enum=podint.v1.ReportEvent_Kind" json:"kind,omitempty"`
-	Flow                 *Flow                  `protobuf:"bytes,2,opt,name=flow,proto3" json:"flow,omitempty"`
-	IngressPort          uint32                 `protobuf:"varint,3,opt,name=ingress_port,json=ingressPort,proto3" json:"ingress_port,omitempty"`
-	EgressPort           uint32                 `protobuf:"varint,4,opt,name=egress_port,json=egressPort,proto3" json:"egress_port,omitempty"`
-	IngressTs            uint64                 `protobuf:"varint,5,opt,name=ingress_ts,json=ingressTs,proto3" json:"ingress_ts,omitempty"` // ns, kernel monotonic clock
-	EgressTs             uint64                 `protobuf:"varint,6,opt,name=egress_ts,json=egressTs,proto3" json:"egress_ts,omitempty"`
-	HopLatencyNs         uint64                 `protobuf:"varint,7,opt,name=hop_latency_ns,json=hopLatencyNs,proto3" json:"hop_latency_ns,omitempty"`
-	DropReason           uint32                 `protobuf:"varint,8,opt,name=drop_reason,json=dropReason,proto3" json:"drop_reason,omitempty"` // INT drop reason code
-	DropReasonName       string                 `protobuf:"bytes,9,opt,name=drop_reason_name,json=dropReasonName,proto3" json:"drop_reason_name,omitempty"`
-	KernelDropReason     uint32                 `protobuf:"varint,10,opt,name=kernel_drop_reason,json=kernelDropReason,proto3" json:"kernel_drop_reason,omitempty"` // the kernel's enum skb_drop_reason value
-	KernelDropReasonName string                 `protobuf:"bytes,11,opt,name=kernel_drop_reason_name,json=kernelDropReasonName,proto3" json:"kernel_drop_reason_name,omitempty"`
-	Packets              uint64                 `protobuf:"varint,12,opt,name=packets,proto3" json:"packets,omitempty"` // the flow's counters at the time of the report
-	Bytes                uint64                 `protobuf:"varint,13,opt,name=bytes,proto3" json:"bytes,omitempty"`
-	TimeUnixNano         int64                  `protobuf:"varint,14,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"` // wall clock when the daemon read it
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Kind        ReportEvent_Kind       `protobuf:"varint,1,opt,name=kind,proto3,enum=podint.v1.ReportEvent_Kind" json:"kind,omitempty"`
+	Flow        *Flow                  `protobuf:"bytes,2,opt,name=flow,proto3" json:"flow,omitempty"`
+	IngressPort uint32                 `protobuf:"varint,3,opt,name=ingress_port,json=ingressPort,proto3" json:"ingress_port,omitempty"`
+	EgressPort  uint32                 `protobuf:"varint,4,opt,name=egress_port,json=egressPort,proto3" json:"egress_port,omitempty"`
+	IngressTs   uint64                 `protobuf:"varint,5,opt,name=ingress_ts,json=ingressTs,proto3" json:"ingress_ts,omitempty"` // ns, kernel monotonic clock
+	EgressTs    uint64                 `protobuf:"varint,6,opt,name=egress_ts,json=egressTs,proto3" json:"egress_ts,omitempty"`
+	// Absent when unknown: the packet passed no probed ingress port (a copy
+	// the bridge flooded, a packet the node sent), or a drop.
+	HopLatencyNs         *uint64 `protobuf:"varint,7,opt,name=hop_latency_ns,json=hopLatencyNs,proto3,oneof" json:"hop_latency_ns,omitempty"`
+	DropReason           uint32  `protobuf:"varint,8,opt,name=drop_reason,json=dropReason,proto3" json:"drop_reason,omitempty"` // INT drop reason code
+	DropReasonName       string  `protobuf:"bytes,9,opt,name=drop_reason_name,json=dropReasonName,proto3" json:"drop_reason_name,omitempty"`
+	KernelDropReason     uint32  `protobuf:"varint,10,opt,name=kernel_drop_reason,json=kernelDropReason,proto3" json:"kernel_drop_reason,omitempty"` // the kernel's enum skb_drop_reason value
+	KernelDropReasonName string  `protobuf:"bytes,11,opt,name=kernel_drop_reason_name,json=kernelDropReasonName,proto3" json:"kernel_drop_reason_name,omitempty"`
+	Packets              uint64  `protobuf:"varint,12,opt,name=packets,proto3" json:"packets,omitempty"` // the flow's counters at the time of the report
+	Bytes                uint64  `protobuf:"varint,13,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	TimeUnixNano         int64   `protobuf:"varint,14,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"` // wall clock when the daemon read it
 	// Reports this stream skipped before this one because the client did not
 	// keep up (its buffer in the daemon was full); 0 when none were.
 	SkippedBefore uint64 `protobuf:"varint,15,opt,name=skipped_before,json=skippedBefore,proto3" json:"skipped_before,omitempty"`
@@ -1182,8 +1184,8 @@ func (x *ReportEvent) GetEgressTs() uint64 {
 }
 
 func (x *ReportEvent) GetHopLatencyNs() uint64 {
-	if x != nil {
-		return x.HopLatencyNs
+	if x != nil && x.HopLatencyNs != nil {
+		return *x.HopLatencyNs
 	}
 	return 0
 }
@@ -1413,7 +1415,7 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"\x03dst\x18\x02 \x01(\tR\x03dst\x12\x14\n" +
 	"\x05proto\x18\x03 \x01(\rR\x05proto\x12\x19\n" +
 	"\bsrc_port\x18\x04 \x01(\rR\asrcPort\x12\x19\n" +
-	"\bdst_port\x18\x05 \x01(\rR\adstPort\"\xf2\x04\n" +
+	"\bdst_port\x18\x05 \x01(\rR\adstPort\"\x8a\x05\n" +
 	"\vReportEvent\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.podint.v1.ReportEvent.KindR\x04kind\x12#\n" +
 	"\x04flow\x18\x02 \x01(\v2\x0f.podint.v1.FlowR\x04flow\x12!\n" +
@@ -1422,8 +1424,8 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"egressPort\x12\x1d\n" +
 	"\n" +
 	"ingress_ts\x18\x05 \x01(\x04R\tingressTs\x12\x1b\n" +
-	"\tegress_ts\x18\x06 \x01(\x04R\begressTs\x12$\n" +
-	"\x0ehop_latency_ns\x18\a \x01(\x04R\fhopLatencyNs\x12\x1f\n" +
+	"\tegress_ts\x18\x06 \x01(\x04R\begressTs\x12)\n" +
+	"\x0ehop_latency_ns\x18\a \x01(\x04H\x00R\fhopLatencyNs\x88\x01\x01\x12\x1f\n" +
 	"\vdrop_reason\x18\b \x01(\rR\n" +
 	"dropReason\x12(\n" +
 	"\x10drop_reason_name\x18\t \x01(\tR\x0edropReasonName\x12,\n" +
@@ -1437,7 +1439,8 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tKIND_FLOW\x10\x01\x12\r\n" +
-	"\tKIND_DROP\x10\x02\"\x0f\n" +
+	"\tKIND_DROP\x10\x02B\x11\n" +
+	"\x0f_hop_latency_ns\"\x0f\n" +
 	"\rHealthRequest\"X\n" +
 	"\x0eHealthResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x1a\n" +
@@ -1539,6 +1542,7 @@ func file_podint_v1_podint_proto_init() {
 	if File_podint_v1_podint_proto != nil {
 		return
 	}
+	file_podint_v1_podint_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
