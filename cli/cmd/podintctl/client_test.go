@@ -10,20 +10,20 @@ import (
 // socket it tried and which flags choose another.
 func TestUnreachableDaemonNamesTheSocketAndFlags(t *testing.T) {
 	root := t.TempDir()
-	for _, args := range [][]string{{"topology"}, {"stats"}, {"health"}, {"probes"}, {"watch"}} {
+	for _, sub := range []string{"topology", "stats", "health", "probes", "watch"} {
 		cmd := newRootCmd()
 		var out bytes.Buffer
 		cmd.SetOut(&out)
 		cmd.SetErr(&out)
-		cmd.SetArgs(append([]string{"--root", root}, args...))
+		cmd.SetArgs([]string{"--root", root, sub})
 		err := cmd.Execute()
 		if err == nil {
-			t.Errorf("%s without a daemon: no error", args[0])
+			t.Errorf("%s without a daemon: no error", sub)
 			continue
 		}
 		want := "podintd is not reachable at " + root + "/run/podint/podint.sock (is podintd running? choose its instance with --root or its socket with --socket)"
 		if !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: %v\nwant it to contain %q", args[0], err, want)
+			t.Errorf("%s: %v\nwant it to contain %q", sub, err, want)
 		}
 	}
 }
