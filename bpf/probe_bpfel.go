@@ -105,12 +105,12 @@ type probeFlowState struct {
 }
 
 type probeInflight struct {
-	_        structs.HostLayout
-	Skb      uint64
-	Ts       uint64
-	Ifindex  uint32
-	FlowHash uint32
-	Check    uint64
+	_       structs.HostLayout
+	Skb     uint64
+	Ts      uint64
+	Ifindex uint32
+	Sig     uint32
+	Check   uint64
 }
 
 type probeSettings struct {

@@ -4,7 +4,8 @@
  * every path returns TC_ACT_UNSPEC (TCX_NEXT), whatever the packet holds.
  *
  * Ingress records when and where a packet entered the node, keyed by its
- * sk_buff address; egress pairs it back, computes the hop latency, and lets
+ * sk_buff address and checked by a signature NAT cannot change; egress
+ * pairs it back, computes the hop latency, and lets
  * the per-flow report filter decide whether user space hears about it. */
 
 #include "parse.h"
@@ -36,16 +37,6 @@ static __always_inline __u64 skb_id(struct __sk_buff *skb)
 	return (__u64)(unsigned long)bpf_cast_to_kern_ctx(skb) - (__u64)(unsigned long)&inflight;
 }
 
-static __always_inline __u32 flow_hash(const struct flow_key *k)
-{
-	const __u32 *w = (const __u32 *)k;
-	__u32 h = 2166136261u;
-#pragma unroll
-	for (int i = 0; i < sizeof(*k) / 4; i++)
-		h = (h ^ w[i]) * 16777619u;
-	return h;
-}
-
 static __always_inline int parse_counted(struct __sk_buff *skb, struct packet *p)
 {
 	count(COUNTER_PACKETS);
@@ -67,12 +58,12 @@ static __always_inline void probe_ingress(struct __sk_buff *skb)
 	if (!v)
 		return;
 	__u64 ts = bpf_ktime_get_ns();
-	__u32 fh = flow_hash(&p.key), ifx = skb->ifindex;
+	__u32 ifx = skb->ifindex;
 	v->skb = id;
 	v->ts = ts;
 	v->ifindex = ifx;
-	v->flow_hash = fh;
-	v->check = inflight_check(id, ts, ifx, fh);
+	v->sig = p.sig;
+	v->check = inflight_check(id, ts, ifx, p.sig);
 }
 
 /* emit sends one event, capturing up to SNAP_LEN bytes of the frame. */
@@ -128,8 +119,10 @@ static __always_inline void probe_egress(struct __sk_buff *skb)
 	__u32 in_if = skb->ingress_ifindex;
 	__u8 cause = 0;
 
+	/* The record is this packet's when the sk_buff and the signature match
+	 * and it is fresh: the tuple may differ, NAT rewrote it on the way. */
 	struct inflight *f = inflight_find(id);
-	if (f && f->flow_hash == flow_hash(&p.key) && now - f->ts <= cfg->inflight_max_age_ns) {
+	if (f && f->sig == p.sig && now - f->ts <= cfg->inflight_max_age_ns) {
 		in_ts = f->ts;
 		in_if = f->ifindex;
 		f->skb = 0;

@@ -81,13 +81,16 @@ struct watch_rule {
  * packet's sk_buff id, so recording it costs no hash-map update. Two
  * packets in flight on the same slot: the later one wins and the earlier is
  * reported without hop latency, never paired wrongly, since skb (the id)
- * must match; flow_hash guards against an id reused by another packet, and
- * check against a slot torn by two CPUs writing it at once. */
+ * must match; sig (the packet signature of parse.h, made of header fields
+ * NAT does not rewrite, so a DNAT'd or masqueraded packet still pairs)
+ * guards against an id reused by another packet, together with the
+ * freshness bound; check guards against a slot torn by two CPUs writing it
+ * at once. */
 struct inflight {
 	__u64 skb;
 	__u64 ts;
 	__u32 ifindex;
-	__u32 flow_hash;
+	__u32 sig;
 	__u64 check;
 };
 
@@ -120,7 +123,7 @@ enum counter {
 	COUNTER_RINGBUF_FULL,       /* events lost: ring buffer reserve failed */
 	COUNTER_SUPPRESSED,         /* packets the report filter held back */
 	COUNTER_INGRESS_UNKNOWN,    /* egress packets with no matching ingress */
-	COUNTER_INFLIGHT_STALE,     /* in-flight entries too old or of another flow */
+	COUNTER_INFLIGHT_STALE,     /* in-flight entries too old or of another packet */
 	COUNTER_UNWATCHED,          /* packets of flows the watchlist does not select */
 	COUNTER_DROPS_SEEN,         /* packets of probed ports the kernel dropped */
 	COUNTER_DROPS_SUPPRESSED,   /* drops the per-flow rate limit held back */
