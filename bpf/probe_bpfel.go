@@ -30,6 +30,14 @@ const (
 	probeCounterCOUNTER_MAX              probeCounter = 11
 )
 
+type probeCtDir uint32
+
+const (
+	probeCtDirCT_NONE     probeCtDir = 0
+	probeCtDirCT_ORIGINAL probeCtDir = 1
+	probeCtDirCT_REPLY    probeCtDir = 2
+)
+
 type probeDropKey struct {
 	_      structs.HostLayout
 	Flow   probeFlowKey
@@ -58,8 +66,10 @@ type probeEvent struct {
 	Type           uint8
 	Cause          uint8
 	L2             uint8
-	Pad            [3]uint8
+	CtDir          uint8
+	Pad            [2]uint8
 	Flow           probeFlowKey
+	PreNat         probeFlowKey
 	Data           [128]uint8
 }
 
@@ -156,6 +166,7 @@ const (
 	probeProgPodintIngress    = "podint_ingress"
 	probeVarSkbConsumedReason = "skb_consumed_reason"
 	probeVarUnusedCounter     = "unused_counter"
+	probeVarUnusedCtDir       = "unused_ct_dir"
 	probeVarUnusedDropKey     = "unused_drop_key"
 	probeVarUnusedDropState   = "unused_drop_state"
 	probeVarUnusedEvent       = "unused_event"
@@ -234,6 +245,7 @@ type probeMapSpecs struct {
 type probeVariableSpecs struct {
 	SkbConsumedReason *ebpf.VariableSpec `ebpf:"skb_consumed_reason"`
 	UnusedCounter     *ebpf.VariableSpec `ebpf:"unused_counter"`
+	UnusedCtDir       *ebpf.VariableSpec `ebpf:"unused_ct_dir"`
 	UnusedDropKey     *ebpf.VariableSpec `ebpf:"unused_drop_key"`
 	UnusedDropState   *ebpf.VariableSpec `ebpf:"unused_drop_state"`
 	UnusedEvent       *ebpf.VariableSpec `ebpf:"unused_event"`
@@ -295,6 +307,7 @@ func (m *probeMaps) Close() error {
 type probeVariables struct {
 	SkbConsumedReason *ebpf.Variable `ebpf:"skb_consumed_reason"`
 	UnusedCounter     *ebpf.Variable `ebpf:"unused_counter"`
+	UnusedCtDir       *ebpf.Variable `ebpf:"unused_ct_dir"`
 	UnusedDropKey     *ebpf.Variable `ebpf:"unused_drop_key"`
 	UnusedDropState   *ebpf.Variable `ebpf:"unused_drop_state"`
 	UnusedEvent       *ebpf.Variable `ebpf:"unused_event"`

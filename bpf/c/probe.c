@@ -11,6 +11,7 @@
 #include "parse.h"
 #include "maps.h"
 #include "watch.h"
+#include "nat.h"
 
 #define TC_ACT_UNSPEC_ (-1)
 
@@ -26,6 +27,7 @@ const struct drop_key *unused_drop_key __attribute__((unused));
 const struct drop_state *unused_drop_state __attribute__((unused));
 const enum event_type *unused_event_type __attribute__((unused));
 const enum event_cause *unused_event_cause __attribute__((unused));
+const enum ct_dir *unused_ct_dir __attribute__((unused));
 
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
 
@@ -87,6 +89,7 @@ static __always_inline void emit(struct __sk_buff *skb, struct packet *p, __u64 
 	ev->l2 = 1;
 	__builtin_memset(ev->pad, 0, sizeof(ev->pad));
 	ev->flow = p->key;
+	ev->ct_dir = pre_nat_flow(bpf_cast_to_kern_ctx(skb), &ev->pre_nat);
 
 	__u32 off = p->frame_off;
 	__u32 len = skb->len > off ? skb->len - off : 0;

@@ -21,6 +21,13 @@ enum event_cause {
 	CAUSE_NO_INGRESS   = 1 << 5, /* ingress port or time unknown */
 };
 
+/* The direction of a packet in its conntrack entry (event.ct_dir). */
+enum ct_dir {
+	CT_NONE = 0,     /* no conntrack entry: event.pre_nat is zero */
+	CT_ORIGINAL = 1, /* the connection's original direction */
+	CT_REPLY = 2,
+};
+
 /* A directional flow. IPv4 addresses are stored v4-mapped (::ffff:a.b.c.d)
  * so one key serves both families. For ICMP and ICMPv6, sport holds the type
  * and dport the code. Ports are in host byte order. */
@@ -108,8 +115,10 @@ struct event {
 	__u8 type;              /* enum event_type */
 	__u8 cause;             /* enum event_cause bits */
 	__u8 l2;                /* data starts at an Ethernet header */
-	__u8 pad[3];
+	__u8 ct_dir;            /* enum ct_dir: pre_nat is set when not CT_NONE */
+	__u8 pad[2];
 	struct flow_key flow;
+	struct flow_key pre_nat; /* flow events: the flow as it entered the node, before NAT (conntrack) */
 	__u8 data[SNAP_LEN];
 };
 

@@ -139,6 +139,7 @@ func Event(ev *bpf.Event, r *intreport.Report, now time.Time) *podintv1.ReportEv
 		Packets:      ev.Packets,
 		Bytes:        ev.Bytes,
 		TimeUnixNano: now.UnixNano(),
+		Nat:          translation(ev, r.Flow),
 	}
 	if r.Kind == intreport.KindDrop {
 		msg.Kind = podintv1.ReportEvent_KIND_DROP

@@ -5,9 +5,12 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/podint/podint/daemon/intreport"
+	podintv1 "github.com/podint/podint/proto/podint/v1"
 	"github.com/podint/podint/test/harness"
 )
 
@@ -52,6 +55,64 @@ func expectHops(t *testing.T, ctx context.Context, cols []*harness.Collector, ho
 				t.Errorf("node %d: %s (ports %d -> %d) has hop latency %d, want the time from ingress to egress",
 					h.node+1, r.Report.Flow, r.IngressPort, r.EgressPort, lat)
 			}
+		}
+	}
+}
+
+// reportLog keeps what a node's Reports stream (podintctl watch) carried.
+type reportLog struct {
+	mu  sync.Mutex
+	evs []*podintv1.ReportEvent
+}
+
+// watchReports opens node n's report stream for the rest of the test.
+func watchReports(t *testing.T, ctx context.Context, n *harness.Node) *reportLog {
+	t.Helper()
+	c := client(t, n)
+	stream, err := c.Reports(ctx, &podintv1.ReportsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCounter(t, ctx, n, "report_streams", 1)
+	l := &reportLog{}
+	go func() {
+		for {
+			ev, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			l.mu.Lock()
+			l.evs = append(l.evs, ev)
+			l.mu.Unlock()
+		}
+	}()
+	return l
+}
+
+// expectService waits for a report of h on the stream that names the
+// Service the connection was sent to (empty: translated, but no Service, a
+// masquerade) and whose flow before NAT has source before.
+func (l *reportLog) expectService(t *testing.T, ctx context.Context, h hop, service string, before netip.Addr) {
+	t.Helper()
+	for {
+		l.mu.Lock()
+		evs := l.evs
+		l.mu.Unlock()
+		for _, ev := range evs {
+			f, nat := ev.GetFlow(), ev.GetNat()
+			if ev.GetKind() != podintv1.ReportEvent_KIND_FLOW || f.GetSrc() != h.src.String() || f.GetDst() != h.dst.String() ||
+				(h.sport != 0 && f.GetSrcPort() != uint32(h.sport)) || (h.dport != 0 && f.GetDstPort() != uint32(h.dport)) {
+				continue
+			}
+			if nat.GetService() == service && nat.GetBefore().GetSrc() == before.String() {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no report of %s:%d -> %s:%d on the stream with service %q and source %s before NAT; got %d reports",
+				h.src, h.sport, h.dst, h.dport, service, before, len(evs))
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
@@ -134,6 +195,7 @@ func testServiceTraffic(t *testing.T, tool harness.NATTool) {
 	); err != nil {
 		t.Fatal(err)
 	}
+	stream := watchReports(t, ctx, n1)
 	dialFrom := func(p *harness.Pod, to netip.AddrPort) func() (net.Conn, error) {
 		return func() (net.Conn, error) { return p.DialTCP(ctx, to.String()) }
 	}
@@ -143,6 +205,9 @@ func testServiceTraffic(t *testing.T, tool harness.NATTool) {
 		expectHops(t, ctx, cols,
 			hop{0, a.IP, b.IP, sp, 8080, ia, ib},
 			hop{0, local.Addr(), a.IP, 80, sp, ib, ia})
+		// Users see the Service: pod a -> svc -> pod b, and back.
+		stream.expectService(t, ctx, hop{src: a.IP, dst: b.IP, sport: sp, dport: 8080}, local.String(), a.IP)
+		stream.expectService(t, ctx, hop{src: local.Addr(), dst: a.IP, sport: 80, dport: sp}, local.String(), b.IP)
 	})
 	t.Run("ClusterIP, backend on the other node", func(t *testing.T) {
 		sp := echoThrough(t, dialFrom(a, remote))
@@ -151,12 +216,14 @@ func testServiceTraffic(t *testing.T, tool harness.NATTool) {
 			hop{1, a.IP, d.IP, sp, 8080, up2, id},
 			hop{1, d.IP, a.IP, 8080, sp, id, up2},
 			hop{0, remote.Addr(), a.IP, 80, sp, up1, ia})
+		stream.expectService(t, ctx, hop{src: a.IP, dst: d.IP, sport: sp, dport: 8080}, remote.String(), a.IP)
 	})
 	t.Run("NodePort from the uplink", func(t *testing.T) {
 		sp := echoThrough(t, func() (net.Conn, error) { return c.Fabric.DialTCP(ctx, nodePort) })
 		expectHops(t, ctx, cols,
 			hop{0, harness.FabricAddr(), b.IP, sp, 8080, up1, ib},
 			hop{0, nodePort.Addr(), harness.FabricAddr(), nodePort.Port(), sp, ib, up1})
+		stream.expectService(t, ctx, hop{src: harness.FabricAddr(), dst: b.IP, sport: sp, dport: 8080}, nodePort.String(), harness.FabricAddr())
 	})
 	t.Run("hairpin: a pod through its own Service", func(t *testing.T) {
 		sp := echoThrough(t, dialFrom(a, hairpin))
@@ -165,6 +232,7 @@ func testServiceTraffic(t *testing.T, tool harness.NATTool) {
 		expectHops(t, ctx, cols,
 			hop{0, gatewayOf(t, a), a.IP, 0, 8080, ia, ia},
 			hop{0, hairpin.Addr(), a.IP, 80, sp, ia, ia})
+		stream.expectService(t, ctx, hop{src: gatewayOf(t, a), dst: a.IP, dport: 8080}, hairpin.String(), a.IP)
 	})
 }
 
@@ -196,6 +264,7 @@ func TestMasqueradedTrafficKeepsHopLatency(t *testing.T) {
 		t.Fatal(err)
 	}
 	echoServer(t, l)
+	stream := watchReports(t, ctx, c.Nodes[0])
 	// Three connections, as the issue tried them: every report of each,
 	// both ways, has its ports and a hop latency.
 	node := harness.NodeUplinkAddr(1)
@@ -205,4 +274,6 @@ func TestMasqueradedTrafficKeepsHopLatency(t *testing.T) {
 		hops = append(hops, hop{0, outside.Addr(), a.IP, outside.Port(), sp, up, ia})
 	}
 	expectHops(t, ctx, cols, hops...)
+	// The stream says whose packets the node's address stands for.
+	stream.expectService(t, ctx, hops[0], "", a.IP)
 }
