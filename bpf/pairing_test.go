@@ -73,6 +73,9 @@ func ingressThenEgress(t *testing.T, p *Probes, rd *ringbuf.Reader, in, out []by
 	if len(evs) != 1 {
 		t.Fatalf("%d events for one egress packet, want 1", len(evs))
 	}
+	if evs[0].CtDir != CtNone || evs[0].PreNat != (FlowKey{}) {
+		t.Fatalf("a test-run packet has no conntrack entry, yet the event has ct_dir %d, pre-NAT flow %+v", evs[0].CtDir, evs[0].PreNat)
+	}
 	stale := after[probeCounterCOUNTER_INFLIGHT_STALE] - before[probeCounterCOUNTER_INFLIGHT_STALE]
 	switch {
 	case evs[0].Cause&CauseNoIngress == 0:
@@ -100,6 +103,15 @@ func tcpFrame(t *testing.T, src, dst net.IP, sport, dport uint16, seq uint32) []
 	i.SrcIP, i.DstIP = src, dst
 	l := tcp(sport, dport, func(l *layers.TCP) { l.Seq = seq; l.Ack = 99 })
 	return serialize(t, eth(layers.EthernetTypeIPv4), i, withNet(l, i), payload(20))
+}
+
+// vlanTagged inserts an 802.1Q tag after the MAC addresses of frame, so
+// that the probes read it with the helper-based parser: the direct and the
+// helper parser must compute the same signature.
+func vlanTagged(frame []byte) []byte {
+	out := append([]byte{}, frame[:12]...)
+	out = append(out, 0x81, 0x00, 0x00, 100)
+	return append(out, frame[12:]...)
 }
 
 func tcp6Frame(t *testing.T, src, dst net.IP, sport, dport uint16, seq uint32) []byte {
@@ -161,6 +173,9 @@ func TestARewrittenTuplePairsWithItsIngressRecord(t *testing.T) {
 		{"IPv6 DNAT", tcp6Frame(t, podA6, svc6, 40000, 80, 11), tcp6Frame(t, podA6, podB6, 40000, 8080, 11)},
 		{"UDP DNAT", udpFrame(t, podA, clusterIP, 5353, 53, 1), udpFrame(t, podA, podB, 5353, 1053, 1)},
 		{"UDP masquerade, helper parser", udpOptionsFrame(t, podA, outside, 5353, 53), udpOptionsFrame(t, nodeIP, outside, 1024, 53)},
+		{"TCP, direct parser in, helper parser out", tcpFrame(t, podA, clusterIP, 40000, 80, 9), vlanTagged(tcpFrame(t, podA, podB, 40000, 8080, 9))},
+		{"UDP, helper parser in, direct parser out", vlanTagged(udpFrame(t, podA, clusterIP, 5353, 53, 1)), udpFrame(t, podA, podB, 5353, 1053, 1)},
+		{"IPv6 TCP, helper parser in, direct parser out", vlanTagged(tcp6Frame(t, podA6, svc6, 40000, 80, 11)), tcp6Frame(t, podA6, podB6, 40000, 8080, 11)},
 		{"ICMP echo masquerade rewrites the id", icmpEchoFrame(t, podA, outside, 17, 3), icmpEchoFrame(t, nodeIP, outside, 4242, 3)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
