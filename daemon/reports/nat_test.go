@@ -53,3 +53,20 @@ func TestTranslationNamesTheService(t *testing.T) {
 		})
 	}
 }
+
+func TestAServiceAddressSelectsItsConnections(t *testing.T) {
+	h := NewHub(16)
+	svc := h.Subscribe(Filter{IP: netip.MustParseAddr("10.96.0.10")})
+	defer svc.Close()
+	after := flowOf("10.22.1.2", 40000, "10.22.1.3", 8080)
+	r := &intreport.Report{Kind: intreport.KindFlow, Flow: after}
+	h.Publish(&bpf.Event{Type: bpf.EventFlow, CtDir: bpf.CtOriginal, PreNat: key("10.22.1.2", 40000, "10.96.0.10", 80)}, r)
+	h.Publish(&bpf.Event{Type: bpf.EventFlow, CtDir: bpf.CtOriginal, PreNat: key("10.22.1.2", 40000, "10.22.1.3", 8080)}, r)
+	h.Publish(&bpf.Event{Type: bpf.EventFlow}, r)
+	if n := len(svc.C()); n != 1 {
+		t.Fatalf("--ip 10.96.0.10 got %d reports, want the one DNATed from it", n)
+	}
+	if ev := <-svc.C(); ev.GetNat().GetService() != "10.96.0.10:80" {
+		t.Errorf("report %v, want service 10.96.0.10:80", ev)
+	}
+}

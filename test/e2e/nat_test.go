@@ -14,7 +14,7 @@ import (
 	"github.com/podint/podint/test/harness"
 )
 
-// hop is a flow a node must report as it left the node (after NAT), through
+// hop is a TCP or UDP flow a node must report as it left the node (after NAT), through
 // the ports in -> out, with a hop latency. A zero port matches any port (a
 // masqueraded source port, a client's ephemeral port).
 type hop struct {
@@ -25,7 +25,7 @@ type hop struct {
 }
 
 func (h hop) matches(f intreport.Flow) bool {
-	return f.Proto == intreport.ProtoTCP && f.Src == h.src && f.Dst == h.dst &&
+	return (f.Proto == intreport.ProtoTCP || f.Proto == intreport.ProtoUDP) && f.Src == h.src && f.Dst == h.dst &&
 		(h.sport == 0 || f.SrcPort == h.sport) && (h.dport == 0 || f.DstPort == h.dport)
 }
 
@@ -149,6 +149,49 @@ func echoThrough(t *testing.T, dial func() (net.Conn, error)) uint16 {
 	return uint16(c.LocalAddr().(*net.TCPAddr).Port)
 }
 
+// udpEcho answers every datagram to p:port with the same bytes.
+func udpEcho(t *testing.T, p *harness.Pod, port int) {
+	t.Helper()
+	c, err := p.ListenUDP(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			_, _ = c.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+}
+
+// udpExchange sends a query from p to dst, waits for the answer and
+// returns p's port.
+func udpExchange(t *testing.T, p *harness.Pod, dst netip.AddrPort) uint16 {
+	t.Helper()
+	c, err := p.ListenUDP(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.WriteToUDPAddrPort([]byte("query podint"), dst); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, from, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil || string(buf[:n]) != "query podint" || from != dst {
+		t.Fatalf("answer %q from %s (%v), want the query back from %s", buf[:n], from, err, dst)
+	}
+	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
+}
+
 // startPtpCluster is a cluster of ptp nodes, the primary plugin with which
 // kube-proxy's DNAT sees every pod packet in the node's IP stack.
 func startPtpCluster(t *testing.T, nodes int, masq bool) (*harness.Cluster, []*harness.Collector) {
@@ -187,11 +230,14 @@ func testServiceTraffic(t *testing.T, tool harness.NATTool) {
 	remote := netip.MustParseAddrPort("10.96.0.11:80")
 	hairpin := netip.MustParseAddrPort("10.96.0.12:80")
 	nodePort := netip.AddrPortFrom(harness.NodeUplinkAddr(1), 30080)
+	dns := netip.MustParseAddrPort("10.96.0.53:53")
+	udpEcho(t, b, 5353)
 	if err := n1.AddServiceNAT(tool,
 		harness.ServiceNAT{Frontend: local, Backend: netip.AddrPortFrom(b.IP, 8080)},
 		harness.ServiceNAT{Frontend: remote, Backend: netip.AddrPortFrom(d.IP, 8080)},
 		harness.ServiceNAT{Frontend: hairpin, Backend: netip.AddrPortFrom(a.IP, 8080)},
 		harness.ServiceNAT{Frontend: nodePort, Backend: netip.AddrPortFrom(b.IP, 8080)},
+		harness.ServiceNAT{Frontend: dns, Backend: netip.AddrPortFrom(b.IP, 5353), Proto: "udp"},
 	); err != nil {
 		t.Fatal(err)
 	}
@@ -224,6 +270,13 @@ func testServiceTraffic(t *testing.T, tool harness.NATTool) {
 			hop{0, harness.FabricAddr(), b.IP, sp, 8080, up1, ib},
 			hop{0, nodePort.Addr(), harness.FabricAddr(), nodePort.Port(), sp, ib, up1})
 		stream.expectService(t, ctx, hop{src: harness.FabricAddr(), dst: b.IP, sport: sp, dport: 8080}, nodePort.String(), harness.FabricAddr())
+	})
+	t.Run("UDP ClusterIP, like cluster DNS", func(t *testing.T) {
+		sp := udpExchange(t, a, dns)
+		expectHops(t, ctx, cols,
+			hop{0, a.IP, b.IP, sp, 5353, ia, ib},
+			hop{0, dns.Addr(), a.IP, 53, sp, ib, ia})
+		stream.expectService(t, ctx, hop{src: a.IP, dst: b.IP, sport: sp, dport: 5353}, dns.String(), a.IP)
 	})
 	t.Run("hairpin: a pod through its own Service", func(t *testing.T) {
 		sp := echoThrough(t, dialFrom(a, hairpin))

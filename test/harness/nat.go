@@ -14,10 +14,18 @@ const ServiceMark = 0x4000
 
 // ServiceNAT is one translation kube-proxy installs for a Service: packets
 // to Frontend (a ClusterIP:port, or the node's address:nodePort) are DNATed
-// to Backend (a pod's address:targetPort). Protocol is TCP.
+// to Backend (a pod's address:targetPort).
 type ServiceNAT struct {
 	Frontend netip.AddrPort
 	Backend  netip.AddrPort
+	Proto    string // "tcp" (default) or "udp"
+}
+
+func (s ServiceNAT) proto() string {
+	if s.Proto == "" {
+		return "tcp"
+	}
+	return s.Proto
 }
 
 // NATTool is how the rules are written: kube-proxy's nftables mode, or its
@@ -50,7 +58,7 @@ func (n *Node) AddServiceNAT(tool NATTool, services ...ServiceNAT) error {
 		}
 		for _, s := range services {
 			match := []string{"nft", "add", "rule", "ip", "podint-svc", "services",
-				"ip", "daddr", s.Frontend.Addr().String(), "tcp", "dport", fmt.Sprint(s.Frontend.Port())}
+				"ip", "daddr", s.Frontend.Addr().String(), s.proto(), "dport", fmt.Sprint(s.Frontend.Port())}
 			cmds = append(cmds,
 				append(append([]string{}, match...), "ip", "saddr", s.Backend.Addr().String(),
 					"meta", "mark", "set", "mark", "or", fmt.Sprint(ServiceMark)),
@@ -66,7 +74,7 @@ func (n *Node) AddServiceNAT(tool NATTool, services ...ServiceNAT) error {
 			ipt("-A", "POSTROUTING", "-m", "mark", "--mark", mark, "-j", "MASQUERADE"),
 		}
 		for _, s := range services {
-			match := []string{"-A", "PODINT-SVC", "-d", s.Frontend.Addr().String(), "-p", "tcp", "--dport", fmt.Sprint(s.Frontend.Port())}
+			match := []string{"-A", "PODINT-SVC", "-d", s.Frontend.Addr().String(), "-p", s.proto(), "--dport", fmt.Sprint(s.Frontend.Port())}
 			cmds = append(cmds,
 				ipt(append(append([]string{}, match...), "-s", s.Backend.Addr().String(), "-j", "MARK", "--set-xmark", mark)...),
 				ipt(append(append([]string{}, match...), "-j", "DNAT", "--to-destination", s.Backend.String())...))

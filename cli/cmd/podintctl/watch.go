@@ -73,7 +73,7 @@ watch says how many.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&ip, "ip", "", "only reports of flows from or to this IP address")
+	f.StringVar(&ip, "ip", "", "only reports of flows from or to this IP address, before or after NAT (a Service's ClusterIP works too)")
 	f.BoolVar(&drops, "drops", false, "only drop reports")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object (the API's ReportEvent) per report")
 	return cmd

@@ -956,7 +956,8 @@ func (x *StatsResponse) GetCounters() []*Counter {
 
 type ReportsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Only reports whose flow involves this pod IP (empty: all).
+	// Only reports whose flow involves this IP, before or after NAT: a pod's
+	// IP, or a Service's ClusterIP (empty: all).
 	Ip string `protobuf:"bytes,1,opt,name=ip,proto3" json:"ip,omitempty"`
 	// Only drop reports.
 	DropsOnly     bool `protobuf:"varint,2,opt,name=drops_only,json=dropsOnly,proto3" json:"drops_only,omitempty"`
