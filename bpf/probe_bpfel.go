@@ -164,6 +164,8 @@ const (
 	probeProgPodintDrop       = "podint_drop"
 	probeProgPodintEgress     = "podint_egress"
 	probeProgPodintIngress    = "podint_ingress"
+	probeProgPodintLocalIn    = "podint_local_in"
+	probeProgPodintLocalOut   = "podint_local_out"
 	probeVarSkbConsumedReason = "skb_consumed_reason"
 	probeVarUnusedCounter     = "unused_counter"
 	probeVarUnusedCtDir       = "unused_ct_dir"
@@ -219,9 +221,11 @@ type probeSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeProgramSpecs struct {
-	PodintDrop    *ebpf.ProgramSpec `ebpf:"podint_drop"`
-	PodintEgress  *ebpf.ProgramSpec `ebpf:"podint_egress"`
-	PodintIngress *ebpf.ProgramSpec `ebpf:"podint_ingress"`
+	PodintDrop     *ebpf.ProgramSpec `ebpf:"podint_drop"`
+	PodintEgress   *ebpf.ProgramSpec `ebpf:"podint_egress"`
+	PodintIngress  *ebpf.ProgramSpec `ebpf:"podint_ingress"`
+	PodintLocalIn  *ebpf.ProgramSpec `ebpf:"podint_local_in"`
+	PodintLocalOut *ebpf.ProgramSpec `ebpf:"podint_local_out"`
 }
 
 // probeMapSpecs contains maps before they are loaded into the kernel.
@@ -322,9 +326,11 @@ type probeVariables struct {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probePrograms struct {
-	PodintDrop    *ebpf.Program `ebpf:"podint_drop"`
-	PodintEgress  *ebpf.Program `ebpf:"podint_egress"`
-	PodintIngress *ebpf.Program `ebpf:"podint_ingress"`
+	PodintDrop     *ebpf.Program `ebpf:"podint_drop"`
+	PodintEgress   *ebpf.Program `ebpf:"podint_egress"`
+	PodintIngress  *ebpf.Program `ebpf:"podint_ingress"`
+	PodintLocalIn  *ebpf.Program `ebpf:"podint_local_in"`
+	PodintLocalOut *ebpf.Program `ebpf:"podint_local_out"`
 }
 
 func (p *probePrograms) Close() error {
@@ -332,6 +338,8 @@ func (p *probePrograms) Close() error {
 		p.PodintDrop,
 		p.PodintEgress,
 		p.PodintIngress,
+		p.PodintLocalIn,
+		p.PodintLocalOut,
 	)
 }
 

@@ -95,6 +95,9 @@ func (p *portNames) refresh(cmd *cobra.Command) {
 		return
 	}
 	p.names = map[uint32]string{}
+	if cpu := t.GetNode().GetCpuPort(); cpu != 0 {
+		p.names[cpu] = "node"
+	}
 	for _, u := range t.GetNode().GetUplinks() {
 		p.names[u.GetIfindex()] = u.GetHostInterface()
 	}

@@ -642,11 +642,16 @@ func (x *ListProbesResponse) GetProbes() []*Probe {
 }
 
 type Node struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	SwitchId      uint32                 `protobuf:"varint,2,opt,name=switch_id,json=switchId,proto3" json:"switch_id,omitempty"`
-	SwitchIp      string                 `protobuf:"bytes,3,opt,name=switch_ip,json=switchIp,proto3" json:"switch_ip,omitempty"` // switch_id as a dotted IPv4 address
-	Uplinks       []*Probe               `protobuf:"bytes,4,rep,name=uplinks,proto3" json:"uplinks,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	SwitchId uint32                 `protobuf:"varint,2,opt,name=switch_id,json=switchId,proto3" json:"switch_id,omitempty"`
+	SwitchIp string                 `protobuf:"bytes,3,opt,name=switch_ip,json=switchIp,proto3" json:"switch_ip,omitempty"` // switch_id as a dotted IPv4 address
+	Uplinks  []*Probe               `protobuf:"bytes,4,rep,name=uplinks,proto3" json:"uplinks,omitempty"`
+	// The port id of the node's own stack (an INT switch's CPU port): reports
+	// of packets delivered to the node's sockets leave through it, of packets
+	// the node sends enter through it. The loopback's ifindex, 1; 0 when the
+	// kernel could not attach it (before 6.4).
+	CpuPort       uint32 `protobuf:"varint,5,opt,name=cpu_port,json=cpuPort,proto3" json:"cpu_port,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -707,6 +712,13 @@ func (x *Node) GetUplinks() []*Probe {
 		return x.Uplinks
 	}
 	return nil
+}
+
+func (x *Node) GetCpuPort() uint32 {
+	if x != nil {
+		return x.CpuPort
+	}
+	return 0
 }
 
 type TopologyRequest struct {
@@ -1460,12 +1472,13 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"\x05found\x18\x01 \x01(\bR\x05found\"\x13\n" +
 	"\x11ListProbesRequest\">\n" +
 	"\x12ListProbesResponse\x12(\n" +
-	"\x06probes\x18\x01 \x03(\v2\x10.podint.v1.ProbeR\x06probes\"\x80\x01\n" +
+	"\x06probes\x18\x01 \x03(\v2\x10.podint.v1.ProbeR\x06probes\"\x9b\x01\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tswitch_id\x18\x02 \x01(\rR\bswitchId\x12\x1b\n" +
 	"\tswitch_ip\x18\x03 \x01(\tR\bswitchIp\x12*\n" +
-	"\auplinks\x18\x04 \x03(\v2\x10.podint.v1.ProbeR\auplinks\"\x11\n" +
+	"\auplinks\x18\x04 \x03(\v2\x10.podint.v1.ProbeR\auplinks\x12\x19\n" +
+	"\bcpu_port\x18\x05 \x01(\rR\acpuPort\"\x11\n" +
 	"\x0fTopologyRequest\"_\n" +
 	"\x10TopologyResponse\x12#\n" +
 	"\x04node\x18\x01 \x01(\v2\x0f.podint.v1.NodeR\x04node\x12&\n" +
