@@ -3,6 +3,9 @@ package e2e
 import (
 	"net"
 	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/podint/podint/bpf"
@@ -65,5 +68,9 @@ func TestTheNodesOwnStackIsTheCPUPort(t *testing.T) {
 	}
 	if got := topo.GetNode().GetCpuPort(); got != bpf.CPUPort {
 		t.Errorf("topology cpu_port %d, want %d", got, bpf.CPUPort)
+	}
+	out, err := exec.Command(filepath.Join(binDir, "podintctl"), "--root", n.Paths.Root, "topology").CombinedOutput()
+	if err != nil || !regexp.MustCompile(`(?m)^1\s+lo\s+cpu\s`).Match(out) {
+		t.Errorf("podintctl topology (%v) does not list the CPU port (1, lo, cpu):\n%s", err, out)
 	}
 }
