@@ -12,7 +12,6 @@
 
 #include "drop.h"
 
-#define CPU_PORT 1 /* LOOPBACK_IFINDEX */
 #define NF_ACCEPT_ 1
 
 struct bpf_nf_ctx {

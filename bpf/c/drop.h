@@ -82,7 +82,9 @@ int podint_drop(__u64 *ctx)
 	__u64 in_ts = now;
 	__u32 in_if = 0, out_if = 0;
 	struct inflight *f = inflight_find(id);
-	if (f && now - f->ts <= cfg->inflight_max_age_ns) {
+	/* a packet the node sent (CPU port) counts as entering through no
+	 * probed port: the node's own traffic on lo is not reported */
+	if (f && f->ifindex != CPU_PORT && now - f->ts <= cfg->inflight_max_age_ns) {
 		in_ts = f->ts;
 		in_if = f->ifindex;
 	}

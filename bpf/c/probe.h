@@ -6,6 +6,9 @@
 
 #define SNAP_LEN 128
 
+/* The port id of the node's own stack (cpu.h): the loopback's ifindex. */
+#define CPU_PORT 1
+
 enum event_type {
 	EVENT_FLOW = 1, /* a packet crossed the node from ingress to egress port */
 	EVENT_DROP = 2, /* the kernel freed a probed packet with a drop reason */
