@@ -75,7 +75,7 @@ var CounterHelp = map[string]string{
 	"ringbuf_full":     "events lost because the ring buffer was full",
 	"suppressed":       "packets the report filter held back (no new cause, within the interval)",
 	"ingress_unknown":  "egress packets that did not pass a probed ingress port (no hop latency)",
-	"inflight_stale":   "ingress records too old or of another flow, not paired",
+	"inflight_stale":   "ingress records too old or of another packet (a reused sk_buff), not paired",
 	"unwatched":        "packets of flows the watchlist does not select",
 	"drops_seen":       "packets of probed ports the kernel dropped for a reason --drop-reasons reports",
 	"drops_suppressed": "drops held back by the per-flow, per-reason rate limit",

@@ -30,6 +30,14 @@ const (
 	probeCounterCOUNTER_MAX              probeCounter = 11
 )
 
+type probeCtDir uint32
+
+const (
+	probeCtDirCT_NONE     probeCtDir = 0
+	probeCtDirCT_ORIGINAL probeCtDir = 1
+	probeCtDirCT_REPLY    probeCtDir = 2
+)
+
 type probeDropAction uint32
 
 const (
@@ -66,8 +74,10 @@ type probeEvent struct {
 	Type           uint8
 	Cause          uint8
 	L2             uint8
-	Pad            [3]uint8
+	CtDir          uint8
+	Pad            [2]uint8
 	Flow           probeFlowKey
+	PreNat         probeFlowKey
 	Data           [256]uint8
 }
 
@@ -113,12 +123,12 @@ type probeFlowState struct {
 }
 
 type probeInflight struct {
-	_        structs.HostLayout
-	Skb      uint64
-	Ts       uint64
-	Ifindex  uint32
-	FlowHash uint32
-	Check    uint64
+	_       structs.HostLayout
+	Skb     uint64
+	Ts      uint64
+	Ifindex uint32
+	Sig     uint32
+	Check   uint64
 }
 
 type probeSettings struct {
@@ -170,8 +180,11 @@ const (
 	probeProgPodintDrop       = "podint_drop"
 	probeProgPodintEgress     = "podint_egress"
 	probeProgPodintIngress    = "podint_ingress"
+	probeProgPodintLocalIn    = "podint_local_in"
+	probeProgPodintLocalOut   = "podint_local_out"
 	probeVarSkbConsumedReason = "skb_consumed_reason"
 	probeVarUnusedCounter     = "unused_counter"
+	probeVarUnusedCtDir       = "unused_ct_dir"
 	probeVarUnusedDropAction  = "unused_drop_action"
 	probeVarUnusedDropKey     = "unused_drop_key"
 	probeVarUnusedDropState   = "unused_drop_state"
@@ -226,9 +239,11 @@ type probeSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeProgramSpecs struct {
-	PodintDrop    *ebpf.ProgramSpec `ebpf:"podint_drop"`
-	PodintEgress  *ebpf.ProgramSpec `ebpf:"podint_egress"`
-	PodintIngress *ebpf.ProgramSpec `ebpf:"podint_ingress"`
+	PodintDrop     *ebpf.ProgramSpec `ebpf:"podint_drop"`
+	PodintEgress   *ebpf.ProgramSpec `ebpf:"podint_egress"`
+	PodintIngress  *ebpf.ProgramSpec `ebpf:"podint_ingress"`
+	PodintLocalIn  *ebpf.ProgramSpec `ebpf:"podint_local_in"`
+	PodintLocalOut *ebpf.ProgramSpec `ebpf:"podint_local_out"`
 }
 
 // probeMapSpecs contains maps before they are loaded into the kernel.
@@ -254,6 +269,7 @@ type probeMapSpecs struct {
 type probeVariableSpecs struct {
 	SkbConsumedReason *ebpf.VariableSpec `ebpf:"skb_consumed_reason"`
 	UnusedCounter     *ebpf.VariableSpec `ebpf:"unused_counter"`
+	UnusedCtDir       *ebpf.VariableSpec `ebpf:"unused_ct_dir"`
 	UnusedDropAction  *ebpf.VariableSpec `ebpf:"unused_drop_action"`
 	UnusedDropKey     *ebpf.VariableSpec `ebpf:"unused_drop_key"`
 	UnusedDropState   *ebpf.VariableSpec `ebpf:"unused_drop_state"`
@@ -321,6 +337,7 @@ func (m *probeMaps) Close() error {
 type probeVariables struct {
 	SkbConsumedReason *ebpf.Variable `ebpf:"skb_consumed_reason"`
 	UnusedCounter     *ebpf.Variable `ebpf:"unused_counter"`
+	UnusedCtDir       *ebpf.Variable `ebpf:"unused_ct_dir"`
 	UnusedDropAction  *ebpf.Variable `ebpf:"unused_drop_action"`
 	UnusedDropKey     *ebpf.Variable `ebpf:"unused_drop_key"`
 	UnusedDropState   *ebpf.Variable `ebpf:"unused_drop_state"`
@@ -337,9 +354,11 @@ type probeVariables struct {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probePrograms struct {
-	PodintDrop    *ebpf.Program `ebpf:"podint_drop"`
-	PodintEgress  *ebpf.Program `ebpf:"podint_egress"`
-	PodintIngress *ebpf.Program `ebpf:"podint_ingress"`
+	PodintDrop     *ebpf.Program `ebpf:"podint_drop"`
+	PodintEgress   *ebpf.Program `ebpf:"podint_egress"`
+	PodintIngress  *ebpf.Program `ebpf:"podint_ingress"`
+	PodintLocalIn  *ebpf.Program `ebpf:"podint_local_in"`
+	PodintLocalOut *ebpf.Program `ebpf:"podint_local_out"`
 }
 
 func (p *probePrograms) Close() error {
@@ -347,6 +366,8 @@ func (p *probePrograms) Close() error {
 		p.PodintDrop,
 		p.PodintEgress,
 		p.PodintIngress,
+		p.PodintLocalIn,
+		p.PodintLocalOut,
 	)
 }
 

@@ -44,6 +44,12 @@ const (
 	CauseTCPEnd     = uint8(probeEventCauseCAUSE_TCP_END)
 	CauseInterval   = uint8(probeEventCauseCAUSE_INTERVAL)
 	CauseNoIngress  = uint8(probeEventCauseCAUSE_NO_INGRESS)
+
+	// Event.CtDir: the packet's direction in its conntrack entry; with
+	// CtNone, Event.PreNat is not set.
+	CtNone     = uint8(probeCtDirCT_NONE)
+	CtOriginal = uint8(probeCtDirCT_ORIGINAL)
+	CtReply    = uint8(probeCtDirCT_REPLY)
 )
 
 // MaxSnapLen is the most bytes of a packet an event carries: SNAP_LEN in

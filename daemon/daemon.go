@@ -115,6 +115,11 @@ func New(cfg config.Config, opts Options) (d *Daemon, err error) {
 		log.Warn("drop reports disabled", "err", err)
 	}
 	node := &podintv1.Node{Name: cfg.NodeName, SwitchId: d.switchID, SwitchIp: sw.String()}
+	if err := d.probes.AttachCPUPort(); err != nil {
+		log.Warn("no CPU port: traffic to and from the node itself is reported without it", "err", err)
+	} else {
+		node.CpuPort = bpf.CPUPort
+	}
 	if d.store, err = registry.NewStore(filepath.Join(d.paths.StateDir, "probes"), node); err != nil {
 		return nil, err
 	}

@@ -60,6 +60,9 @@ func (d *Daemon) detachAll() {
 	if err := bpf.DetachDrops(d.paths.PinDir); err != nil {
 		d.log.Error("detach on exit: drop probe remains", "err", err)
 	}
+	if err := bpf.DetachCPUPort(d.paths.PinDir); err != nil {
+		d.log.Error("detach on exit: CPU port programs remain", "err", err)
+	}
 	for _, p := range d.store.Probes() {
 		_, _ = d.store.Delete(registry.ID(p))
 		_ = d.probes.RemovePort(int(p.GetIfindex()))

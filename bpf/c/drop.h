@@ -9,6 +9,7 @@
 #include "maps.h"
 #include "watch.h"
 #include "kernel.h"
+#include "l3.h"
 
 /* SKB_CONSUMED on the running kernel, set by the loader from BTF: a freed
  * packet with this reason was delivered, not dropped. */
@@ -130,19 +131,24 @@ int podint_drop(__u64 *ctx)
 	__u64 now = bpf_ktime_get_ns();
 	__u64 id = (__u64)(unsigned long)skb - (__u64)(unsigned long)&inflight;
 	__u64 in_ts = now;
-	__u32 in_if = 0, out_if = 0;
+	__u32 in_if = 0, out_if = 0, iif_port = 0, rec_sig = 0;
 	struct inflight *f = inflight_find(id);
-	if (f && now - f->ts <= cfg->inflight_max_age_ns) {
+	/* a packet the node sent (CPU port) counts as entering through no
+	 * probed port: the node's own traffic on lo is not reported */
+	if (f && f->ifindex != CPU_PORT && now - f->ts <= cfg->inflight_max_age_ns) {
 		in_ts = f->ts;
 		in_if = f->ifindex;
+		rec_sig = f->sig;
 	}
 	struct net_device *dev = skb->dev;
 	__u32 dev_ns = dev ? dev->nd_net.net->ns.inum : 0;
 	if (dev && dev_ns == cfg->netns_ino) {
 		__u32 iif = skb->skb_iif;
 		__u32 devif = dev->ifindex;
-		if (!in_if && is_port(iif))
-			in_if = iif;
+		if (is_port(iif))
+			iif_port = iif;
+		if (!in_if)
+			in_if = iif_port;
 		if (devif != in_if && is_port(devif))
 			out_if = devif; /* dropped on its way out, e.g. by a qdisc */
 	}
@@ -192,6 +198,16 @@ int podint_drop(__u64 *ctx)
 	count(COUNTER_DROPS_SEEN);
 	if (parsed != 0)
 		return 0; /* not IP, or not readable: no flow to report */
+	/* The record must be this packet's: a freed sk_buff's address is soon
+	 * another packet's, maybe in another namespace. */
+	struct packet sp = {};
+	if (in_ts != now && (l3_sig(ev->data, ev->snap_len, &sp) != 0 || sp.sig != rec_sig)) {
+		count(COUNTER_INFLIGHT_STALE);
+		in_ts = now;
+		in_if = iif_port;
+		if (!in_if && !out_if)
+			return 0;
+	}
 	if (!flow_watched(&ev->flow, cfg))
 		return 0;
 

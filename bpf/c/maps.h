@@ -95,9 +95,9 @@ static __always_inline struct settings *settings(void)
 
 /* inflight_check binds a slot's fields together, so that a slot two CPUs
  * wrote at the same time is recognised as torn rather than paired. */
-static __always_inline __u64 inflight_check(__u64 skb, __u64 ts, __u32 ifindex, __u32 fh)
+static __always_inline __u64 inflight_check(__u64 skb, __u64 ts, __u32 ifindex, __u32 sig)
 {
-	return (skb ^ (ts * 0x9E3779B97F4A7C15ULL)) ^ ((__u64)ifindex << 32 | fh);
+	return (skb ^ (ts * 0x9E3779B97F4A7C15ULL)) ^ ((__u64)ifindex << 32 | sig);
 }
 
 /* inflight_slot: the slot of a packet in the direct-mapped in-flight table. */
@@ -112,7 +112,7 @@ static __always_inline struct inflight *inflight_slot(__u64 skb)
 static __always_inline struct inflight *inflight_find(__u64 skb)
 {
 	struct inflight *f = inflight_slot(skb);
-	if (!f || f->skb != skb || f->check != inflight_check(f->skb, f->ts, f->ifindex, f->flow_hash))
+	if (!f || f->skb != skb || f->check != inflight_check(f->skb, f->ts, f->ifindex, f->sig))
 		return 0;
 	return f;
 }

@@ -37,6 +37,10 @@ enum parse_result {
 
 struct packet {
 	struct flow_key key;
+	/* sig: a hash of what NAT leaves alone (see sig_mix), to tell at egress
+	 * whether an in-flight record is this packet's, whatever NAT did to its
+	 * addresses and ports. */
+	__u32 sig;
 	__u32 frame_off; /* offset of the Ethernet header of the reported frame */
 	__u8 tcp_flags;
 	__u8 l4_ok;      /* ports/type were read (not a later fragment, not truncated) */
@@ -48,6 +52,27 @@ struct l4_hdr {
 	__be16 dport;
 	__u8 rest[10];
 };
+
+/* sig_mix adds a header field to the packet's signature (FNV-1a over 32-bit
+ * words). The fields are those DNAT, SNAT and masquerade never rewrite and
+ * forwarding never changes: IPv4 ID and total length, IPv6 flow label and
+ * payload length, TCP sequence, acknowledgment and flags, the first
+ * payload word of UDP, the ICMP echo sequence, the SCTP verification tag.
+ * Not ports, addresses, checksums, the ICMP echo id or the TTL. */
+static __always_inline void sig_mix(struct packet *p, __u32 w)
+{
+	p->sig = (p->sig ^ w) * 16777619u;
+}
+
+static __always_inline __u32 be16_at(const __u8 *b)
+{
+	return (__u32)b[0] << 8 | b[1];
+}
+
+static __always_inline __u32 be32_at(const __u8 *b)
+{
+	return (__u32)b[0] << 24 | (__u32)b[1] << 16 | (__u32)b[2] << 8 | b[3];
+}
 
 static __always_inline void set_v4(__u8 *dst, __be32 addr)
 {
@@ -67,20 +92,34 @@ static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off, struct pac
 		if (bpf_skb_load_bytes(skb, off, &h, 14) < 0)
 			return PARSE_TRUNCATED;
 		p->tcp_flags = h.rest[9];
+		sig_mix(p, be32_at(&h.rest[0])); /* seq */
+		sig_mix(p, be32_at(&h.rest[4])); /* ack */
+		sig_mix(p, h.rest[9]);
 		break;
 	case IPPROTO_UDP:
 	case IPPROTO_SCTP_:
-		if (bpf_skb_load_bytes(skb, off, &h, 4) < 0)
+		if (bpf_skb_load_bytes(skb, off, &h, 12) == 0) {
+			if (p->key.proto == IPPROTO_SCTP_)
+				sig_mix(p, be32_at(&h.rest[0])); /* verification tag */
+			else if (be16_at(&h.rest[0]) >= 12) /* a payload word, not padding */
+				sig_mix(p, be32_at(&h.rest[4]));
+		} else if (bpf_skb_load_bytes(skb, off, &h, 4) < 0) {
 			return PARSE_TRUNCATED;
+		}
 		break;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6_: {
-		__u8 tc[2];
+		__u8 tc[8];
 		if (bpf_skb_load_bytes(skb, off, tc, 2) < 0)
 			return PARSE_TRUNCATED;
 		p->key.sport = tc[0];
 		p->key.dport = tc[1];
 		p->l4_ok = 1;
+		sig_mix(p, (__u32)tc[0] << 8 | tc[1]);
+		/* echo: NAT rewrites the id (bytes 4-5), not the sequence */
+		if ((tc[0] == 8 || tc[0] == 0 || tc[0] == 128 || tc[0] == 129) &&
+		    bpf_skb_load_bytes(skb, off, tc, 8) == 0)
+			sig_mix(p, be16_at(&tc[6]));
 		return PARSE_OK;
 	}
 	default:
@@ -134,10 +173,16 @@ static __always_inline int parse_ipv6_ext(struct __sk_buff *skb, __u32 *off, __u
 	return more;
 }
 
-/* parse_frame parses an Ethernet frame starting at off into p. */
-static __noinline int parse_frame(struct __sk_buff *skb, __u32 off, struct packet *p)
+/* parse_frame parses an Ethernet frame starting at off into p. It is a
+ * global function so the verifier checks it once, on its own, rather than
+ * once per call site and path into it: the probes stay far below the
+ * verifier's instruction budget. */
+__noinline int parse_frame(struct __sk_buff *skb, __u32 off, struct packet *p)
 {
 	__be16 proto;
+
+	if (!p)
+		return PARSE_TRUNCATED;
 
 	if (bpf_skb_load_bytes(skb, off + 12, &proto, 2) < 0)
 		return PARSE_TRUNCATED;
@@ -161,6 +206,9 @@ static __noinline int parse_frame(struct __sk_buff *skb, __u32 off, struct packe
 		p->key.proto = ip[9];
 		set_v4(p->key.saddr, *(__be32 *)&ip[12]);
 		set_v4(p->key.daddr, *(__be32 *)&ip[16]);
+		sig_mix(p, ip[9]);
+		sig_mix(p, be32_at(&ip[2])); /* total length, ID */
+		sig_mix(p, be16_at(&ip[6])); /* fragment offset */
 		/* a later fragment carries no L4 header */
 		if (((ip[6] << 8 | ip[7]) & 0x1fff) != 0)
 			return PARSE_OK;
@@ -177,6 +225,9 @@ static __noinline int parse_frame(struct __sk_buff *skb, __u32 off, struct packe
 		off += 40;
 		int r = parse_ipv6_ext(skb, &off, &nexthdr);
 		p->key.proto = nexthdr;
+		sig_mix(p, nexthdr);
+		sig_mix(p, be32_at(&ip6[0]) & 0xfffff); /* flow label */
+		sig_mix(p, be16_at(&ip6[4]));           /* payload length */
 		if (r == PARSE_TRUNCATED)
 			return r;
 		if (r != 0)
@@ -232,6 +283,10 @@ static __always_inline int parse_direct(struct __sk_buff *skb, struct packet *p)
 			return -1;
 		set_v4(p->key.saddr, *(__be32 *)&ip[12]);
 		set_v4(p->key.daddr, *(__be32 *)&ip[16]);
+		/* the same words, in the same order, as parse_frame mixes */
+		sig_mix(p, l4proto);
+		sig_mix(p, be32_at(&ip[2]));
+		sig_mix(p, be16_at(&ip[6]));
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		__u8 *ip6 = eth + 14;
 		if ((void *)(ip6 + 40) > end)
@@ -246,6 +301,9 @@ static __always_inline int parse_direct(struct __sk_buff *skb, struct packet *p)
 			return -1;
 		__builtin_memcpy(p->key.saddr, &ip6[8], 16);
 		__builtin_memcpy(p->key.daddr, &ip6[24], 16);
+		sig_mix(p, l4proto);
+		sig_mix(p, be32_at(&ip6[0]) & 0xfffff);
+		sig_mix(p, be16_at(&ip6[4]));
 	} else {
 		return -1;
 	}
@@ -258,6 +316,13 @@ static __always_inline int parse_direct(struct __sk_buff *skb, struct packet *p)
 	p->key.dport = dport;
 	p->tcp_flags = l4proto == IPPROTO_TCP ? l4[13] : 0;
 	p->l4_ok = 1;
+	if (l4proto == IPPROTO_TCP) {
+		sig_mix(p, be32_at(&l4[4]));
+		sig_mix(p, be32_at(&l4[8]));
+		sig_mix(p, l4[13]);
+	} else if (be16_at(&l4[4]) >= 12) {
+		sig_mix(p, be32_at(&l4[8]));
+	}
 	return PARSE_OK;
 }
 

@@ -4,12 +4,14 @@
  * every path returns TC_ACT_UNSPEC (TCX_NEXT), whatever the packet holds.
  *
  * Ingress records when and where a packet entered the node, keyed by its
- * sk_buff address; egress pairs it back, computes the hop latency, and lets
+ * sk_buff address and checked by a signature NAT cannot change; egress
+ * pairs it back, computes the hop latency, and lets
  * the per-flow report filter decide whether user space hears about it. */
 
 #include "parse.h"
 #include "maps.h"
 #include "watch.h"
+#include "nat.h"
 
 #define TC_ACT_UNSPEC_ (-1)
 
@@ -27,6 +29,7 @@ const enum event_type *unused_event_type __attribute__((unused));
 const enum event_cause *unused_event_cause __attribute__((unused));
 const enum snap *unused_snap __attribute__((unused));
 const enum drop_action *unused_drop_action __attribute__((unused));
+const enum ct_dir *unused_ct_dir __attribute__((unused));
 
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
 
@@ -36,16 +39,6 @@ static __always_inline __u64 skb_id(struct __sk_buff *skb)
 {
 	/* pointer minus a constant pointer: a scalar the verifier lets us hash */
 	return (__u64)(unsigned long)bpf_cast_to_kern_ctx(skb) - (__u64)(unsigned long)&inflight;
-}
-
-static __always_inline __u32 flow_hash(const struct flow_key *k)
-{
-	const __u32 *w = (const __u32 *)k;
-	__u32 h = 2166136261u;
-#pragma unroll
-	for (int i = 0; i < sizeof(*k) / 4; i++)
-		h = (h ^ w[i]) * 16777619u;
-	return h;
 }
 
 static __always_inline int parse_counted(struct __sk_buff *skb, struct packet *p)
@@ -69,12 +62,12 @@ static __always_inline void probe_ingress(struct __sk_buff *skb)
 	if (!v)
 		return;
 	__u64 ts = bpf_ktime_get_ns();
-	__u32 fh = flow_hash(&p.key), ifx = skb->ifindex;
+	__u32 ifx = skb->ifindex;
 	v->skb = id;
 	v->ts = ts;
 	v->ifindex = ifx;
-	v->flow_hash = fh;
-	v->check = inflight_check(id, ts, ifx, fh);
+	v->sig = p.sig;
+	v->check = inflight_check(id, ts, ifx, p.sig);
 }
 
 /* snap_limit is how many bytes of a packet an event captures: the daemon's
@@ -108,6 +101,7 @@ static __always_inline void emit(struct __sk_buff *skb, struct packet *p, __u64 
 	ev->l2 = 1;
 	__builtin_memset(ev->pad, 0, sizeof(ev->pad));
 	ev->flow = p->key;
+	ev->ct_dir = pre_nat_flow(bpf_cast_to_kern_ctx(skb), &ev->pre_nat);
 
 	__u32 off = p->frame_off;
 	__u32 len = skb->len > off ? skb->len - off : 0;
@@ -126,6 +120,85 @@ static __always_inline void emit(struct __sk_buff *skb, struct packet *p, __u64 
 	count(COUNTER_EVENTS);
 }
 
+/* flow_filter is the per-flow report filter for a packet that crossed the
+ * node from in_if to out_if: it updates the flow's state and counters and
+ * returns the causes to report it with, or 0 to stay quiet. */
+static __always_inline __u8 flow_filter(struct packet *p, __u64 len, __u32 in_if, __u32 out_if, __u64 in_ts,
+					__u64 now, __u8 cause, struct settings *cfg, __u64 *packets, __u64 *bytes)
+{
+	__u64 latency = now - in_ts;
+	__u64 quantum = cfg->latency_quantum_ns ? cfg->latency_quantum_ns : 1;
+	__u32 bucket = latency / quantum;
+
+	struct flow_state *st = bpf_map_lookup_elem(&flows, &p->key);
+	if (!st) {
+		struct flow_state ns = {
+			.last_report_ns = now,
+			.packets = 1,
+			.bytes = len,
+			.ingress_ifindex = in_if,
+			.egress_ifindex = out_if,
+			.latency_bucket = bucket,
+			.watch_gen = cfg->watch_gen,
+			.watched = flow_watched(&p->key, cfg),
+		};
+		bpf_map_update_elem(&flows, &p->key, &ns, BPF_ANY);
+		if (!ns.watched) {
+			count(COUNTER_UNWATCHED);
+			return 0;
+		}
+		*packets = 1;
+		*bytes = len;
+		return cause | CAUSE_NEW_FLOW;
+	}
+	if (st->watch_gen != cfg->watch_gen) {
+		/* the watchlist changed: a flow it now selects is reported as new */
+		int watched = flow_watched(&p->key, cfg);
+		if (watched && !st->watched)
+			cause |= CAUSE_NEW_FLOW;
+		st->watched = watched;
+		st->watch_gen = cfg->watch_gen;
+	}
+	if (!st->watched) {
+		count(COUNTER_UNWATCHED);
+		return 0;
+	}
+	*packets = __sync_fetch_and_add(&st->packets, 1) + 1;
+	*bytes = __sync_fetch_and_add(&st->bytes, len) + len;
+
+	if (st->egress_ifindex != out_if || st->ingress_ifindex != in_if) {
+		cause |= CAUSE_PORT_CHANGE;
+		st->egress_ifindex = out_if;
+		st->ingress_ifindex = in_if;
+	}
+	/* A latency change is reported at most every quarter interval, so a flow
+	 * whose latency jitters across a bucket edge cannot flood the collector;
+	 * the bucket is kept until reported, so a lasting change still is. */
+	if (st->latency_bucket != bucket && !(cause & CAUSE_NO_INGRESS) &&
+	    now - st->last_report_ns >= cfg->report_interval_ns / 4) {
+		cause |= CAUSE_LATENCY;
+		st->latency_bucket = bucket;
+	}
+	if (p->key.proto == IPPROTO_TCP && (p->tcp_flags & 0x05)) /* FIN or RST */
+		cause |= CAUSE_TCP_END;
+
+	__u64 last = st->last_report_ns;
+	int due = now - last >= cfg->report_interval_ns;
+	if (!(cause & ~CAUSE_NO_INGRESS) && !due) {
+		count(COUNTER_SUPPRESSED);
+		return 0;
+	}
+	/* one CPU wins the interval; a loser with no other cause stays quiet */
+	if (__sync_val_compare_and_swap(&st->last_report_ns, last, now) != last &&
+	    !(cause & ~CAUSE_NO_INGRESS)) {
+		count(COUNTER_SUPPRESSED);
+		return 0;
+	}
+	if (due)
+		cause |= CAUSE_INTERVAL;
+	return cause;
+}
+
 static __always_inline void probe_egress(struct __sk_buff *skb)
 {
 	struct packet p = {};
@@ -141,8 +214,10 @@ static __always_inline void probe_egress(struct __sk_buff *skb)
 	__u32 in_if = skb->ingress_ifindex;
 	__u8 cause = 0;
 
+	/* The record is this packet's when the sk_buff and the signature match
+	 * and it is fresh: the tuple may differ, NAT rewrote it on the way. */
 	struct inflight *f = inflight_find(id);
-	if (f && f->flow_hash == flow_hash(&p.key) && now - f->ts <= cfg->inflight_max_age_ns) {
+	if (f && f->sig == p.sig && now - f->ts <= cfg->inflight_max_age_ns) {
 		in_ts = f->ts;
 		in_if = f->ifindex;
 		f->skb = 0;
@@ -153,80 +228,14 @@ static __always_inline void probe_egress(struct __sk_buff *skb)
 		cause |= CAUSE_NO_INGRESS;
 	}
 
-	__u64 latency = now - in_ts;
-	__u64 quantum = cfg->latency_quantum_ns ? cfg->latency_quantum_ns : 1;
-	__u32 bucket = latency / quantum;
-	__u64 len = skb->len;
-
-	struct flow_state *st = bpf_map_lookup_elem(&flows, &p.key);
-	if (!st) {
-		struct flow_state ns = {
-			.last_report_ns = now,
-			.packets = 1,
-			.bytes = len,
-			.ingress_ifindex = in_if,
-			.egress_ifindex = skb->ifindex,
-			.latency_bucket = bucket,
-			.watch_gen = cfg->watch_gen,
-			.watched = flow_watched(&p.key, cfg),
-		};
-		bpf_map_update_elem(&flows, &p.key, &ns, BPF_ANY);
-		if (!ns.watched) {
-			count(COUNTER_UNWATCHED);
-			return;
-		}
-		emit(skb, &p, in_ts, in_if, now, cause | CAUSE_NEW_FLOW, 1, len);
-		return;
-	}
-	if (st->watch_gen != cfg->watch_gen) {
-		/* the watchlist changed: a flow it now selects is reported as new */
-		int watched = flow_watched(&p.key, cfg);
-		if (watched && !st->watched)
-			cause |= CAUSE_NEW_FLOW;
-		st->watched = watched;
-		st->watch_gen = cfg->watch_gen;
-	}
-	if (!st->watched) {
-		count(COUNTER_UNWATCHED);
-		return;
-	}
-	__u64 packets = __sync_fetch_and_add(&st->packets, 1) + 1;
-	__u64 bytes = __sync_fetch_and_add(&st->bytes, len) + len;
-
-	if (st->egress_ifindex != skb->ifindex || st->ingress_ifindex != in_if) {
-		cause |= CAUSE_PORT_CHANGE;
-		st->egress_ifindex = skb->ifindex;
-		st->ingress_ifindex = in_if;
-	}
-	/* A latency change is reported at most every quarter interval, so a flow
-	 * whose latency jitters across a bucket edge cannot flood the collector;
-	 * the bucket is kept until reported, so a lasting change still is. */
-	if (st->latency_bucket != bucket && !(cause & CAUSE_NO_INGRESS) &&
-	    now - st->last_report_ns >= cfg->report_interval_ns / 4) {
-		cause |= CAUSE_LATENCY;
-		st->latency_bucket = bucket;
-	}
-	if (p.key.proto == IPPROTO_TCP && (p.tcp_flags & 0x05)) /* FIN or RST */
-		cause |= CAUSE_TCP_END;
-
-	__u64 last = st->last_report_ns;
-	int due = now - last >= cfg->report_interval_ns;
-	if (!(cause & ~CAUSE_NO_INGRESS) && !due) {
-		count(COUNTER_SUPPRESSED);
-		return;
-	}
-	/* one CPU wins the interval; a loser with no other cause stays quiet */
-	if (__sync_val_compare_and_swap(&st->last_report_ns, last, now) != last &&
-	    !(cause & ~CAUSE_NO_INGRESS)) {
-		count(COUNTER_SUPPRESSED);
-		return;
-	}
-	if (due)
-		cause |= CAUSE_INTERVAL;
-	emit(skb, &p, in_ts, in_if, now, cause, packets, bytes);
+	__u64 packets, bytes;
+	cause = flow_filter(&p, skb->len, in_if, skb->ifindex, in_ts, now, cause, cfg, &packets, &bytes);
+	if (cause)
+		emit(skb, &p, in_ts, in_if, now, cause, packets, bytes);
 }
 
 #include "drop.h"
+#include "cpu.h"
 
 SEC("tcx/ingress")
 int podint_ingress(struct __sk_buff *skb)

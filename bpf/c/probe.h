@@ -24,6 +24,9 @@ enum drop_action {
 	DROP_SKIP_GROUP = 2, /* do not report it when addressed to a multicast or broadcast group */
 };
 
+/* The port id of the node's own stack (cpu.h): the loopback's ifindex. */
+#define CPU_PORT 1
+
 enum event_type {
 	EVENT_FLOW = 1, /* a packet crossed the node from ingress to egress port */
 	EVENT_DROP = 2, /* the kernel freed a probed packet with a drop reason */
@@ -37,6 +40,13 @@ enum event_cause {
 	CAUSE_TCP_END      = 1 << 3,
 	CAUSE_INTERVAL     = 1 << 4,
 	CAUSE_NO_INGRESS   = 1 << 5, /* ingress port or time unknown */
+};
+
+/* The direction of a packet in its conntrack entry (event.ct_dir). */
+enum ct_dir {
+	CT_NONE = 0,     /* no conntrack entry: event.pre_nat is zero */
+	CT_ORIGINAL = 1, /* the connection's original direction */
+	CT_REPLY = 2,
 };
 
 /* A directional flow. IPv4 addresses are stored v4-mapped (::ffff:a.b.c.d)
@@ -99,13 +109,16 @@ struct watch_rule {
  * packet's sk_buff id, so recording it costs no hash-map update. Two
  * packets in flight on the same slot: the later one wins and the earlier is
  * reported without hop latency, never paired wrongly, since skb (the id)
- * must match; flow_hash guards against an id reused by another packet, and
- * check against a slot torn by two CPUs writing it at once. */
+ * must match; sig (the packet signature of parse.h, made of header fields
+ * NAT does not rewrite, so a DNAT'd or masqueraded packet still pairs)
+ * guards against an id reused by another packet, together with the
+ * freshness bound; check guards against a slot torn by two CPUs writing it
+ * at once. */
 struct inflight {
 	__u64 skb;
 	__u64 ts;
 	__u32 ifindex;
-	__u32 flow_hash;
+	__u32 sig;
 	__u64 check;
 };
 
@@ -123,8 +136,10 @@ struct event {
 	__u8 type;              /* enum event_type */
 	__u8 cause;             /* enum event_cause bits */
 	__u8 l2;                /* data starts at an Ethernet header */
-	__u8 pad[3];
+	__u8 ct_dir;            /* enum ct_dir: pre_nat is set when not CT_NONE */
+	__u8 pad[2];
 	struct flow_key flow;
+	struct flow_key pre_nat; /* flow events: the flow as it entered the node, before NAT (conntrack) */
 	__u8 data[SNAP_LEN];
 };
 
@@ -138,7 +153,7 @@ enum counter {
 	COUNTER_RINGBUF_FULL,       /* events lost: ring buffer reserve failed */
 	COUNTER_SUPPRESSED,         /* packets the report filter held back */
 	COUNTER_INGRESS_UNKNOWN,    /* egress packets with no matching ingress */
-	COUNTER_INFLIGHT_STALE,     /* in-flight entries too old or of another flow */
+	COUNTER_INFLIGHT_STALE,     /* in-flight entries too old or of another packet */
 	COUNTER_UNWATCHED,          /* packets of flows the watchlist does not select */
 	COUNTER_DROPS_SEEN,         /* packets of probed ports the kernel dropped, for a reported reason */
 	COUNTER_DROPS_SUPPRESSED,   /* drops the per-flow rate limit held back */

@@ -21,15 +21,25 @@ const DefaultBuffer = 1024
 
 // Filter selects the reports a subscriber gets.
 type Filter struct {
-	IP        netip.Addr // reports whose flow has this source or destination; invalid = any
+	// IP selects reports whose flow has this source or destination, before
+	// or after NAT (a Service's ClusterIP selects its connections); invalid
+	// = any.
+	IP        netip.Addr
 	DropsOnly bool
 }
 
-func (f Filter) match(r *intreport.Report) bool {
+func (f Filter) match(ev *bpf.Event, r *intreport.Report) bool {
 	if f.DropsOnly && r.Kind != intreport.KindDrop {
 		return false
 	}
-	return !f.IP.IsValid() || r.Flow.Src == f.IP || r.Flow.Dst == f.IP
+	if !f.IP.IsValid() || r.Flow.Src == f.IP || r.Flow.Dst == f.IP {
+		return true
+	}
+	if ev.CtDir == bpf.CtNone {
+		return false
+	}
+	ip := f.IP.As16() // v4-mapped for IPv4, as the probes store addresses
+	return ev.PreNat.Saddr == ip || ev.PreNat.Daddr == ip
 }
 
 // Hub delivers published reports to subscribers. Its methods are safe for
@@ -99,7 +109,7 @@ func (h *Hub) Publish(ev *bpf.Event, r *intreport.Report) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for s := range h.subs {
-		if !s.filter.match(r) {
+		if !s.filter.match(ev, r) {
 			continue
 		}
 		if msg == nil {
@@ -139,6 +149,7 @@ func Event(ev *bpf.Event, r *intreport.Report, now time.Time) *podintv1.ReportEv
 		Packets:      ev.Packets,
 		Bytes:        ev.Bytes,
 		TimeUnixNano: now.UnixNano(),
+		Nat:          translation(ev, r.Flow),
 	}
 	if r.Kind == intreport.KindDrop {
 		msg.Kind = podintv1.ReportEvent_KIND_DROP

@@ -116,7 +116,7 @@ func TestInvalidSettingStopsTheStart(t *testing.T) {
 }
 
 // SIGTERM leaves the probes running (they are the pods'); with
-// --detach-on-exit it removes them, the drop probe too.
+// --detach-on-exit it removes them, the drop probe and the CPU port too.
 func TestSIGTERMLeavesProbesUnlessDetachOnExit(t *testing.T) {
 	for _, detach := range []bool{false, true} {
 		name := "leave"
@@ -137,11 +137,12 @@ func TestSIGTERMLeavesProbesUnlessDetachOnExit(t *testing.T) {
 			}
 			_, pinErr := os.Stat(bpf.LinkDir(n.Paths.PinDir, podProbeID(a)))
 			_, dropsErr := os.Stat(filepath.Join(n.Paths.PinDir, "drops_link"))
-			if detach && (in+eg != 0 || pinErr == nil || dropsErr == nil) {
-				t.Errorf("--detach-on-exit left %d+%d programs, pins %v, drop probe %v", in, eg, pinErr, dropsErr)
+			_, cpuErr := os.Stat(filepath.Join(n.Paths.PinDir, "cpu_in4_link"))
+			if detach && (in+eg != 0 || pinErr == nil || dropsErr == nil || cpuErr == nil) {
+				t.Errorf("--detach-on-exit left %d+%d programs, pins %v, drop probe %v, CPU port %v", in, eg, pinErr, dropsErr, cpuErr)
 			}
-			if !detach && (in != 1 || eg != 1 || pinErr != nil || dropsErr != nil) {
-				t.Errorf("SIGTERM left %d+%d programs (want 1+1), pins %v, drop probe %v", in, eg, pinErr, dropsErr)
+			if !detach && (in != 1 || eg != 1 || pinErr != nil || dropsErr != nil || cpuErr != nil) {
+				t.Errorf("SIGTERM left %d+%d programs (want 1+1), pins %v, drop probe %v, CPU port %v", in, eg, pinErr, dropsErr, cpuErr)
 			}
 		})
 	}

@@ -17,8 +17,15 @@ import (
 // daemon; podintd finds its uplink and switch id from the default route.
 func startCluster(t *testing.T, overlay bool) (*harness.Cluster, []*harness.Collector) {
 	t.Helper()
+	return startClusterWith(t, harness.ClusterConfig{BinDir: binDir, Overlay: overlay})
+}
+
+// startClusterWith builds the cluster cfg describes and starts every node's
+// collector and daemon.
+func startClusterWith(t *testing.T, cfg harness.ClusterConfig) (*harness.Cluster, []*harness.Collector) {
+	t.Helper()
 	requireRoot(t)
-	c, err := harness.NewCluster(harness.ClusterConfig{BinDir: binDir, Overlay: overlay})
+	c, err := harness.NewCluster(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,9 @@ type NodeConfig struct {
 	PodintConf map[string]any
 	// Primary is the primary plugin: "bridge" (default) or "ptp".
 	Primary string
+	// IPMasq has the primary plugin masquerade pod traffic that leaves the
+	// pod subnet (ipMasq: true, the default of many CNIs).
+	IPMasq bool
 	// CNIVersion is the conflist's cniVersion (default 1.1.0).
 	CNIVersion string
 }

@@ -52,11 +52,11 @@ func (n *Node) conflist() []byte {
 		"type":      "bridge",
 		"bridge":    n.BridgeName(),
 		"isGateway": true,
-		"ipMasq":    false,
+		"ipMasq":    n.Config.IPMasq,
 		"ipam":      ipam,
 	}
 	if n.Config.Primary == "ptp" {
-		bridge = map[string]any{"type": "ptp", "ipMasq": false, "ipam": ipam}
+		bridge = map[string]any{"type": "ptp", "ipMasq": n.Config.IPMasq, "ipam": ipam}
 	}
 	podint := map[string]any{"type": "podint", "root": n.Paths.Root}
 	for k, v := range n.Config.PodintConf {

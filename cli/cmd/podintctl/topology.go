@@ -76,6 +76,9 @@ func printTopologyTable(w io.Writer, t *podintv1.TopologyResponse) error {
 		fmt.Fprintf(tw, "%d\t%s\tuplink\t%s\t-\t%s\t-\t-\t-\n", u.GetIfindex(), u.GetHostInterface(), u.GetAttachMode(),
 			orDash(strings.Join(u.GetAddresses(), ",")))
 	}
+	if cpu := n.GetCpuPort(); cpu != 0 { // the node's own stack, an INT switch's CPU port
+		fmt.Fprintf(tw, "%d\tlo\tcpu\tnetfilter\t-\t-\t-\t-\t-\n", cpu)
+	}
 	for _, p := range t.GetPorts() {
 		pod := p.GetPod()
 		var addrs, subnets, gws []string

@@ -73,7 +73,7 @@ watch says how many.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&ip, "ip", "", "only reports of flows from or to this IP address")
+	f.StringVar(&ip, "ip", "", "only reports of flows from or to this IP address, before or after NAT (a Service's ClusterIP works too)")
 	f.BoolVar(&drops, "drops", false, "only drop reports")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object (the API's ReportEvent) per report")
 	return cmd
@@ -95,6 +95,9 @@ func (p *portNames) refresh(cmd *cobra.Command) {
 		return
 	}
 	p.names = map[uint32]string{}
+	if cpu := t.GetNode().GetCpuPort(); cpu != 0 {
+		p.names[cpu] = "node"
+	}
 	for _, u := range t.GetNode().GetUplinks() {
 		p.names[u.GetIfindex()] = u.GetHostInterface()
 	}
@@ -124,6 +127,9 @@ func formatReport(ev *podintv1.ReportEvent, name func(uint32) string) string {
 	b.WriteString(time.Unix(0, ev.GetTimeUnixNano()).Format("15:04:05.000"))
 	f := ev.GetFlow()
 	flow := formatFlow(f)
+	if nat := ev.GetNat(); nat != nil {
+		flow = formatTranslated(f, nat)
+	}
 	port := func(p uint32) string {
 		if n := name(p); n != "" {
 			return fmt.Sprintf("%d (%s)", p, n)
@@ -160,6 +166,45 @@ func formatFlow(f *podintv1.Flow) string {
 		return fmt.Sprintf("%s %s -> %s type %d code %d", proto, f.GetSrc(), f.GetDst(), f.GetSrcPort(), f.GetDstPort())
 	}
 	return fmt.Sprintf("%s %s -> %s", proto, f.GetSrc(), f.GetDst())
+}
+
+// formatTranslated renders a flow NAT rewrote in the node, the Service it
+// was sent to in the middle:
+//
+//	tcp 10.22.0.2:41480 -> svc 10.96.0.10:80 -> 10.22.0.3:8080   (request, DNAT)
+//	tcp 10.22.0.3:8080 -> svc 10.96.0.10:80 -> 10.22.0.2:41480   (its reply)
+//	tcp 10.22.0.2:41480 (as 192.168.50.1:61000) -> 1.1.1.1:443   (masquerade)
+//	tcp 1.1.1.1:443 -> 10.22.0.2:41480 (was 192.168.50.1:61000)  (its reply)
+func formatTranslated(f *podintv1.Flow, nat *podintv1.Translation) string {
+	proto := uint8(f.GetProto())
+	ep := func(addr string, port uint32) string {
+		switch proto {
+		case intreport.ProtoTCP, intreport.ProtoUDP, intreport.ProtoSCTP:
+			return hostPort(addr, port)
+		}
+		return addr
+	}
+	b := nat.GetBefore()
+	src, dst := ep(f.GetSrc(), f.GetSrcPort()), ep(f.GetDst(), f.GetDstPort())
+	srcBefore, dstBefore := ep(b.GetSrc(), b.GetSrcPort()), ep(b.GetDst(), b.GetDstPort())
+	svc := nat.GetService()
+	switch {
+	case nat.GetReply() && svc != "":
+		src = srcBefore + " -> svc " + svc
+	case srcBefore != src:
+		src = srcBefore + " (as " + src + ")"
+	}
+	switch {
+	case !nat.GetReply() && svc != "":
+		dst = "svc " + svc + " -> " + dst
+	case dstBefore != dst:
+		dst += " (was " + dstBefore + ")"
+	}
+	s := fmt.Sprintf("%s %s -> %s", intreport.ProtoName(proto), src, dst)
+	if proto == intreport.ProtoICMP || proto == intreport.ProtoICMPv6 {
+		s += fmt.Sprintf(" type %d code %d", f.GetSrcPort(), f.GetDstPort())
+	}
+	return s
 }
 
 func hostPort(addr string, port uint32) string {

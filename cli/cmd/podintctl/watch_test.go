@@ -36,3 +36,33 @@ func TestFormatReport(t *testing.T) {
 		t.Errorf("line %q: a hop latency that is there is printed, even 0", got)
 	}
 }
+
+func TestFormatReportShowsTheService(t *testing.T) {
+	names := func(uint32) string { return "" }
+	tcp := func(src string, sport uint32, dst string, dport uint32) *podintv1.Flow {
+		return &podintv1.Flow{Src: src, Dst: dst, Proto: 6, SrcPort: sport, DstPort: dport}
+	}
+	for _, c := range []struct {
+		flow *podintv1.Flow
+		nat  *podintv1.Translation
+		want string
+	}{
+		{tcp("10.22.0.2", 41480, "10.22.0.3", 8080),
+			&podintv1.Translation{Before: tcp("10.22.0.2", 41480, "10.96.0.10", 80), Service: "10.96.0.10:80"},
+			"flow tcp 10.22.0.2:41480 -> svc 10.96.0.10:80 -> 10.22.0.3:8080 port"},
+		{tcp("10.96.0.10", 80, "10.22.0.2", 41480),
+			&podintv1.Translation{Before: tcp("10.22.0.3", 8080, "10.22.0.2", 41480), Reply: true, Service: "10.96.0.10:80"},
+			"flow tcp 10.22.0.3:8080 -> svc 10.96.0.10:80 -> 10.22.0.2:41480 port"},
+		{tcp("192.168.50.1", 61000, "1.1.1.1", 443),
+			&podintv1.Translation{Before: tcp("10.22.0.2", 41480, "1.1.1.1", 443)},
+			"flow tcp 10.22.0.2:41480 (as 192.168.50.1:61000) -> 1.1.1.1:443 port"},
+		{tcp("1.1.1.1", 443, "10.22.0.2", 41480),
+			&podintv1.Translation{Before: tcp("1.1.1.1", 443, "192.168.50.1", 61000), Reply: true},
+			"flow tcp 1.1.1.1:443 -> 10.22.0.2:41480 (was 192.168.50.1:61000) port"},
+	} {
+		ev := &podintv1.ReportEvent{Kind: podintv1.ReportEvent_KIND_FLOW, IngressPort: 3, EgressPort: 4, Flow: c.flow, Nat: c.nat}
+		if got := formatReport(ev, names); !strings.Contains(got, c.want) {
+			t.Errorf("line %q, want it to contain %q", got, c.want)
+		}
+	}
+}

@@ -642,11 +642,16 @@ func (x *ListProbesResponse) GetProbes() []*Probe {
 }
 
 type Node struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	SwitchId      uint32                 `protobuf:"varint,2,opt,name=switch_id,json=switchId,proto3" json:"switch_id,omitempty"`
-	SwitchIp      string                 `protobuf:"bytes,3,opt,name=switch_ip,json=switchIp,proto3" json:"switch_ip,omitempty"` // switch_id as a dotted IPv4 address
-	Uplinks       []*Probe               `protobuf:"bytes,4,rep,name=uplinks,proto3" json:"uplinks,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	SwitchId uint32                 `protobuf:"varint,2,opt,name=switch_id,json=switchId,proto3" json:"switch_id,omitempty"`
+	SwitchIp string                 `protobuf:"bytes,3,opt,name=switch_ip,json=switchIp,proto3" json:"switch_ip,omitempty"` // switch_id as a dotted IPv4 address
+	Uplinks  []*Probe               `protobuf:"bytes,4,rep,name=uplinks,proto3" json:"uplinks,omitempty"`
+	// The port id of the node's own stack (an INT switch's CPU port): reports
+	// of packets delivered to the node's sockets leave through it, of packets
+	// the node sends enter through it. The loopback's ifindex, 1; 0 when the
+	// kernel could not attach it (before 6.4).
+	CpuPort       uint32 `protobuf:"varint,5,opt,name=cpu_port,json=cpuPort,proto3" json:"cpu_port,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -707,6 +712,13 @@ func (x *Node) GetUplinks() []*Probe {
 		return x.Uplinks
 	}
 	return nil
+}
+
+func (x *Node) GetCpuPort() uint32 {
+	if x != nil {
+		return x.CpuPort
+	}
+	return 0
 }
 
 type TopologyRequest struct {
@@ -956,7 +968,8 @@ func (x *StatsResponse) GetCounters() []*Counter {
 
 type ReportsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Only reports whose flow involves this pod IP (empty: all).
+	// Only reports whose flow involves this IP, before or after NAT: a pod's
+	// IP, or a Service's ClusterIP (empty: all).
 	Ip string `protobuf:"bytes,1,opt,name=ip,proto3" json:"ip,omitempty"`
 	// Only drop reports.
 	DropsOnly     bool `protobuf:"varint,2,opt,name=drops_only,json=dropsOnly,proto3" json:"drops_only,omitempty"`
@@ -1107,6 +1120,10 @@ type ReportEvent struct {
 	// Reports this stream skipped before this one because the client did not
 	// keep up (its buffer in the daemon was full); 0 when none were.
 	SkippedBefore uint64 `protobuf:"varint,15,opt,name=skipped_before,json=skippedBefore,proto3" json:"skipped_before,omitempty"`
+	// How NAT rewrote the packet on its way through the node (a Service's
+	// DNAT, a masquerade); unset when it did not. flow is the packet as it
+	// left the node, as the INT report carries it.
+	Nat           *Translation `protobuf:"bytes,16,opt,name=nat,proto3" json:"nat,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1246,6 +1263,79 @@ func (x *ReportEvent) GetSkippedBefore() uint64 {
 	return 0
 }
 
+func (x *ReportEvent) GetNat() *Translation {
+	if x != nil {
+		return x.Nat
+	}
+	return nil
+}
+
+// Translation is what conntrack knows of a reported packet's connection.
+type Translation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The flow as the packet entered the node, before NAT.
+	Before *Flow `protobuf:"bytes,1,opt,name=before,proto3" json:"before,omitempty"`
+	// The packet travels in its connection's reply direction.
+	Reply bool `protobuf:"varint,2,opt,name=reply,proto3" json:"reply,omitempty"`
+	// The address the connection was sent to before DNAT, host:port (a
+	// Service's ClusterIP:port, a node:nodePort); empty when only the source
+	// was translated (masquerade).
+	Service       string `protobuf:"bytes,3,opt,name=service,proto3" json:"service,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Translation) Reset() {
+	*x = Translation{}
+	mi := &file_podint_v1_podint_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Translation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Translation) ProtoMessage() {}
+
+func (x *Translation) ProtoReflect() protoreflect.Message {
+	mi := &file_podint_v1_podint_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Translation.ProtoReflect.Descriptor instead.
+func (*Translation) Descriptor() ([]byte, []int) {
+	return file_podint_v1_podint_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Translation) GetBefore() *Flow {
+	if x != nil {
+		return x.Before
+	}
+	return nil
+}
+
+func (x *Translation) GetReply() bool {
+	if x != nil {
+		return x.Reply
+	}
+	return false
+}
+
+func (x *Translation) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
 type HealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1254,7 +1344,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_podint_v1_podint_proto_msgTypes[18]
+	mi := &file_podint_v1_podint_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1266,7 +1356,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_podint_v1_podint_proto_msgTypes[18]
+	mi := &file_podint_v1_podint_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1279,7 +1369,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_podint_v1_podint_proto_rawDescGZIP(), []int{18}
+	return file_podint_v1_podint_proto_rawDescGZIP(), []int{19}
 }
 
 type HealthResponse struct {
@@ -1297,7 +1387,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_podint_v1_podint_proto_msgTypes[19]
+	mi := &file_podint_v1_podint_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1309,7 +1399,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_podint_v1_podint_proto_msgTypes[19]
+	mi := &file_podint_v1_podint_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1322,7 +1412,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_podint_v1_podint_proto_rawDescGZIP(), []int{19}
+	return file_podint_v1_podint_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *HealthResponse) GetOk() bool {
@@ -1384,12 +1474,13 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"\x05found\x18\x01 \x01(\bR\x05found\"\x13\n" +
 	"\x11ListProbesRequest\">\n" +
 	"\x12ListProbesResponse\x12(\n" +
-	"\x06probes\x18\x01 \x03(\v2\x10.podint.v1.ProbeR\x06probes\"\x80\x01\n" +
+	"\x06probes\x18\x01 \x03(\v2\x10.podint.v1.ProbeR\x06probes\"\x9b\x01\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tswitch_id\x18\x02 \x01(\rR\bswitchId\x12\x1b\n" +
 	"\tswitch_ip\x18\x03 \x01(\tR\bswitchIp\x12*\n" +
-	"\auplinks\x18\x04 \x03(\v2\x10.podint.v1.ProbeR\auplinks\"\x11\n" +
+	"\auplinks\x18\x04 \x03(\v2\x10.podint.v1.ProbeR\auplinks\x12\x19\n" +
+	"\bcpu_port\x18\x05 \x01(\rR\acpuPort\"\x11\n" +
 	"\x0fTopologyRequest\"_\n" +
 	"\x10TopologyResponse\x12#\n" +
 	"\x04node\x18\x01 \x01(\v2\x0f.podint.v1.NodeR\x04node\x12&\n" +
@@ -1415,7 +1506,7 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"\x03dst\x18\x02 \x01(\tR\x03dst\x12\x14\n" +
 	"\x05proto\x18\x03 \x01(\rR\x05proto\x12\x19\n" +
 	"\bsrc_port\x18\x04 \x01(\rR\asrcPort\x12\x19\n" +
-	"\bdst_port\x18\x05 \x01(\rR\adstPort\"\x8a\x05\n" +
+	"\bdst_port\x18\x05 \x01(\rR\adstPort\"\xb4\x05\n" +
 	"\vReportEvent\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.podint.v1.ReportEvent.KindR\x04kind\x12#\n" +
 	"\x04flow\x18\x02 \x01(\v2\x0f.podint.v1.FlowR\x04flow\x12!\n" +
@@ -1435,12 +1526,17 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"\apackets\x18\f \x01(\x04R\apackets\x12\x14\n" +
 	"\x05bytes\x18\r \x01(\x04R\x05bytes\x12$\n" +
 	"\x0etime_unix_nano\x18\x0e \x01(\x03R\ftimeUnixNano\x12%\n" +
-	"\x0eskipped_before\x18\x0f \x01(\x04R\rskippedBefore\":\n" +
+	"\x0eskipped_before\x18\x0f \x01(\x04R\rskippedBefore\x12(\n" +
+	"\x03nat\x18\x10 \x01(\v2\x16.podint.v1.TranslationR\x03nat\":\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tKIND_FLOW\x10\x01\x12\r\n" +
 	"\tKIND_DROP\x10\x02B\x11\n" +
-	"\x0f_hop_latency_ns\"\x0f\n" +
+	"\x0f_hop_latency_ns\"f\n" +
+	"\vTranslation\x12'\n" +
+	"\x06before\x18\x01 \x01(\v2\x0f.podint.v1.FlowR\x06before\x12\x14\n" +
+	"\x05reply\x18\x02 \x01(\bR\x05reply\x12\x18\n" +
+	"\aservice\x18\x03 \x01(\tR\aservice\"\x0f\n" +
 	"\rHealthRequest\"X\n" +
 	"\x0eHealthResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x1a\n" +
@@ -1475,7 +1571,7 @@ func file_podint_v1_podint_proto_rawDescGZIP() []byte {
 }
 
 var file_podint_v1_podint_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_podint_v1_podint_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_podint_v1_podint_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_podint_v1_podint_proto_goTypes = []any{
 	(PortKind)(0),              // 0: podint.v1.PortKind
 	(ReportEvent_Kind)(0),      // 1: podint.v1.ReportEvent.Kind
@@ -1497,9 +1593,10 @@ var file_podint_v1_podint_proto_goTypes = []any{
 	(*ReportsRequest)(nil),     // 17: podint.v1.ReportsRequest
 	(*Flow)(nil),               // 18: podint.v1.Flow
 	(*ReportEvent)(nil),        // 19: podint.v1.ReportEvent
-	(*HealthRequest)(nil),      // 20: podint.v1.HealthRequest
-	(*HealthResponse)(nil),     // 21: podint.v1.HealthResponse
-	nil,                        // 22: podint.v1.Counter.LabelsEntry
+	(*Translation)(nil),        // 20: podint.v1.Translation
+	(*HealthRequest)(nil),      // 21: podint.v1.HealthRequest
+	(*HealthResponse)(nil),     // 22: podint.v1.HealthResponse
+	nil,                        // 23: podint.v1.Counter.LabelsEntry
 }
 var file_podint_v1_podint_proto_depIdxs = []int32{
 	2,  // 0: podint.v1.Pod.ips:type_name -> podint.v1.PodIP
@@ -1510,31 +1607,33 @@ var file_podint_v1_podint_proto_depIdxs = []int32{
 	4,  // 5: podint.v1.Node.uplinks:type_name -> podint.v1.Probe
 	11, // 6: podint.v1.TopologyResponse.node:type_name -> podint.v1.Node
 	4,  // 7: podint.v1.TopologyResponse.ports:type_name -> podint.v1.Probe
-	22, // 8: podint.v1.Counter.labels:type_name -> podint.v1.Counter.LabelsEntry
+	23, // 8: podint.v1.Counter.labels:type_name -> podint.v1.Counter.LabelsEntry
 	15, // 9: podint.v1.StatsResponse.counters:type_name -> podint.v1.Counter
 	1,  // 10: podint.v1.ReportEvent.kind:type_name -> podint.v1.ReportEvent.Kind
 	18, // 11: podint.v1.ReportEvent.flow:type_name -> podint.v1.Flow
-	5,  // 12: podint.v1.Podint.Register:input_type -> podint.v1.RegisterRequest
-	7,  // 13: podint.v1.Podint.Unregister:input_type -> podint.v1.UnregisterRequest
-	9,  // 14: podint.v1.Podint.ListProbes:input_type -> podint.v1.ListProbesRequest
-	12, // 15: podint.v1.Podint.Topology:input_type -> podint.v1.TopologyRequest
-	14, // 16: podint.v1.Podint.Stats:input_type -> podint.v1.StatsRequest
-	12, // 17: podint.v1.Podint.WatchTopology:input_type -> podint.v1.TopologyRequest
-	17, // 18: podint.v1.Podint.Reports:input_type -> podint.v1.ReportsRequest
-	20, // 19: podint.v1.Podint.Health:input_type -> podint.v1.HealthRequest
-	6,  // 20: podint.v1.Podint.Register:output_type -> podint.v1.RegisterResponse
-	8,  // 21: podint.v1.Podint.Unregister:output_type -> podint.v1.UnregisterResponse
-	10, // 22: podint.v1.Podint.ListProbes:output_type -> podint.v1.ListProbesResponse
-	13, // 23: podint.v1.Podint.Topology:output_type -> podint.v1.TopologyResponse
-	16, // 24: podint.v1.Podint.Stats:output_type -> podint.v1.StatsResponse
-	13, // 25: podint.v1.Podint.WatchTopology:output_type -> podint.v1.TopologyResponse
-	19, // 26: podint.v1.Podint.Reports:output_type -> podint.v1.ReportEvent
-	21, // 27: podint.v1.Podint.Health:output_type -> podint.v1.HealthResponse
-	20, // [20:28] is the sub-list for method output_type
-	12, // [12:20] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	20, // 12: podint.v1.ReportEvent.nat:type_name -> podint.v1.Translation
+	18, // 13: podint.v1.Translation.before:type_name -> podint.v1.Flow
+	5,  // 14: podint.v1.Podint.Register:input_type -> podint.v1.RegisterRequest
+	7,  // 15: podint.v1.Podint.Unregister:input_type -> podint.v1.UnregisterRequest
+	9,  // 16: podint.v1.Podint.ListProbes:input_type -> podint.v1.ListProbesRequest
+	12, // 17: podint.v1.Podint.Topology:input_type -> podint.v1.TopologyRequest
+	14, // 18: podint.v1.Podint.Stats:input_type -> podint.v1.StatsRequest
+	12, // 19: podint.v1.Podint.WatchTopology:input_type -> podint.v1.TopologyRequest
+	17, // 20: podint.v1.Podint.Reports:input_type -> podint.v1.ReportsRequest
+	21, // 21: podint.v1.Podint.Health:input_type -> podint.v1.HealthRequest
+	6,  // 22: podint.v1.Podint.Register:output_type -> podint.v1.RegisterResponse
+	8,  // 23: podint.v1.Podint.Unregister:output_type -> podint.v1.UnregisterResponse
+	10, // 24: podint.v1.Podint.ListProbes:output_type -> podint.v1.ListProbesResponse
+	13, // 25: podint.v1.Podint.Topology:output_type -> podint.v1.TopologyResponse
+	16, // 26: podint.v1.Podint.Stats:output_type -> podint.v1.StatsResponse
+	13, // 27: podint.v1.Podint.WatchTopology:output_type -> podint.v1.TopologyResponse
+	19, // 28: podint.v1.Podint.Reports:output_type -> podint.v1.ReportEvent
+	22, // 29: podint.v1.Podint.Health:output_type -> podint.v1.HealthResponse
+	22, // [22:30] is the sub-list for method output_type
+	14, // [14:22] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_podint_v1_podint_proto_init() }
@@ -1549,7 +1648,7 @@ func file_podint_v1_podint_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_podint_v1_podint_proto_rawDesc), len(file_podint_v1_podint_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,92 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// CPUPort is the port id of the node's own stack, as an INT switch has a
+// CPU port: packets delivered to the node's sockets leave through it,
+// packets the node sends enter through it. It is the loopback's ifindex,
+// 1 in every network namespace (c/cpu.h).
+const CPUPort = 1
+
+// cpuHook is one netfilter hook the CPU port's programs attach to.
+type cpuHook struct {
+	name     string
+	family   link.NetfilterProtocolFamily
+	hook     link.NetfilterInetHook
+	priority int32
+	prog     func(*Probes) *ebpf.Program
+}
+
+// cpuHooks: local delivery is observed last (after the filter and NAT
+// hooks, once it is sure to be delivered), sending first (before them, so
+// their time counts in the hop latency).
+var cpuHooks = []cpuHook{
+	{"cpu_in4", link.NetfilterProtoIPv4, link.NetfilterInetLocalIn, math.MaxInt32 - 1, func(p *Probes) *ebpf.Program { return p.objs.PodintLocalIn }},
+	{"cpu_in6", link.NetfilterProtoIPv6, link.NetfilterInetLocalIn, math.MaxInt32 - 1, func(p *Probes) *ebpf.Program { return p.objs.PodintLocalIn }},
+	{"cpu_out4", link.NetfilterProtoIPv4, link.NetfilterInetLocalOut, math.MinInt32 + 1, func(p *Probes) *ebpf.Program { return p.objs.PodintLocalOut }},
+	{"cpu_out6", link.NetfilterProtoIPv6, link.NetfilterInetLocalOut, math.MinInt32 + 1, func(p *Probes) *ebpf.Program { return p.objs.PodintLocalOut }},
+}
+
+func cpuLinkPath(pinDir, name string) string { return filepath.Join(pinDir, name+"_link") }
+
+// AttachCPUPort attaches the CPU port's programs to the netfilter hooks of
+// the caller's network namespace (the node's). Like the drop probe's, the
+// links are pinned and replaced only once the new ones are attached.
+func (p *Probes) AttachCPUPort() error {
+	for _, h := range cpuHooks {
+		l, err := link.AttachNetfilter(link.NetfilterOptions{Program: h.prog(p), ProtocolFamily: h.family,
+			Hook: h.hook, Priority: h.priority})
+		if err != nil {
+			return fmt.Errorf("attach the CPU port to netfilter (%s; needs kernel 6.4+): %w", h.name, err)
+		}
+		err = replacePinnedLink(l, cpuLinkPath(p.pinDir, h.name))
+		l.Close()
+		if err != nil {
+			return fmt.Errorf("pin the CPU port's %s link: %w", h.name, err)
+		}
+	}
+	return nil
+}
+
+// replacePinnedLink pins l at path in place of whatever is pinned there.
+func replacePinnedLink(l link.Link, path string) error {
+	tmp := path + "_new"
+	_ = os.Remove(tmp)
+	if err := l.Pin(tmp); err != nil {
+		return err
+	}
+	if old, err := link.LoadPinnedLink(path, nil); err == nil {
+		_ = old.Unpin()
+		old.Close()
+	} else if !errors.Is(err, os.ErrNotExist) {
+		_ = os.Remove(path)
+	}
+	return os.Rename(tmp, path)
+}
+
+// DetachCPUPort removes the CPU port's programs.
+func DetachCPUPort(pinDir string) error {
+	var errs []error
+	for _, h := range cpuHooks {
+		l, err := link.LoadPinnedLink(cpuLinkPath(pinDir, h.name), nil)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, l.Unpin())
+		l.Close()
+	}
+	return errors.Join(errs...)
+}
