@@ -45,6 +45,17 @@ static __always_inline int l3_packet(const __u8 *d, __u32 n, struct packet *p)
 	return l3_sig(d, n, p);
 }
 
+/* is_tunnel says whether p is an overlay's outer packet (VXLAN, Geneve):
+ * the node's stack encapsulates forwarded packets into them and
+ * decapsulates them, but they are not traffic of the node itself. Their
+ * in-flight record is their inner packet's (the probes report overlays by
+ * their inner flow), which the CPU port must neither overwrite nor consume. */
+static __always_inline int is_tunnel(const struct packet *p)
+{
+	return p->key.proto == IPPROTO_UDP &&
+	       (p->key.dport == VXLAN_PORT || p->key.dport == VXLAN_LINUX_PORT || p->key.dport == GENEVE_PORT);
+}
+
 SEC("netfilter")
 int podint_local_in(struct bpf_nf_ctx *ctx)
 {
@@ -63,7 +74,10 @@ int podint_local_in(struct bpf_nf_ctx *ctx)
 	struct packet p = {};
 	__u32 n = l3_read(skb, ev->data);
 	__u64 now = bpf_ktime_get_ns();
-	if (l3_packet(ev->data, n, &p) != 0 || f->sig != p.sig || now - f->ts > cfg->inflight_max_age_ns) {
+	int parsed = l3_packet(ev->data, n, &p);
+	if (parsed == 0 && is_tunnel(&p))
+		return NF_ACCEPT_; /* decapsulated next; its inner packet goes on */
+	if (parsed != 0 || f->sig != p.sig || now - f->ts > cfg->inflight_max_age_ns) {
 		count(COUNTER_INFLIGHT_STALE);
 		return NF_ACCEPT_;
 	}
@@ -111,8 +125,8 @@ int podint_local_out(struct bpf_nf_ctx *ctx)
 	if (!ev)
 		return NF_ACCEPT_;
 	struct packet p = {};
-	if (l3_packet(ev->data, l3_read(skb, ev->data), &p) != 0)
-		return NF_ACCEPT_;
+	if (l3_packet(ev->data, l3_read(skb, ev->data), &p) != 0 || is_tunnel(&p))
+		return NF_ACCEPT_; /* a tunnel: keeps the record of the packet it carries */
 	__u64 id = (__u64)(unsigned long)skb - (__u64)(unsigned long)&inflight;
 	struct inflight *v = inflight_slot(id);
 	if (!v)
