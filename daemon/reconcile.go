@@ -182,6 +182,11 @@ func (d *Daemon) adoptAll() {
 			}
 		}
 	}
+	// Pod-side probes find their host port by pod interface; entries of
+	// ports that are gone (a DEL after the veth went) are stale.
+	if err := d.probes.PrunePodPorts(keep); err != nil {
+		d.log.Warn("reconcile: cannot prune pod ports", "err", err)
+	}
 }
 
 // readCNICache indexes the runtime's cached CNI results by probe id.

@@ -82,12 +82,17 @@ int podint_drop(__u64 *ctx)
 	__u64 in_ts = now;
 	__u32 in_if = 0, out_if = 0;
 	struct inflight *f = inflight_find(id);
-	if (f && now - f->ts <= cfg->inflight_max_age_ns) {
+	struct net_device *dev = skb->dev;
+	/* A packet freed inside a pod's namespace was delivered there (the
+	 * pod's own stack dropped it: no listener, its firewall...): not the
+	 * node's drop, even when a CNI redirected it past the probe that would
+	 * have paired its ingress record. */
+	int in_node = !dev || dev->nd_net.net->ns.inum == cfg->netns_ino;
+	if (f && in_node && now - f->ts <= cfg->inflight_max_age_ns) {
 		in_ts = f->ts;
 		in_if = f->ifindex;
 	}
-	struct net_device *dev = skb->dev;
-	if (dev && dev->nd_net.net->ns.inum == cfg->netns_ino) {
+	if (dev && in_node) {
 		__u32 iif = skb->skb_iif;
 		__u32 devif = dev->ifindex;
 		if (!in_if && is_port(iif))

@@ -57,7 +57,8 @@ static __always_inline int parse_counted(struct __sk_buff *skb, struct packet *p
 	return r;
 }
 
-static __always_inline void probe_ingress(struct __sk_buff *skb)
+/* probe_ingress_port records a packet entering the node through port in_if. */
+static __always_inline void probe_ingress_port(struct __sk_buff *skb, __u32 in_if)
 {
 	struct packet p = {};
 	if (parse_counted(skb, &p) != PARSE_OK)
@@ -67,7 +68,7 @@ static __always_inline void probe_ingress(struct __sk_buff *skb)
 	if (!v)
 		return;
 	__u64 ts = bpf_ktime_get_ns();
-	__u32 fh = flow_hash(&p.key), ifx = skb->ifindex;
+	__u32 fh = flow_hash(&p.key), ifx = in_if;
 	v->skb = id;
 	v->ts = ts;
 	v->ifindex = ifx;
@@ -75,9 +76,14 @@ static __always_inline void probe_ingress(struct __sk_buff *skb)
 	v->check = inflight_check(id, ts, ifx, fh);
 }
 
+static __always_inline void probe_ingress(struct __sk_buff *skb)
+{
+	probe_ingress_port(skb, skb->ifindex);
+}
+
 /* emit sends one event, capturing up to SNAP_LEN bytes of the frame. */
 static __always_inline void emit(struct __sk_buff *skb, struct packet *p, __u64 in_ts, __u32 in_if,
-				 __u64 now, __u8 cause, __u64 packets, __u64 bytes)
+				 __u32 out_if, __u64 now, __u8 cause, __u64 packets, __u64 bytes)
 {
 	struct event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
@@ -89,7 +95,7 @@ static __always_inline void emit(struct __sk_buff *skb, struct packet *p, __u64 
 	ev->packets = packets;
 	ev->bytes = bytes;
 	ev->ingress_ifindex = in_if;
-	ev->egress_ifindex = skb->ifindex;
+	ev->egress_ifindex = out_if;
 	ev->drop_reason = 0;
 	ev->type = EVENT_FLOW;
 	ev->cause = cause;
@@ -113,7 +119,12 @@ static __always_inline void emit(struct __sk_buff *skb, struct packet *p, __u64 
 	count(COUNTER_EVENTS);
 }
 
-static __always_inline void probe_egress(struct __sk_buff *skb)
+/* probe_egress_port reports a packet leaving the node through port out_if.
+ * With paired_only, a packet without its in-flight ingress record is left
+ * alone instead of being reported with an unknown ingress: the pod-side
+ * probe (podside.h) sees packets the host veth's egress probe already
+ * reported, and must report only those that bypassed it. */
+static __always_inline void probe_egress_port(struct __sk_buff *skb, __u32 out_if, int paired_only)
 {
 	struct packet p = {};
 	if (parse_counted(skb, &p) != PARSE_OK)
@@ -134,6 +145,8 @@ static __always_inline void probe_egress(struct __sk_buff *skb)
 		in_if = f->ifindex;
 		f->skb = 0;
 	} else {
+		if (paired_only)
+			return;
 		if (f)
 			count(COUNTER_INFLIGHT_STALE);
 		count(COUNTER_INGRESS_UNKNOWN);
@@ -152,7 +165,7 @@ static __always_inline void probe_egress(struct __sk_buff *skb)
 			.packets = 1,
 			.bytes = len,
 			.ingress_ifindex = in_if,
-			.egress_ifindex = skb->ifindex,
+			.egress_ifindex = out_if,
 			.latency_bucket = bucket,
 			.watch_gen = cfg->watch_gen,
 			.watched = flow_watched(&p.key, cfg),
@@ -162,7 +175,7 @@ static __always_inline void probe_egress(struct __sk_buff *skb)
 			count(COUNTER_UNWATCHED);
 			return;
 		}
-		emit(skb, &p, in_ts, in_if, now, cause | CAUSE_NEW_FLOW, 1, len);
+		emit(skb, &p, in_ts, in_if, out_if, now, cause | CAUSE_NEW_FLOW, 1, len);
 		return;
 	}
 	if (st->watch_gen != cfg->watch_gen) {
@@ -180,9 +193,9 @@ static __always_inline void probe_egress(struct __sk_buff *skb)
 	__u64 packets = __sync_fetch_and_add(&st->packets, 1) + 1;
 	__u64 bytes = __sync_fetch_and_add(&st->bytes, len) + len;
 
-	if (st->egress_ifindex != skb->ifindex || st->ingress_ifindex != in_if) {
+	if (st->egress_ifindex != out_if || st->ingress_ifindex != in_if) {
 		cause |= CAUSE_PORT_CHANGE;
-		st->egress_ifindex = skb->ifindex;
+		st->egress_ifindex = out_if;
 		st->ingress_ifindex = in_if;
 	}
 	/* A latency change is reported at most every quarter interval, so a flow
@@ -210,10 +223,16 @@ static __always_inline void probe_egress(struct __sk_buff *skb)
 	}
 	if (due)
 		cause |= CAUSE_INTERVAL;
-	emit(skb, &p, in_ts, in_if, now, cause, packets, bytes);
+	emit(skb, &p, in_ts, in_if, out_if, now, cause, packets, bytes);
+}
+
+static __always_inline void probe_egress(struct __sk_buff *skb)
+{
+	probe_egress_port(skb, skb->ifindex, 0);
 }
 
 #include "drop.h"
+#include "podside.h"
 
 SEC("tcx/ingress")
 int podint_ingress(struct __sk_buff *skb)

@@ -17,8 +17,15 @@ import (
 // daemon; podintd finds its uplink and switch id from the default route.
 func startCluster(t *testing.T, overlay bool) (*harness.Cluster, []*harness.Collector) {
 	t.Helper()
+	return startClusterConfig(t, harness.ClusterConfig{Overlay: overlay})
+}
+
+// startClusterConfig is startCluster with the cluster's configuration.
+func startClusterConfig(t *testing.T, cfg harness.ClusterConfig) (*harness.Cluster, []*harness.Collector) {
+	t.Helper()
 	requireRoot(t)
-	c, err := harness.NewCluster(harness.ClusterConfig{BinDir: binDir, Overlay: overlay})
+	cfg.BinDir = binDir
+	c, err := harness.NewCluster(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,384 @@
+package e2e
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+
+	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/daemon/intreport"
+	"github.com/podint/podint/test/harness"
+	"github.com/podint/podint/test/redirect"
+)
+
+// The emulated datapath of an eBPF CNI with BPF host routing
+// (test/redirect): packets move pod to pod, uplink to pod and pod to uplink
+// with bpf_redirect_peer, bpf_redirect_neigh and bpf_redirect, never
+// passing the host veth's egress hook. podint must still report each
+// packet once, through the right ports, with a hop latency.
+
+// loadDatapath loads the fixture for one node; it is unloaded, its hooks
+// detached, when the test ends.
+func loadDatapath(t *testing.T) *redirect.Datapath {
+	t.Helper()
+	dp, err := redirect.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dp.Close() })
+	return dp
+}
+
+// podMAC is the MAC of the pod's interface.
+func podMAC(t *testing.T, p *harness.Pod) net.HardwareAddr {
+	t.Helper()
+	var mac net.HardwareAddr
+	err := p.NS.Do(func() error {
+		l, err := netlink.LinkByName(harness.PodIfName)
+		if err == nil {
+			mac = l.Attrs().HardwareAddr
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mac
+}
+
+// redirectPods puts the fixture on the pods' host veths as a CNI does that
+// attached its programs before podint's ADD (cilium-cni runs first in the
+// chain): podint's probes are removed, the fixture attached, podint's ADD
+// run again, so that podint's attachPosition decides who runs first.
+// from_container redirects what it sends; the pods become endpoints.
+func redirectPods(t *testing.T, n *harness.Node, dp *redirect.Datapath, pods ...*harness.Pod) {
+	t.Helper()
+	ctx := testContext(t)
+	for _, p := range pods {
+		if err := n.CNIDelPlugin(ctx, p, "podint"); err != nil {
+			t.Fatal(err)
+		}
+		v, err := p.HostVeth()
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = n.NS.Do(func() error {
+			if err := dp.AttachPod(v.Attrs().Index, redirect.Tail); err != nil {
+				return err
+			}
+			return dp.AddEndpoint(p.IP, v.Attrs().Index, podMAC(t, p), v.Attrs().HardwareAddr)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.CNIAddPlugin(ctx, p, "podint"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// podEndpoints makes pods reachable by the fixture's from_netdev only.
+func podEndpoints(t *testing.T, n *harness.Node, dp *redirect.Datapath, pods ...*harness.Pod) {
+	t.Helper()
+	for _, p := range pods {
+		v, err := p.HostVeth()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dp.AddEndpoint(p.IP, v.Attrs().Index, podMAC(t, p), v.Attrs().HardwareAddr); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// firstOnIngress is the program that runs first on ifindex's TCX ingress.
+func firstOnIngress(t *testing.T, n *harness.Node, ifindex int) ebpf.ProgramID {
+	t.Helper()
+	var first ebpf.ProgramID
+	err := n.NS.Do(func() error {
+		res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: ebpf.AttachTCXIngress})
+		if err == nil && len(res.Programs) > 0 {
+			first = res.Programs[0].ID
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return first
+}
+
+// udpBurst is one datagram per flow from a pod to dst:dport, from source
+// ports first, first+1...: each packet is a new flow, which the probes
+// report once, so counting reports counts packets. Nothing listens on
+// dport: the destination pod's stack drops every datagram, which is the
+// pod's drop, not the node's.
+type udpBurst struct {
+	from  *harness.Pod
+	dst   netip.Addr
+	dport uint16
+	first uint16
+	sent  int
+}
+
+func (b *udpBurst) send(t *testing.T, k int) {
+	t.Helper()
+	for i := 0; i < k; i++ {
+		c, err := b.from.ListenUDP(int(b.first) + b.sent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.WriteToUDPAddrPort([]byte("redirected"), netip.AddrPortFrom(b.dst, b.dport))
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.sent++
+	}
+}
+
+func (b *udpBurst) ours(d *intreport.Decoded) bool {
+	f := d.Report.Flow
+	return f.Proto == intreport.ProtoUDP && f.Src == b.from.IP && f.Dst == b.dst && f.DstPort == b.dport &&
+		f.SrcPort >= b.first && int(f.SrcPort) < int(b.first)+b.sent
+}
+
+// expectEachOnce sends k packets and checks the collector got one flow
+// report of each, through in -> out with a hop latency, no second report
+// of any, and no drop report: a marker packet sent last is reported after
+// any duplicate or drop of the earlier ones could have been.
+func (b *udpBurst) expectEachOnce(t *testing.T, ctx context.Context, col *harness.Collector, k, in, out int) {
+	t.Helper()
+	b.send(t, k)
+	for i := 0; i < k; i++ {
+		port := b.first + uint16(i)
+		_, err := col.WaitFor(ctx, func(d *intreport.Decoded) bool {
+			return d.Kind == intreport.KindFlow && b.ours(d) && d.Report.Flow.SrcPort == port
+		})
+		if err != nil {
+			t.Fatalf("packet %d of %d (source port %d) not reported: %v; got %v", i+1, k, port, err, describe(col.Reports()))
+		}
+	}
+	b.send(t, 1)
+	marker := b.first + uint16(b.sent-1)
+	if _, err := col.WaitFor(ctx, func(d *intreport.Decoded) bool {
+		return d.Kind == intreport.KindFlow && b.ours(d) && d.Report.Flow.SrcPort == marker
+	}); err != nil {
+		t.Fatalf("marker packet not reported: %v", err)
+	}
+	seen := map[uint16]int{}
+	for _, d := range col.Reports() {
+		if !b.ours(&d) {
+			continue
+		}
+		if d.Kind != intreport.KindFlow {
+			t.Errorf("%s reported as %v at ports %d -> %d: the destination pod's own drop is not the node's",
+				d.Report.Flow, d.Kind, d.IngressPort, d.EgressPort)
+			continue
+		}
+		seen[d.Report.Flow.SrcPort]++
+		if int(d.IngressPort) != in || int(d.EgressPort) != out {
+			t.Errorf("%s reported at ports %d -> %d, want %d -> %d", d.Report.Flow, d.IngressPort, d.EgressPort, in, out)
+		}
+		if d.HopLatency() == 0 || d.HopLatency() >= 1<<31 {
+			t.Errorf("%s hop latency %d: not measured", d.Report.Flow, d.HopLatency())
+		}
+	}
+	for port, n := range seen {
+		if n != 1 {
+			t.Errorf("flow from port %d reported %d times, want once", port, n)
+		}
+	}
+}
+
+func TestRedirectPeerPodToPodIsReportedOnce(t *testing.T) {
+	for _, pos := range []string{"first", "last"} {
+		t.Run(pos, func(t *testing.T) {
+			n := startNode(t, harness.NodeConfig{Primary: "ptp", PodintConf: map[string]any{"attachPosition": pos}})
+			ctx := testContext(t)
+			a, b := addPod(t, n.Node, "a"), addPod(t, n.Node, "b")
+			dp := loadDatapath(t)
+			redirectPods(t, n.Node, dp, a, b)
+			va, vb := vethIndex(t, a), vethIndex(t, b)
+
+			fromContainer, _, err := dp.ProgramIDs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first := firstOnIngress(t, n.Node, va); (first == fromContainer) != (pos == "last") {
+				t.Fatalf("attachPosition %s: program %d runs first on %d's ingress, the datapath's is %d", pos, first, va, fromContainer)
+			}
+
+			burst := &udpBurst{from: a, dst: b.IP, dport: 7000, first: 41000}
+			burst.expectEachOnce(t, ctx, n.Collector, 20, va, vb)
+			st, err := dp.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Peer < uint64(burst.sent) {
+				t.Fatalf("the datapath redirected %d packets into pods, want at least the %d sent: the test did not test redirects", st.Peer, burst.sent)
+			}
+			// TCP both ways, through the same redirects.
+			sport := echoTCP(t, a, b, 5201)
+			expectFlowReport(t, ctx, n.Collector, intreport.ProtoTCP, a.IP, b.IP, sport, 5201, va, vb)
+			expectFlowReport(t, ctx, n.Collector, intreport.ProtoTCP, b.IP, a.IP, 5201, sport, vb, va)
+		})
+	}
+}
+
+// TestPodDropIsNotANodeDrop: a datagram delivered into a pod with nothing
+// listening is dropped by the pod's own stack; whether a CNI redirected it
+// into the pod or not, and whether podint saw it arrive there or not (an
+// older podintd loaded no pod-side probe), that is no drop of the node's,
+// although the host veth's ingress probe recorded the packet.
+func TestPodDropIsNotANodeDropWithOrWithoutRedirect(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		redirected, noPodSide bool
+	}{{"stack", false, false}, {"redirect", true, false}, {"redirect unseen", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := startNode(t, harness.NodeConfig{Primary: "ptp"})
+			ctx := testContext(t)
+			if tc.noPodSide {
+				for _, h := range bpf.PodSideHooks {
+					if err := os.Remove(bpf.ProgramPath(n.Paths.PinDir, h)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			a, b, c := addPod(t, n.Node, "a"), addPod(t, n.Node, "b"), addPod(t, n.Node, "c")
+			if tc.redirected {
+				dp := loadDatapath(t)
+				redirectPods(t, n.Node, dp, a)
+				if err := n.NS.Do(func() error { podEndpoints(t, n.Node, dp, b); return nil }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			burst := &udpBurst{from: a, dst: b.IP, dport: 7001, first: 42000}
+			if !tc.noPodSide {
+				burst.expectEachOnce(t, ctx, n.Collector, 5, vethIndex(t, a), vethIndex(t, b))
+				return
+			}
+			// No probe sees these packets leave the node: a packet from c,
+			// through the host stack, is the barrier after their drops.
+			burst.send(t, 5)
+			barrier := &udpBurst{from: c, dst: b.IP, dport: 7001, first: 42100}
+			barrier.expectEachOnce(t, ctx, n.Collector, 1, vethIndex(t, c), vethIndex(t, b))
+			for _, d := range n.Collector.Reports() {
+				if burst.ours(&d) {
+					t.Errorf("%s reported as %v at ports %d -> %d: the pod's own drop is not the node's",
+						d.Report.Flow, d.Kind, d.IngressPort, d.EgressPort)
+				}
+			}
+		})
+	}
+}
+
+// testRedirectAcrossNodes: pod a on node 1 sends through the datapath's
+// from_container, which routes it out with bpf_redirect_neigh or
+// bpf_redirect; on node 2 from_netdev, on the uplink (and the overlay
+// device), moves it into pod b with bpf_redirect_peer.
+func testRedirectAcrossNodes(t *testing.T, overlay bool, mode redirect.EgressMode) {
+	c, cols := startClusterConfig(t, harness.ClusterConfig{Overlay: overlay, Node: harness.NodeConfig{Primary: "ptp"}})
+	ctx := testContext(t)
+	n1, n2 := c.Nodes[0], c.Nodes[1]
+	a, b := addPod(t, n1, "a"), addPod(t, n2, "b")
+
+	dp1, dp2 := loadDatapath(t), loadDatapath(t)
+	if err := dp1.SetEgress(mode); err != nil {
+		t.Fatal(err)
+	}
+	redirectPods(t, n1, dp1, a)
+	err := n2.NS.Do(func() error {
+		for _, dev := range []string{harness.UplinkName, "vxlan0"} {
+			ifc, err := net.InterfaceByName(dev)
+			if err != nil {
+				if dev == "vxlan0" && !overlay {
+					continue
+				}
+				return err
+			}
+			if err := dp2.AttachNetdev(ifc.Index, redirect.Tail); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = n2.NS.Do(func() error { podEndpoints(t, n2, dp2, b); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	burst := &udpBurst{from: a, dst: b.IP, dport: 7000, first: 43000}
+	burst.expectEachOnce(t, ctx, cols[0], 20, vethIndex(t, a), uplinkIndex(t, n1))
+	// Node 2 saw the same packets, the marker included: wait for it there.
+	if _, err := cols[1].WaitFor(ctx, func(d *intreport.Decoded) bool {
+		return burst.ours(d) && d.Report.Flow.SrcPort == burst.first+uint16(burst.sent-1)
+	}); err != nil {
+		t.Fatalf("node 2: marker packet not reported: %v; got %v", err, describe(cols[1].Reports()))
+	}
+	checkEachOnce(t, cols[1], burst, uplinkIndex(t, n2), vethIndex(t, b))
+
+	st1, err := dp1.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2, err := dp2.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := st1.Neigh + st1.Redirect; out < uint64(burst.sent) || (mode == redirect.EgressRedirect && st1.Redirect == 0) {
+		t.Fatalf("node 1's datapath sent %+v, want all %d packets redirected (mode %d)", st1, burst.sent, mode)
+	}
+	if st2.Peer < uint64(burst.sent) {
+		t.Fatalf("node 2's datapath moved %d packets into pods, want at least %d", st2.Peer, burst.sent)
+	}
+}
+
+// checkEachOnce checks the reports of a burst another node already saw
+// whole: each packet once, through in -> out, with hop latency, no drops.
+func checkEachOnce(t *testing.T, col *harness.Collector, b *udpBurst, in, out int) {
+	t.Helper()
+	seen := map[uint16]int{}
+	for _, d := range col.Reports() {
+		if !b.ours(&d) {
+			continue
+		}
+		if d.Kind != intreport.KindFlow {
+			t.Errorf("%s reported as %v at ports %d -> %d", d.Report.Flow, d.Kind, d.IngressPort, d.EgressPort)
+			continue
+		}
+		seen[d.Report.Flow.SrcPort]++
+		if int(d.IngressPort) != in || int(d.EgressPort) != out {
+			t.Errorf("%s reported at ports %d -> %d, want %d -> %d", d.Report.Flow, d.IngressPort, d.EgressPort, in, out)
+		}
+		if d.HopLatency() == 0 || d.HopLatency() >= 1<<31 {
+			t.Errorf("%s hop latency %d: not measured", d.Report.Flow, d.HopLatency())
+		}
+	}
+	for i := 0; i < b.sent; i++ {
+		if n := seen[b.first+uint16(i)]; n != 1 {
+			t.Errorf("flow from port %d reported %d times, want once", b.first+uint16(i), n)
+		}
+	}
+}
+
+func TestRedirectAcrossNodesNeigh(t *testing.T) {
+	testRedirectAcrossNodes(t, false, redirect.EgressNeigh)
+}
+func TestRedirectAcrossNodesRedirect(t *testing.T) {
+	testRedirectAcrossNodes(t, false, redirect.EgressRedirect)
+}
+func TestRedirectAcrossVXLANNeigh(t *testing.T) { testRedirectAcrossNodes(t, true, redirect.EgressNeigh) }
+func TestRedirectAcrossVXLANRedirect(t *testing.T) {
+	testRedirectAcrossNodes(t, true, redirect.EgressRedirect)
+}
