@@ -222,3 +222,33 @@ func verifyPodSide(pinDir, probeID string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// PodPort is one pod interface the pod-side probes know the host port of.
+type PodPort struct {
+	NetnsIno    uint64 // the pod's network namespace (its nsfs inode)
+	Ifindex     int    // the pod's interface, in that namespace
+	HostIfindex int    // its host veth, the node's port
+}
+
+// PodPorts lists the pod interfaces the pinned pod_ports map holds.
+func PodPorts(pinDir string) ([]PodPort, error) {
+	m, err := openPodPorts(pinDir)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	var (
+		k   probePodPortKey
+		v   uint32
+		out []PodPort
+	)
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		out = append(out, PodPort{NetnsIno: k.NetnsIno, Ifindex: int(k.Ifindex), HostIfindex: int(v)})
+	}
+	return out, it.Err()
+}
+
+// NetnsIno is the inode of the network namespace at path, as the kernel's
+// ns.inum names it.
+func NetnsIno(path string) (uint64, error) { return netnsInoOf(path) }
