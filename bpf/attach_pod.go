@@ -27,6 +27,18 @@ const (
 // PodSideHooks are the pod-side probe's hooks, in attach order.
 var PodSideHooks = []string{PodIngress, PodEgress}
 
+// podSideHooks are the hooks a probe at pos gets. PodEgress only at
+// PositionLast: at PositionFirst the host veth's ingress probe runs before
+// the CNI's programs and records every packet itself, and the pod-side
+// egress would cost every packet a pod sends a second record for nothing
+// (docs/performance.md).
+func podSideHooks(pos Position) []string {
+	if pos == PositionLast {
+		return PodSideHooks
+	}
+	return []string{PodIngress}
+}
+
 // isLinkPin tells the pins of a probe that are TCX links.
 func isLinkPin(name string) bool {
 	switch name {
@@ -48,13 +60,14 @@ type PodInterface struct {
 // interface belongs to. The link lives in the pod's namespace; its pin, in
 // the node's bpffs, is what DEL, CHECK, GC and the daemon see.
 func attachPodSide(pinDir, dir string, pod PodInterface, hostIfindex int, pos Position) error {
+	hooks := podSideHooks(pos)
 	progs := map[string]*ebpf.Program{}
 	defer func() {
 		for _, p := range progs {
 			p.Close()
 		}
 	}()
-	for _, h := range PodSideHooks {
+	for _, h := range hooks {
 		prog, err := ebpf.LoadPinnedProgram(ProgramPath(pinDir, h), nil)
 		if errors.Is(err, os.ErrNotExist) {
 			return nil // an older podintd loaded no pod-side programs: host veth probes only
@@ -78,7 +91,7 @@ func attachPodSide(pinDir, dir string, pod PodInterface, hostIfindex int, pos Po
 		return err
 	}
 	return podNS.Do(func(ns.NetNS) error {
-		for _, h := range PodSideHooks {
+		for _, h := range hooks {
 			at := ebpf.AttachTCXIngress
 			if h == PodEgress {
 				at = ebpf.AttachTCXEgress
@@ -252,3 +265,13 @@ func PodPorts(pinDir string) ([]PodPort, error) {
 // NetnsIno is the inode of the network namespace at path, as the kernel's
 // ns.inum names it.
 func NetnsIno(path string) (uint64, error) { return netnsInoOf(path) }
+
+// SetPodPort maps a pod interface to its host port, as the plugin's ADD
+// does; for benchmarks, which run the pod-side programs by test-run.
+func (p *Probes) SetPodPort(netnsIno uint64, podIfindex, hostIfindex int) error {
+	k := probePodPortKey{NetnsIno: netnsIno, Ifindex: uint32(podIfindex)}
+	if err := p.objs.PodPorts.Put(&k, uint32(hostIfindex)); err != nil {
+		return fmt.Errorf("record host port %d of pod interface %d: %w", hostIfindex, podIfindex, err)
+	}
+	return nil
+}

@@ -67,9 +67,9 @@ func podPortOf(t *testing.T, n *harness.Node, p *harness.Pod, veth int) int {
 // The pod-side probe lives and dies with the pod's probe: ADD attaches it
 // in the pod's namespace and records the host port, a restarted daemon
 // updates it in place, CHECK notices it missing, DEL and GC remove it and
-// its host port entry.
+// its host port entry. attachPosition last gives it both hooks.
 func TestPodSideProbeFollowsThePodsProbe(t *testing.T) {
-	n := startNode(t, harness.NodeConfig{})
+	n := startNode(t, harness.NodeConfig{PodintConf: map[string]any{"attachPosition": "last"}})
 	ctx := testContext(t)
 	a := addPod(t, n.Node, "a")
 	va := vethIndex(t, a)

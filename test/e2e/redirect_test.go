@@ -215,6 +215,13 @@ func TestRedirectPeerPodToPodIsReportedOnce(t *testing.T) {
 				t.Fatalf("attachPosition %s: program %d runs first on %d's ingress, the datapath's is %d", pos, first, va, fromContainer)
 			}
 
+			// The pod-side egress hook is there only where podint runs after
+			// the datapath on the host veth.
+			wantEgress := map[string]int{"first": 0, "last": 1}[pos]
+			if progs := podSidePrograms(t, a); len(progs[bpf.PodIngress]) != 1 || len(progs[bpf.PodEgress]) != wantEgress {
+				t.Fatalf("attachPosition %s: pod-side hooks %v, want one ingress and %d egress programs", pos, progs, wantEgress)
+			}
+
 			burst := &udpBurst{from: a, dst: b.IP, dport: 7000, first: 41000}
 			burst.expectEachOnce(t, ctx, n.Collector, 20, va, vb)
 			st, err := dp.Stats()
@@ -284,8 +291,9 @@ func TestPodDropIsNotANodeDropWithOrWithoutRedirect(t *testing.T) {
 // from_container, which routes it out with bpf_redirect_neigh or
 // bpf_redirect; on node 2 from_netdev, on the uplink (and the overlay
 // device), moves it into pod b with bpf_redirect_peer.
-func testRedirectAcrossNodes(t *testing.T, overlay bool, mode redirect.EgressMode) {
-	c, cols := startClusterConfig(t, harness.ClusterConfig{Overlay: overlay, Node: harness.NodeConfig{Primary: "ptp"}})
+func testRedirectAcrossNodes(t *testing.T, overlay bool, mode redirect.EgressMode, pos string) {
+	c, cols := startClusterConfig(t, harness.ClusterConfig{Overlay: overlay,
+		Node: harness.NodeConfig{Primary: "ptp", PodintConf: map[string]any{"attachPosition": pos}}})
 	ctx := testContext(t)
 	n1, n2 := c.Nodes[0], c.Nodes[1]
 	a, b := addPod(t, n1, "a"), addPod(t, n2, "b")
@@ -373,12 +381,20 @@ func checkEachOnce(t *testing.T, col *harness.Collector, b *udpBurst, in, out in
 }
 
 func TestRedirectAcrossNodesNeigh(t *testing.T) {
-	testRedirectAcrossNodes(t, false, redirect.EgressNeigh)
+	testRedirectAcrossNodes(t, false, redirect.EgressNeigh, "first")
+}
+
+// With attachPosition last the datapath runs before podint's probe on the
+// host veth and sends the packet away: the pod-side egress record stands in.
+func TestRedirectAcrossNodesNeighLast(t *testing.T) {
+	testRedirectAcrossNodes(t, false, redirect.EgressNeigh, "last")
 }
 func TestRedirectAcrossNodesRedirect(t *testing.T) {
-	testRedirectAcrossNodes(t, false, redirect.EgressRedirect)
+	testRedirectAcrossNodes(t, false, redirect.EgressRedirect, "first")
 }
-func TestRedirectAcrossVXLANNeigh(t *testing.T) { testRedirectAcrossNodes(t, true, redirect.EgressNeigh) }
+func TestRedirectAcrossVXLANNeigh(t *testing.T) {
+	testRedirectAcrossNodes(t, true, redirect.EgressNeigh, "first")
+}
 func TestRedirectAcrossVXLANRedirect(t *testing.T) {
-	testRedirectAcrossNodes(t, true, redirect.EgressRedirect)
+	testRedirectAcrossNodes(t, true, redirect.EgressRedirect, "first")
 }
