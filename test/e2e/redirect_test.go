@@ -239,6 +239,33 @@ func TestRedirectPeerPodToPodIsReportedOnce(t *testing.T) {
 	}
 }
 
+// Legacy host routing delivers a local pod's packets by bpf_redirect to the
+// destination's host veth egress: podint's egress probe there reports them,
+// and the pod-side probe, finding their records paired, stays quiet.
+func TestRedirectToHostVethEgressIsReportedOnce(t *testing.T) {
+	for _, pos := range []string{"first", "last"} {
+		t.Run(pos, func(t *testing.T) {
+			n := startNode(t, harness.NodeConfig{Primary: "ptp", PodintConf: map[string]any{"attachPosition": pos}})
+			ctx := testContext(t)
+			a, b := addPod(t, n.Node, "a"), addPod(t, n.Node, "b")
+			dp := loadDatapath(t)
+			if err := dp.SetDelivery(redirect.DeliverEgress); err != nil {
+				t.Fatal(err)
+			}
+			redirectPods(t, n.Node, dp, a, b)
+			burst := &udpBurst{from: a, dst: b.IP, dport: 7000, first: 44000}
+			burst.expectEachOnce(t, ctx, n.Collector, 20, vethIndex(t, a), vethIndex(t, b))
+			st, err := dp.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Egress < uint64(burst.sent) || st.Peer != 0 {
+				t.Fatalf("the datapath sent %+v, want all %d packets redirected to the host veth's egress", st, burst.sent)
+			}
+		})
+	}
+}
+
 // TestPodDropIsNotANodeDrop: a datagram delivered into a pod with nothing
 // listening is dropped by the pod's own stack; whether a CNI redirected it
 // into the pod or not, and whether podint saw it arrive there or not (an

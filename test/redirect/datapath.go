@@ -24,8 +24,26 @@ const (
 	EgressRedirect = EgressMode(datapathEgressModeEGRESS_REDIRECT) // bpf_redirect, MACs from the FIB
 )
 
+// Delivery is how packets for a local pod get there.
+type Delivery uint32
+
+const (
+	// DeliverPeer moves them into the pod with bpf_redirect_peer, as BPF
+	// host routing does: the host veth's egress is bypassed.
+	DeliverPeer = Delivery(datapathDeliveryDELIVER_PEER)
+	// DeliverEgress redirects them to the pod's host veth egress, as
+	// legacy host routing's local delivery does.
+	DeliverEgress = Delivery(datapathDeliveryDELIVER_EGRESS)
+)
+
+// SetDelivery chooses how packets for local pods are delivered.
+func (d *Datapath) SetDelivery(m Delivery) error {
+	return d.objs.DeliveryMode.Put(uint32(0), uint32(m))
+}
+
 // Stats count what the datapath did with the packets it saw.
 type Stats struct {
+	Egress    uint64 // redirected to a pod's host veth egress
 	Peer      uint64 // moved into a pod with bpf_redirect_peer
 	Neigh     uint64 // sent out with bpf_redirect_neigh
 	Redirect  uint64 // sent out with bpf_redirect
@@ -107,13 +125,13 @@ func (d *Datapath) SetEgress(m EgressMode) error {
 
 // Stats reads the fixture's counters.
 func (d *Datapath) Stats() (Stats, error) {
-	var v [4]uint64
+	var v [datapathStatSTAT_MAX]uint64
 	for i := range v {
 		if err := d.objs.Stats.Lookup(uint32(i), &v[i]); err != nil {
 			return Stats{}, fmt.Errorf("read stat %d: %w", i, err)
 		}
 	}
-	return Stats{Peer: v[datapathStatSTAT_PEER], Neigh: v[datapathStatSTAT_NEIGH],
+	return Stats{Egress: v[datapathStatSTAT_EGRESS], Peer: v[datapathStatSTAT_PEER], Neigh: v[datapathStatSTAT_NEIGH],
 		Redirect: v[datapathStatSTAT_REDIRECT], Continued: v[datapathStatSTAT_CONTINUED]}, nil
 }
 

@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type datapathDelivery uint32
+
+const (
+	datapathDeliveryDELIVER_PEER   datapathDelivery = 0
+	datapathDeliveryDELIVER_EGRESS datapathDelivery = 1
+)
+
 type datapathEgressMode uint32
 
 const (
@@ -35,18 +42,21 @@ const (
 	datapathStatSTAT_NEIGH     datapathStat = 1
 	datapathStatSTAT_REDIRECT  datapathStat = 2
 	datapathStatSTAT_CONTINUED datapathStat = 3
-	datapathStatSTAT_MAX       datapathStat = 4
+	datapathStatSTAT_EGRESS    datapathStat = 4
+	datapathStatSTAT_MAX       datapathStat = 5
 )
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	datapathMapDeliveryMode     = "delivery_mode"
 	datapathMapEgress           = "egress"
 	datapathMapEndpoints        = "endpoints"
 	datapathMapStats            = "stats"
 	datapathProgFromContainer   = "from_container"
 	datapathProgFromNetdev      = "from_netdev"
+	datapathVarUnusedDelivery   = "unused_delivery"
 	datapathVarUnusedEgressMode = "unused_egress_mode"
 	datapathVarUnusedEndpoint   = "unused_endpoint"
 	datapathVarUnusedStat       = "unused_stat"
@@ -102,15 +112,17 @@ type datapathProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type datapathMapSpecs struct {
-	Egress    *ebpf.MapSpec `ebpf:"egress"`
-	Endpoints *ebpf.MapSpec `ebpf:"endpoints"`
-	Stats     *ebpf.MapSpec `ebpf:"stats"`
+	DeliveryMode *ebpf.MapSpec `ebpf:"delivery_mode"`
+	Egress       *ebpf.MapSpec `ebpf:"egress"`
+	Endpoints    *ebpf.MapSpec `ebpf:"endpoints"`
+	Stats        *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // datapathVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type datapathVariableSpecs struct {
+	UnusedDelivery   *ebpf.VariableSpec `ebpf:"unused_delivery"`
 	UnusedEgressMode *ebpf.VariableSpec `ebpf:"unused_egress_mode"`
 	UnusedEndpoint   *ebpf.VariableSpec `ebpf:"unused_endpoint"`
 	UnusedStat       *ebpf.VariableSpec `ebpf:"unused_stat"`
@@ -136,13 +148,15 @@ func (o *datapathObjects) Close() error {
 //
 // It can be passed to loadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type datapathMaps struct {
-	Egress    *ebpf.Map `ebpf:"egress"`
-	Endpoints *ebpf.Map `ebpf:"endpoints"`
-	Stats     *ebpf.Map `ebpf:"stats"`
+	DeliveryMode *ebpf.Map `ebpf:"delivery_mode"`
+	Egress       *ebpf.Map `ebpf:"egress"`
+	Endpoints    *ebpf.Map `ebpf:"endpoints"`
+	Stats        *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *datapathMaps) Close() error {
 	return _DatapathClose(
+		m.DeliveryMode,
 		m.Egress,
 		m.Endpoints,
 		m.Stats,
@@ -153,6 +167,7 @@ func (m *datapathMaps) Close() error {
 //
 // It can be passed to loadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type datapathVariables struct {
+	UnusedDelivery   *ebpf.Variable `ebpf:"unused_delivery"`
 	UnusedEgressMode *ebpf.Variable `ebpf:"unused_egress_mode"`
 	UnusedEndpoint   *ebpf.Variable `ebpf:"unused_endpoint"`
 	UnusedStat       *ebpf.Variable `ebpf:"unused_stat"`

@@ -38,16 +38,24 @@ enum egress_mode {
 	EGRESS_REDIRECT = 2, /* bpf_redirect with the FIB's MACs (neigh when unresolved) */
 };
 
+/* How to_pod delivers a packet to a local pod. */
+enum delivery {
+	DELIVER_PEER = 0,   /* bpf_redirect_peer into the pod (BPF host routing) */
+	DELIVER_EGRESS = 1, /* bpf_redirect to the host veth's egress (legacy host routing's local delivery) */
+};
+
 enum stat {
 	STAT_PEER = 0,    /* bpf_redirect_peer into a pod */
 	STAT_NEIGH,       /* bpf_redirect_neigh out of the node */
 	STAT_REDIRECT,    /* bpf_redirect out of the node */
 	STAT_CONTINUED,   /* IPv4 packets left to the kernel */
+	STAT_EGRESS,      /* bpf_redirect to a pod's host veth egress */
 	STAT_MAX,
 };
 
 const enum egress_mode *unused_egress_mode __attribute__((unused));
 const enum stat *unused_stat __attribute__((unused));
+const enum delivery *unused_delivery __attribute__((unused));
 const struct endpoint *unused_endpoint __attribute__((unused));
 
 struct {
@@ -63,6 +71,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } egress SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} delivery_mode SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -104,6 +119,11 @@ static __always_inline int to_pod(struct __sk_buff *skb, __u32 daddr)
 	struct endpoint e = *ep;
 	if (set_macs(skb, e.pod_mac, e.host_mac) < 0)
 		return -1;
+	__u32 zero = 0, *how = bpf_map_lookup_elem(&delivery_mode, &zero);
+	if (how && *how == DELIVER_EGRESS) {
+		stat(STAT_EGRESS);
+		return bpf_redirect(e.host_ifindex, 0);
+	}
 	stat(STAT_PEER);
 	return bpf_redirect_peer(e.host_ifindex, 0);
 }
