@@ -275,3 +275,14 @@ func (p *Probes) SetPodPort(netnsIno uint64, podIfindex, hostIfindex int) error 
 	}
 	return nil
 }
+
+// PodHooks lists the pod-side hooks the probe pinned as probeID has.
+func PodHooks(pinDir, probeID string) []string {
+	var out []string
+	for _, h := range PodSideHooks {
+		if _, err := os.Stat(filepath.Join(LinkDir(pinDir, probeID), h)); err == nil {
+			out = append(out, h)
+		}
+	}
+	return out
+}

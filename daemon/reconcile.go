@@ -134,6 +134,7 @@ func (d *Daemon) rebuild(id string, cache map[string]cnicache.Attachment) {
 	p.Ifindex, p.HostInterface = uint32(ifindex), hostIf
 	p.Kind = podintv1.PortKind_PORT_KIND_POD
 	p.AttachMode = string(bpf.PinnedMode(d.paths.PinDir, id))
+	p.PodHooks = bpf.PodHooks(d.paths.PinDir, id)
 	if pod := p.GetPod(); pod.GetNetns() != "" && pod.GetMac() == "" {
 		if v, err := podnet.VerifyPodVeth(ifindex, hostIf, pod.GetNetns(), pod.GetInterface()); err == nil {
 			pod.Mac = v.PodMAC

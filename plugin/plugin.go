@@ -81,6 +81,7 @@ func addProbe(conf *NetConf, log *slog.Logger, at attachment, id podIdentity, re
 	log = log.With("host_interface", hostIf, "ifindex", ifindex, "attach_mode", mode)
 	p := probeOf(hostIf, ifindex, mode, id, at, res)
 	p.Pod.Mac = pod.MAC
+	p.PodHooks = bpf.PodHooks(paths.PinDir, probeID)
 	err = withDaemon(paths.Socket, func(d *daemonConn) error { return d.register(p) })
 	switch {
 	case err == nil:

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 
@@ -85,6 +86,9 @@ func TestPodSideProbeFollowsThePodsProbe(t *testing.T) {
 	}
 	if err := n.CNICheck(ctx, a); err != nil {
 		t.Fatalf("CHECK after ADD: %v", err)
+	}
+	if hooks := registration(t, ctx, n.Node, a).GetPodHooks(); !slices.Equal(hooks, bpf.PodSideHooks) {
+		t.Errorf("the daemon's registration lists pod-side hooks %v, want %v", hooks, bpf.PodSideHooks)
 	}
 
 	// A restarted daemon puts its own programs into the pod-side hooks too.
