@@ -195,9 +195,9 @@ func forgetPodPort(pinDir, dir string) {
 }
 
 // PrunePodPorts removes the host port entries of pod interfaces whose host
-// port is not among keep: what a DEL left when the veth was already gone.
-func (p *Probes) PrunePodPorts(keep map[int]bool) error {
-	return deletePodPorts(p.objs.PodPorts, func(h uint32) bool { return !keep[int(h)] })
+// port keep refuses: what a DEL left when the veth was already gone.
+func (p *Probes) PrunePodPorts(keep func(hostIfindex int) bool) error {
+	return deletePodPorts(p.objs.PodPorts, func(h uint32) bool { return !keep(int(h)) })
 }
 
 // pinnedLinkIfindex is the interface a pinned TCX link hooks, 0 when gone.

@@ -184,8 +184,11 @@ func (d *Daemon) adoptAll() {
 		}
 	}
 	// Pod-side probes find their host port by pod interface; entries of
-	// ports that are gone (a DEL after the veth went) are stale.
-	if err := d.probes.PrunePodPorts(keep); err != nil {
+	// veths that are gone (a DEL after the veth went) are stale. An entry
+	// of a live veth stays even unregistered: an ADD under way writes it
+	// before it registers.
+	live := func(host int) bool { return keep[host] || podnet.Exists(host, "") }
+	if err := d.probes.PrunePodPorts(live); err != nil {
 		d.log.Warn("reconcile: cannot prune pod ports", "err", err)
 	}
 }
