@@ -65,8 +65,8 @@ static __always_inline void probe_pod_ingress(struct __sk_buff *skb)
 		count(COUNTER_POD_PORT_UNKNOWN);
 		return;
 	}
-	count(COUNTER_POD_SIDE);
-	probe_egress_port(skb, host, 1);
+	if (probe_egress_port(skb, host, 1))
+		count(COUNTER_POD_SIDE);
 }
 
 /* probe_pod_egress records a packet the pod sends as entering the node

@@ -123,16 +123,18 @@ static __always_inline void emit(struct __sk_buff *skb, struct packet *p, __u64 
  * With paired_only, a packet without its in-flight ingress record is left
  * alone instead of being reported with an unknown ingress: the pod-side
  * probe (podside.h) sees packets the host veth's egress probe already
- * reported, and must report only those that bypassed it. */
-static __always_inline void probe_egress_port(struct __sk_buff *skb, __u32 out_if, int paired_only)
+ * reported, and must report only those that bypassed it. It returns
+ * whether it paired the packet with its ingress record. */
+static __always_inline int probe_egress_port(struct __sk_buff *skb, __u32 out_if, int paired_only)
 {
+	int paired = 0;
 	struct packet p = {};
 	if (parse_counted(skb, &p) != PARSE_OK)
-		return;
+		return paired;
 
 	struct settings *cfg = settings();
 	if (!cfg)
-		return;
+		return paired;
 	__u64 now = bpf_ktime_get_ns();
 	__u64 id = skb_id(skb);
 	__u64 in_ts = now;
@@ -144,9 +146,10 @@ static __always_inline void probe_egress_port(struct __sk_buff *skb, __u32 out_i
 		in_ts = f->ts;
 		in_if = f->ifindex;
 		f->skb = 0;
+		paired = 1;
 	} else {
 		if (paired_only)
-			return;
+			return paired;
 		if (f)
 			count(COUNTER_INFLIGHT_STALE);
 		count(COUNTER_INGRESS_UNKNOWN);
@@ -173,10 +176,10 @@ static __always_inline void probe_egress_port(struct __sk_buff *skb, __u32 out_i
 		bpf_map_update_elem(&flows, &p.key, &ns, BPF_ANY);
 		if (!ns.watched) {
 			count(COUNTER_UNWATCHED);
-			return;
+			return paired;
 		}
 		emit(skb, &p, in_ts, in_if, out_if, now, cause | CAUSE_NEW_FLOW, 1, len);
-		return;
+		return paired;
 	}
 	if (st->watch_gen != cfg->watch_gen) {
 		/* the watchlist changed: a flow it now selects is reported as new */
@@ -188,7 +191,7 @@ static __always_inline void probe_egress_port(struct __sk_buff *skb, __u32 out_i
 	}
 	if (!st->watched) {
 		count(COUNTER_UNWATCHED);
-		return;
+		return paired;
 	}
 	__u64 packets = __sync_fetch_and_add(&st->packets, 1) + 1;
 	__u64 bytes = __sync_fetch_and_add(&st->bytes, len) + len;
@@ -213,17 +216,18 @@ static __always_inline void probe_egress_port(struct __sk_buff *skb, __u32 out_i
 	int due = now - last >= cfg->report_interval_ns;
 	if (!(cause & ~CAUSE_NO_INGRESS) && !due) {
 		count(COUNTER_SUPPRESSED);
-		return;
+		return paired;
 	}
 	/* one CPU wins the interval; a loser with no other cause stays quiet */
 	if (__sync_val_compare_and_swap(&st->last_report_ns, last, now) != last &&
 	    !(cause & ~CAUSE_NO_INGRESS)) {
 		count(COUNTER_SUPPRESSED);
-		return;
+		return paired;
 	}
 	if (due)
 		cause |= CAUSE_INTERVAL;
 	emit(skb, &p, in_ts, in_if, out_if, now, cause, packets, bytes);
+	return paired;
 }
 
 static __always_inline void probe_egress(struct __sk_buff *skb)

@@ -231,6 +231,10 @@ func TestRedirectPeerPodToPodIsReportedOnce(t *testing.T) {
 			if st.Peer < uint64(burst.sent) {
 				t.Fatalf("the datapath redirected %d packets into pods, want at least the %d sent: the test did not test redirects", st.Peer, burst.sent)
 			}
+			// Operators see how many packets bypassed their host veth.
+			if got := counter(t, ctx, n.Node, "kernel_pod_side"); got < uint64(burst.sent) {
+				t.Errorf("kernel_pod_side %d, want at least the %d packets redirected into b", got, burst.sent)
+			}
 			// TCP both ways, through the same redirects.
 			sport := echoTCP(t, a, b, 5201)
 			expectFlowReport(t, ctx, n.Collector, intreport.ProtoTCP, a.IP, b.IP, sport, 5201, va, vb)
@@ -261,6 +265,9 @@ func TestRedirectToHostVethEgressIsReportedOnce(t *testing.T) {
 			}
 			if st.Egress < uint64(burst.sent) || st.Peer != 0 {
 				t.Fatalf("the datapath sent %+v, want all %d packets redirected to the host veth's egress", st, burst.sent)
+			}
+			if got := counter(t, ctx, n.Node, "kernel_pod_side"); got != 0 {
+				t.Errorf("kernel_pod_side %d: packets through the host veth's egress were paired there, want 0", got)
 			}
 		})
 	}
