@@ -89,11 +89,11 @@ bench-short:
 generate: deps
 	mkdir -p $(BIN)/tools
 	$(GO) build -o $(BIN)/tools/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
-	$(GO) generate ./bpf/... ./proto/...
+	$(GO) generate ./bpf/... ./proto/... ./test/redirect/...
 
 ## check-generated: fail when committed generated code differs from a fresh build.
 check-generated: generate
-	@git diff --exit-code --stat -- bpf proto || \
+	@git diff --exit-code --stat -- bpf proto test/redirect || \
 		{ echo "generated code is stale: run 'make generate' and commit the result"; exit 1; }
 
 ## check-tidy: fail when go.mod or go.sum (either module) is not tidy.

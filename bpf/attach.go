@@ -41,6 +41,10 @@ const (
 type AttachOptions struct {
 	Mode     AttachMode
 	Position Position
+	// Pod, when set, also gets the pod-side probe (TCX mode only): a pod's
+	// probe sees the packets a CNI redirects into the pod past the host
+	// veth's egress. Uplink probes have none.
+	Pod *PodInterface
 }
 
 func (o AttachOptions) withDefaults() (AttachOptions, error) {
@@ -151,6 +155,9 @@ func Attach(pinDir, probeID string, ifindex int, opts AttachOptions) (AttachMode
 			err = attachTC(progs, stage, probeID, ifindex, opts.Position)
 		}
 	}
+	if err == nil && mode == AttachTCX && opts.Pod != nil {
+		err = attachPodSide(pinDir, stage, *opts.Pod, ifindex, opts.Position)
+	}
 	if err == nil {
 		if err = os.Rename(stage, LinkDir(pinDir, probeID)); err != nil {
 			err = fmt.Errorf("move the pins of probe %s into place: %w", probeID, err)
@@ -256,6 +263,8 @@ func DetachProbes(pinDir string, probeIDs []string) error {
 // unpinProbe detaches the probe's TCX links and removes its pins and
 // directories.
 func unpinProbe(pinDir, probeID string) error {
+	forgetPodPort(pinDir, LinkDir(pinDir, probeID))
+	forgetPodPort(pinDir, stagingDir(pinDir, probeID))
 	return errors.Join(unpinDir(LinkDir(pinDir, probeID)), unpinDir(stagingDir(pinDir, probeID)))
 }
 
@@ -270,7 +279,7 @@ func unpinDir(dir string) error {
 	var errs []error
 	for _, e := range ents {
 		path := filepath.Join(dir, e.Name())
-		if e.Name() == "ingress" || e.Name() == "egress" {
+		if isLinkPin(e.Name()) {
 			errs = append(errs, detachTCXLink(path))
 		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -312,7 +321,7 @@ func subdirs(dir string) ([]string, error) {
 func Verify(pinDir, probeID string, ifindex int) (AttachMode, error) {
 	switch mode := PinnedMode(pinDir, probeID); mode {
 	case AttachTCX:
-		return mode, verifyTCX(pinDir, probeID, ifindex)
+		return mode, errors.Join(verifyTCX(pinDir, probeID, ifindex), verifyPodSide(pinDir, probeID))
 	case AttachTC:
 		return mode, verifyTC(pinDir, probeID, ifindex)
 	default:

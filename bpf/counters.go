@@ -79,4 +79,6 @@ var CounterHelp = map[string]string{
 	"unwatched":        "packets of flows the watchlist does not select",
 	"drops_seen":       "packets of probed ports the kernel dropped for a reason --drop-reasons reports",
 	"drops_suppressed": "drops held back by the per-flow, per-reason rate limit",
+	"pod_side":         "packets the pod-side probe paired with their ingress record: they entered a pod bypassing its host veth's egress (a CNI's bpf_redirect_peer)",
+	"pod_port_unknown": "packets the pod-side probe could not handle: their pod interface has no host port entry (not reported, or no ingress record)",
 }

@@ -35,9 +35,12 @@ func (p *Probes) UpdateProbe(probeID string, ifindex int) (AttachMode, error) {
 
 func (p *Probes) updateTCX(probeID string) error {
 	var errs []error
-	for _, d := range Directions {
+	for _, d := range []string{"ingress", "egress", PodIngress, PodEgress} {
 		path := filepath.Join(LinkDir(p.pinDir, probeID), d)
 		l, err := link.LoadPinnedLink(path, nil)
+		if errors.Is(err, os.ErrNotExist) && (d == PodIngress || d == PodEgress) {
+			continue // attached without a pod side
+		}
 		if errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("%s link of probe %s is missing", d, probeID))
 			continue
@@ -137,7 +140,7 @@ func (p *Probes) ProgramStats() ([]ProgramStat, error) {
 	for _, pr := range []struct {
 		name string
 		prog *ebpf.Program
-	}{{"ingress", p.objs.PodintIngress}, {"egress", p.objs.PodintEgress}, {"drop", p.objs.PodintDrop}} {
+	}{{"ingress", p.objs.PodintIngress}, {"egress", p.objs.PodintEgress}, {"drop", p.objs.PodintDrop}, {PodIngress, p.objs.PodintPodIngress}, {PodEgress, p.objs.PodintPodEgress}} {
 		st, err := pr.prog.Stats()
 		if err != nil {
 			return out, fmt.Errorf("statistics of the %s program: %w", pr.name, err)

@@ -27,7 +27,9 @@ const (
 	probeCounterCOUNTER_UNWATCHED        probeCounter = 8
 	probeCounterCOUNTER_DROPS_SEEN       probeCounter = 9
 	probeCounterCOUNTER_DROPS_SUPPRESSED probeCounter = 10
-	probeCounterCOUNTER_MAX              probeCounter = 11
+	probeCounterCOUNTER_POD_SIDE         probeCounter = 11
+	probeCounterCOUNTER_POD_PORT_UNKNOWN probeCounter = 12
+	probeCounterCOUNTER_MAX              probeCounter = 13
 )
 
 type probeCtDir uint32
@@ -131,6 +133,13 @@ type probeInflight struct {
 	Check   uint64
 }
 
+type probePodPortKey struct {
+	_        structs.HostLayout
+	NetnsIno uint64
+	Ifindex  uint32
+	Pad      uint32
+}
+
 type probeSettings struct {
 	_                structs.HostLayout
 	ReportIntervalNs uint64
@@ -173,6 +182,7 @@ const (
 	probeMapEvents            = "events"
 	probeMapFlows             = "flows"
 	probeMapInflight          = "inflight"
+	probeMapPodPorts          = "pod_ports"
 	probeMapPorts             = "ports"
 	probeMapProbeSettings     = "probe_settings"
 	probeMapScratch           = "scratch"
@@ -182,6 +192,8 @@ const (
 	probeProgPodintIngress    = "podint_ingress"
 	probeProgPodintLocalIn    = "podint_local_in"
 	probeProgPodintLocalOut   = "podint_local_out"
+	probeProgPodintPodEgress  = "podint_pod_egress"
+	probeProgPodintPodIngress = "podint_pod_ingress"
 	probeVarSkbConsumedReason = "skb_consumed_reason"
 	probeVarUnusedCounter     = "unused_counter"
 	probeVarUnusedCtDir       = "unused_ct_dir"
@@ -239,11 +251,13 @@ type probeSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeProgramSpecs struct {
-	PodintDrop     *ebpf.ProgramSpec `ebpf:"podint_drop"`
-	PodintEgress   *ebpf.ProgramSpec `ebpf:"podint_egress"`
-	PodintIngress  *ebpf.ProgramSpec `ebpf:"podint_ingress"`
-	PodintLocalIn  *ebpf.ProgramSpec `ebpf:"podint_local_in"`
-	PodintLocalOut *ebpf.ProgramSpec `ebpf:"podint_local_out"`
+	PodintDrop       *ebpf.ProgramSpec `ebpf:"podint_drop"`
+	PodintEgress     *ebpf.ProgramSpec `ebpf:"podint_egress"`
+	PodintIngress    *ebpf.ProgramSpec `ebpf:"podint_ingress"`
+	PodintLocalIn    *ebpf.ProgramSpec `ebpf:"podint_local_in"`
+	PodintLocalOut   *ebpf.ProgramSpec `ebpf:"podint_local_out"`
+	PodintPodEgress  *ebpf.ProgramSpec `ebpf:"podint_pod_egress"`
+	PodintPodIngress *ebpf.ProgramSpec `ebpf:"podint_pod_ingress"`
 }
 
 // probeMapSpecs contains maps before they are loaded into the kernel.
@@ -257,6 +271,7 @@ type probeMapSpecs struct {
 	Events        *ebpf.MapSpec `ebpf:"events"`
 	Flows         *ebpf.MapSpec `ebpf:"flows"`
 	Inflight      *ebpf.MapSpec `ebpf:"inflight"`
+	PodPorts      *ebpf.MapSpec `ebpf:"pod_ports"`
 	Ports         *ebpf.MapSpec `ebpf:"ports"`
 	ProbeSettings *ebpf.MapSpec `ebpf:"probe_settings"`
 	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
@@ -309,6 +324,7 @@ type probeMaps struct {
 	Events        *ebpf.Map `ebpf:"events"`
 	Flows         *ebpf.Map `ebpf:"flows"`
 	Inflight      *ebpf.Map `ebpf:"inflight"`
+	PodPorts      *ebpf.Map `ebpf:"pod_ports"`
 	Ports         *ebpf.Map `ebpf:"ports"`
 	ProbeSettings *ebpf.Map `ebpf:"probe_settings"`
 	Scratch       *ebpf.Map `ebpf:"scratch"`
@@ -324,6 +340,7 @@ func (m *probeMaps) Close() error {
 		m.Events,
 		m.Flows,
 		m.Inflight,
+		m.PodPorts,
 		m.Ports,
 		m.ProbeSettings,
 		m.Scratch,
@@ -354,11 +371,13 @@ type probeVariables struct {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probePrograms struct {
-	PodintDrop     *ebpf.Program `ebpf:"podint_drop"`
-	PodintEgress   *ebpf.Program `ebpf:"podint_egress"`
-	PodintIngress  *ebpf.Program `ebpf:"podint_ingress"`
-	PodintLocalIn  *ebpf.Program `ebpf:"podint_local_in"`
-	PodintLocalOut *ebpf.Program `ebpf:"podint_local_out"`
+	PodintDrop       *ebpf.Program `ebpf:"podint_drop"`
+	PodintEgress     *ebpf.Program `ebpf:"podint_egress"`
+	PodintIngress    *ebpf.Program `ebpf:"podint_ingress"`
+	PodintLocalIn    *ebpf.Program `ebpf:"podint_local_in"`
+	PodintLocalOut   *ebpf.Program `ebpf:"podint_local_out"`
+	PodintPodEgress  *ebpf.Program `ebpf:"podint_pod_egress"`
+	PodintPodIngress *ebpf.Program `ebpf:"podint_pod_ingress"`
 }
 
 func (p *probePrograms) Close() error {
@@ -368,6 +387,8 @@ func (p *probePrograms) Close() error {
 		p.PodintIngress,
 		p.PodintLocalIn,
 		p.PodintLocalOut,
+		p.PodintPodEgress,
+		p.PodintPodIngress,
 	)
 }
 

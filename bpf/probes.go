@@ -5,8 +5,9 @@
 //
 //	maps/<name>           ring buffer, flow state, counters, settings, watchlist, ports,
 //	                      drop reason policy and its counters (drop_policy, drops_excluded)
-//	progs/ingress|egress  the programs the CNI plugin attaches
+//	progs/ingress|egress|pod_ingress|pod_egress  the programs the CNI plugin attaches
 //	links/<probe>/ingress|egress        one pinned TCX link per hook
+//	links/<probe>/pod_ingress|pod_egress  the pod-side TCX links, in the pod's netns (attach_pod.go)
 //	links/<probe>/tc_ingress|tc_egress  the programs of a tc (cls_bpf) probe's filters
 //	staging/<probe>/      a probe being attached, renamed into links/ once whole
 //	drops_link            the kfree_skb tracing link
@@ -136,7 +137,8 @@ func Load(pinDir string, s Settings) (*Probes, error) {
 		p.Close()
 		return nil, err
 	}
-	for dir, prog := range map[string]*ebpf.Program{"ingress": p.objs.PodintIngress, "egress": p.objs.PodintEgress} {
+	for dir, prog := range map[string]*ebpf.Program{"ingress": p.objs.PodintIngress, "egress": p.objs.PodintEgress,
+		PodIngress: p.objs.PodintPodIngress, PodEgress: p.objs.PodintPodEgress} {
 		if err := repin(prog, ProgramPath(pinDir, dir)); err != nil {
 			p.Close()
 			return nil, err
@@ -195,10 +197,16 @@ func (p *Probes) Events() *ebpf.Map { return p.objs.Events }
 // Flows is the report filter's per-flow state.
 func (p *Probes) Flows() *ebpf.Map { return p.objs.Flows }
 
-// Program returns the program for a direction ("ingress" or "egress").
+// Program returns the program for a direction ("ingress" or "egress") or
+// a pod-side hook (PodIngress, PodEgress).
 func (p *Probes) Program(direction string) *ebpf.Program {
-	if direction == "ingress" {
+	switch direction {
+	case "ingress":
 		return p.objs.PodintIngress
+	case PodIngress:
+		return p.objs.PodintPodIngress
+	case PodEgress:
+		return p.objs.PodintPodEgress
 	}
 	return p.objs.PodintEgress
 }

@@ -134,6 +134,7 @@ func (d *Daemon) rebuild(id string, cache map[string]cnicache.Attachment) {
 	p.Ifindex, p.HostInterface = uint32(ifindex), hostIf
 	p.Kind = podintv1.PortKind_PORT_KIND_POD
 	p.AttachMode = string(bpf.PinnedMode(d.paths.PinDir, id))
+	p.PodHooks = bpf.PodHooks(d.paths.PinDir, id)
 	if pod := p.GetPod(); pod.GetNetns() != "" && pod.GetMac() == "" {
 		if v, err := podnet.VerifyPodVeth(ifindex, hostIf, pod.GetNetns(), pod.GetInterface()); err == nil {
 			pod.Mac = v.PodMAC
@@ -181,6 +182,14 @@ func (d *Daemon) adoptAll() {
 				_ = d.probes.RemovePort(idx)
 			}
 		}
+	}
+	// Pod-side probes find their host port by pod interface; entries of
+	// veths that are gone (a DEL after the veth went) are stale. An entry
+	// of a live veth stays even unregistered: an ADD under way writes it
+	// before it registers.
+	live := func(host int) bool { return keep[host] || podnet.Exists(host, "") }
+	if err := d.probes.PrunePodPorts(live); err != nil {
+		d.log.Warn("reconcile: cannot prune pod ports", "err", err)
 	}
 }
 

@@ -12,20 +12,27 @@ import (
 // SR-IOV, ...): the pod is passed through without a probe.
 var errNotVeth = errors.New("pod interface is not a veth")
 
+// podEnd is the pod's end of its veth, as seen inside the pod's netns.
+type podEnd struct {
+	MAC     string
+	Ifindex int
+}
+
 // findHostVeth returns the host side of the pod's veth: the peer of the
 // container interface ifName inside netnsPath. It asks the kernel, not the
 // prevResult, so it works whatever primary plugin made the veth and
 // whatever it reported: bridge (bridge and veth), ptp, Calico (cali* without
 // a MAC), Cilium (lxc*), AWS VPC CNI (a made-up dummy interface), or no
-// host interface at all. It also returns the pod interface's MAC address.
-func findHostVeth(netnsPath, ifName string) (host netlink.Link, podMAC string, err error) {
+// host interface at all. It also returns the pod's end of the veth.
+func findHostVeth(netnsPath, ifName string) (host netlink.Link, pod podEnd, err error) {
 	podNS, err := ns.GetNS(netnsPath)
 	if err != nil {
-		return nil, "", fmt.Errorf("open pod netns %q: %w", netnsPath, err)
+		return nil, podEnd{}, fmt.Errorf("open pod netns %q: %w", netnsPath, err)
 	}
 	defer podNS.Close()
 
 	var podIndex, peerIndex int
+	var podMAC string
 	err = podNS.Do(func(ns.NetNS) error {
 		l, err := netlink.LinkByName(ifName)
 		if err != nil {
@@ -42,23 +49,23 @@ func findHostVeth(netnsPath, ifName string) (host netlink.Link, podMAC string, e
 		return nil
 	})
 	if err != nil {
-		return nil, "", err
+		return nil, podEnd{}, err
 	}
 	host, err = netlink.LinkByIndex(peerIndex)
 	if err != nil {
-		return nil, "", fmt.Errorf("the peer of %s (ifindex %d) is not in this network namespace; run the plugin in the host's: %w",
+		return nil, podEnd{}, fmt.Errorf("the peer of %s (ifindex %d) is not in this network namespace; run the plugin in the host's: %w",
 			ifName, peerIndex, err)
 	}
 	hostVeth, ok := host.(*netlink.Veth)
 	if !ok {
-		return nil, "", fmt.Errorf("the peer of %s (ifindex %d) is not in this network namespace: ifindex %d here is %s, a %s",
+		return nil, podEnd{}, fmt.Errorf("the peer of %s (ifindex %d) is not in this network namespace: ifindex %d here is %s, a %s",
 			ifName, peerIndex, peerIndex, host.Attrs().Name, host.Type())
 	}
 	// An ifindex is only unique within one namespace: make sure this veth
 	// is the pod's peer and not a namesake of a peer living elsewhere.
 	if back, err := netlink.VethPeerIndex(hostVeth); err != nil || back != podIndex {
-		return nil, "", fmt.Errorf("the peer of %s (ifindex %d) is not in this network namespace: %s here pairs with ifindex %d (%v)",
+		return nil, podEnd{}, fmt.Errorf("the peer of %s (ifindex %d) is not in this network namespace: %s here pairs with ifindex %d (%v)",
 			ifName, peerIndex, host.Attrs().Name, back, err)
 	}
-	return host, podMAC, nil
+	return host, podEnd{MAC: podMAC, Ifindex: podIndex}, nil
 }

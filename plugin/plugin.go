@@ -61,7 +61,7 @@ func cmdAdd(args *skel.CmdArgs) error {
 // addProbe attaches and registers the pod's probe. Under failPolicy ignore
 // it logs what fails and returns nil: the pod is never blocked by podint.
 func addProbe(conf *NetConf, log *slog.Logger, at attachment, id podIdentity, res *current.Result) error {
-	host, podMAC, err := findHostVeth(at.netns, at.podIf)
+	host, pod, err := findHostVeth(at.netns, at.podIf)
 	if errors.Is(err, errNotVeth) {
 		log.Info("no probe: the pod interface is not a veth; result passed through", "reason", err)
 		return nil
@@ -72,13 +72,16 @@ func addProbe(conf *NetConf, log *slog.Logger, at attachment, id podIdentity, re
 	paths := conf.Paths()
 	probeID := bpf.ProbeID(at.containerID, at.podIf)
 	hostIf, ifindex := host.Attrs().Name, host.Attrs().Index
-	mode, err := bpf.Attach(paths.PinDir, probeID, ifindex, conf.attachOptions())
+	opts := conf.attachOptions()
+	opts.Pod = &bpf.PodInterface{Netns: at.netns, Ifindex: pod.Ifindex}
+	mode, err := bpf.Attach(paths.PinDir, probeID, ifindex, opts)
 	if err != nil {
 		return failOrIgnore(conf, log, ErrAttach, "attach the probe to "+hostIf, err)
 	}
 	log = log.With("host_interface", hostIf, "ifindex", ifindex, "attach_mode", mode)
 	p := probeOf(hostIf, ifindex, mode, id, at, res)
-	p.Pod.Mac = podMAC
+	p.Pod.Mac = pod.MAC
+	p.PodHooks = bpf.PodHooks(paths.PinDir, probeID)
 	err = withDaemon(paths.Socket, func(d *daemonConn) error { return d.register(p) })
 	switch {
 	case err == nil:

@@ -52,7 +52,8 @@ static __always_inline int parse_counted(struct __sk_buff *skb, struct packet *p
 	return r;
 }
 
-static __always_inline void probe_ingress(struct __sk_buff *skb)
+/* probe_ingress_port records a packet entering the node through port in_if. */
+static __always_inline void probe_ingress_port(struct __sk_buff *skb, __u32 in_if)
 {
 	struct packet p = {};
 	if (parse_counted(skb, &p) != PARSE_OK)
@@ -62,12 +63,17 @@ static __always_inline void probe_ingress(struct __sk_buff *skb)
 	if (!v)
 		return;
 	__u64 ts = bpf_ktime_get_ns();
-	__u32 ifx = skb->ifindex;
+	__u32 ifx = in_if;
 	v->skb = id;
 	v->ts = ts;
 	v->ifindex = ifx;
 	v->sig = p.sig;
 	v->check = inflight_check(id, ts, ifx, p.sig);
+}
+
+static __always_inline void probe_ingress(struct __sk_buff *skb)
+{
+	probe_ingress_port(skb, skb->ifindex);
 }
 
 /* snap_limit is how many bytes of a packet an event captures: the daemon's
@@ -82,7 +88,7 @@ static __always_inline __u32 snap_limit(void)
 
 /* emit sends one event, capturing up to snap_limit() bytes of the frame. */
 static __always_inline void emit(struct __sk_buff *skb, struct packet *p, __u64 in_ts, __u32 in_if,
-				 __u64 now, __u8 cause, __u64 packets, __u64 bytes)
+				 __u32 out_if, __u64 now, __u8 cause, __u64 packets, __u64 bytes)
 {
 	struct event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
@@ -94,7 +100,7 @@ static __always_inline void emit(struct __sk_buff *skb, struct packet *p, __u64 
 	ev->packets = packets;
 	ev->bytes = bytes;
 	ev->ingress_ifindex = in_if;
-	ev->egress_ifindex = skb->ifindex;
+	ev->egress_ifindex = out_if;
 	ev->drop_reason = 0;
 	ev->type = EVENT_FLOW;
 	ev->cause = cause;
@@ -199,20 +205,27 @@ static __always_inline __u8 flow_filter(struct packet *p, __u64 len, __u32 in_if
 	return cause;
 }
 
-static __always_inline void probe_egress(struct __sk_buff *skb)
+/* probe_egress_port reports a packet leaving the node through port out_if.
+ * With paired_only, a packet without its in-flight ingress record is left
+ * alone instead of being reported with an unknown ingress: the pod-side
+ * probe (podside.h) sees packets the host veth's egress probe already
+ * reported, and must report only those that bypassed it. It returns
+ * whether it paired the packet with its ingress record. */
+static __always_inline int probe_egress_port(struct __sk_buff *skb, __u32 out_if, int paired_only)
 {
 	struct packet p = {};
 	if (parse_counted(skb, &p) != PARSE_OK)
-		return;
+		return 0;
 
 	struct settings *cfg = settings();
 	if (!cfg)
-		return;
+		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	__u64 id = skb_id(skb);
 	__u64 in_ts = now;
 	__u32 in_if = skb->ingress_ifindex;
 	__u8 cause = 0;
+	int paired = 0;
 
 	/* The record is this packet's when the sk_buff and the signature match
 	 * and it is fresh: the tuple may differ, NAT rewrote it on the way. */
@@ -221,7 +234,10 @@ static __always_inline void probe_egress(struct __sk_buff *skb)
 		in_ts = f->ts;
 		in_if = f->ifindex;
 		f->skb = 0;
+		paired = 1;
 	} else {
+		if (paired_only)
+			return 0;
 		if (f)
 			count(COUNTER_INFLIGHT_STALE);
 		count(COUNTER_INGRESS_UNKNOWN);
@@ -229,13 +245,20 @@ static __always_inline void probe_egress(struct __sk_buff *skb)
 	}
 
 	__u64 packets, bytes;
-	cause = flow_filter(&p, skb->len, in_if, skb->ifindex, in_ts, now, cause, cfg, &packets, &bytes);
+	cause = flow_filter(&p, skb->len, in_if, out_if, in_ts, now, cause, cfg, &packets, &bytes);
 	if (cause)
-		emit(skb, &p, in_ts, in_if, now, cause, packets, bytes);
+		emit(skb, &p, in_ts, in_if, out_if, now, cause, packets, bytes);
+	return paired;
+}
+
+static __always_inline void probe_egress(struct __sk_buff *skb)
+{
+	probe_egress_port(skb, skb->ifindex, 0);
 }
 
 #include "drop.h"
 #include "cpu.h"
+#include "podside.h"
 
 SEC("tcx/ingress")
 int podint_ingress(struct __sk_buff *skb)

@@ -157,6 +157,8 @@ enum counter {
 	COUNTER_UNWATCHED,          /* packets of flows the watchlist does not select */
 	COUNTER_DROPS_SEEN,         /* packets of probed ports the kernel dropped, for a reported reason */
 	COUNTER_DROPS_SUPPRESSED,   /* drops the per-flow rate limit held back */
+	COUNTER_POD_SIDE,           /* packets the pod-side probe paired: they reached the pod bypassing its host veth's egress */
+	COUNTER_POD_PORT_UNKNOWN,   /* pod-side packets not handled: their pod interface has no host port in pod_ports */
 	COUNTER_MAX,
 };
 

@@ -184,6 +184,16 @@ func measureBPFCost(ctx context.Context, b *bench) (section, error) {
 	}
 	b.cleanup.push(func() { clock.Close() })
 
+	// Test-run packets arrive on this thread's loopback: make it a pod
+	// interface, as the plugin does for a pod's eth0, for the pod-side paths.
+	ino, err := bpf.NetnsIno("/proc/thread-self/ns/net")
+	if err != nil {
+		return sec, err
+	}
+	if err := steady.SetPodPort(ino, 1, 1); err != nil {
+		return sec, err
+	}
+
 	v4, v6 := tcpFrame(false, 20), tcpFrame(true, 20)
 	packets, suppressed := bpf.CounterPackets, bpf.CounterSuppressed
 	events, unwatchedN := bpf.CounterEvents, counterIndex("unwatched")
@@ -196,6 +206,10 @@ func measureBPFCost(ctx context.Context, b *bench) (section, error) {
 			base: emptyRepeat, probes: steady, expect: packets},
 		{name: "ingress, IPv6 TCP", goal: "steady", prog: steady.Program("ingress"), frame: v6,
 			base: emptyRepeat, probes: steady, expect: packets},
+		{name: "pod-side egress, IPv4 TCP: host port lookup, parse, record in-flight", goal: "steady", prog: steady.Program(bpf.PodEgress),
+			frame: v4, base: emptyRepeat, probes: steady, expect: packets},
+		{name: "pod-side ingress, packet the host veth paired (no record): what every delivered packet pays", goal: "steady",
+			prog: steady.Program(bpf.PodIngress), frame: v4, base: emptyRepeat},
 		{name: "egress, IPv4 TCP, steady flow (suppressed)", goal: "steady", prog: steady.Program("egress"), frame: v4,
 			base: emptyRepeat, probes: steady, expect: suppressed, ring: rings[steady]},
 		{name: "egress, IPv6 TCP, steady flow (suppressed)", goal: "steady", prog: steady.Program("egress"), frame: v6,
@@ -265,6 +279,7 @@ func measureBPFCost(ctx context.Context, b *bench) (section, error) {
 		"median [min–max] of the rounds' mean ns per run; figure = median net of the empty TC program measured the same way, interleaved",
 		fmt.Sprintf("%d rounds of %s runs per path (new flow: %d rounds of %s calls of one run, each a new flow, against the empty program called the same way); rounds interleave the paths so noise falls on all alike",
 			pl.testRunRounds, rate(float64(pl.testRunRuns)), pl.newFlowRounds, rate(float64(pl.newFlowRuns))),
-		"test-run gives egress no in-flight record to pair (each call has its own sk_buff), so the steady egress figure is the unpaired path; pairing a live packet adds an in-flight lookup hit and delete")
+		"test-run gives egress no in-flight record to pair (each call has its own sk_buff), so the steady egress figure is the unpaired path; pairing a live packet adds an in-flight lookup hit and delete",
+		"pod-side probes (docs/cni-support.md): a packet a pod sends pays the pod-side egress and the host veth's ingress; one delivered into a pod pays the host veth's egress and the pod-side ingress without a record; one a CNI redirected into the pod pays the pod-side ingress with a record, which is the egress path plus a host port lookup")
 	return sec, nil
 }

@@ -62,8 +62,8 @@ func churn(t *testing.T, ctx context.Context, n *harness.Node, cycles, parallel 
 }
 
 // TestPodChurnLeavesNothingBehind runs 500 ADD/DEL cycles, 20 at a time:
-// no ADD fails, and afterwards no probe link, pin, registration, ports map
-// entry or state file is left, and the daemon's memory does not grow with
+// no ADD fails, and afterwards no probe link, pin, registration, ports or
+// pod_ports map entry or state file is left, and the daemon's memory does not grow with
 // the cycles (measured after a warm-up).
 func TestPodChurnLeavesNothingBehind(t *testing.T) {
 	n := startNode(t, harness.NodeConfig{})
@@ -96,6 +96,9 @@ func TestPodChurnLeavesNothingBehind(t *testing.T) {
 	}
 	if left != 0 {
 		t.Errorf("%d ports map entries left", left)
+	}
+	if pp, err := bpf.PodPorts(n.Paths.PinDir); err != nil || len(pp) != 0 {
+		t.Errorf("pod_ports entries left: %v (err %v)", pp, err)
 	}
 	for _, dir := range []string{filepath.Join(n.Paths.StateDir, "probes"), n.CNICacheDir()} {
 		var files []string

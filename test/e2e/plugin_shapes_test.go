@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
 
@@ -55,10 +56,17 @@ var primaryShapes = []primaryShape{{
 	},
 }, {
 	name: "cilium", hostIf: "lxc0f1e2d3c4b5a", addr: "10.0.1.7/32",
+	// As cilium-cni (veth datapath mode) prints it: the lxc host veth, then
+	// eth0 with the netns; a /32 whose gateway is cilium_host's address,
+	// and the routes to it and through it. Its BPF host routing moves
+	// packets around the lxc veth (docs/cni-support.md).
 	result: func(hostIf, netns string, a *net.IPNet) *current.Result {
+		router := net.ParseIP("10.0.1.118")
 		return &current.Result{
 			Interfaces: []*current.Interface{{Name: hostIf, Mac: "6e:3c:81:0a:00:01"}, {Name: "eth0", Mac: "8a:44:12:0a:00:07", Sandbox: netns}},
-			IPs:        []*current.IPConfig{{Interface: current.Int(1), Address: *a}},
+			IPs:        []*current.IPConfig{{Interface: current.Int(1), Address: *a, Gateway: router}},
+			Routes: []*types.Route{{Dst: net.IPNet{IP: router, Mask: net.CIDRMask(32, 32)}},
+				{Dst: net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}, GW: router}},
 		}
 	},
 }, {

@@ -25,6 +25,9 @@ func startCluster(t *testing.T, overlay bool) (*harness.Cluster, []*harness.Coll
 func startClusterWith(t *testing.T, cfg harness.ClusterConfig) (*harness.Cluster, []*harness.Collector) {
 	t.Helper()
 	requireRoot(t)
+	if cfg.BinDir == "" {
+		cfg.BinDir = binDir
+	}
 	c, err := harness.NewCluster(cfg)
 	if err != nil {
 		t.Fatal(err)

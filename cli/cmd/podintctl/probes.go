@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -32,7 +33,7 @@ func newProbesCmd() *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), resp)
 			case "table":
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "IFINDEX\tINTERFACE\tKIND\tMODE\tCONTAINER\tPOD INTERFACE\tREGISTERED")
+				fmt.Fprintln(tw, "IFINDEX\tINTERFACE\tKIND\tMODE\tCONTAINER\tPOD INTERFACE\tPOD SIDE\tREGISTERED")
 				for _, p := range resp.GetProbes() {
 					kind, cid, podIf, since := "uplink", "-", "-", "-"
 					if p.GetKind() == podintv1.PortKind_PORT_KIND_POD {
@@ -41,8 +42,12 @@ func newProbesCmd() *cobra.Command {
 					if p.GetRegisteredUnixNano() != 0 {
 						since = time.Unix(0, p.GetRegisteredUnixNano()).Format(time.DateTime)
 					}
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.GetIfindex(), p.GetHostInterface(), kind,
-						p.GetAttachMode(), cid, podIf, since)
+					podSide := "-"
+					if hooks := p.GetPodHooks(); len(hooks) > 0 {
+						podSide = strings.Join(hooks, ",")
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.GetIfindex(), p.GetHostInterface(), kind,
+						p.GetAttachMode(), cid, podIf, podSide, since)
 				}
 				return tw.Flush()
 			}

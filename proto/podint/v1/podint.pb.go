@@ -301,7 +301,10 @@ type Probe struct {
 	AttachMode         string                 `protobuf:"bytes,5,opt,name=attach_mode,json=attachMode,proto3" json:"attach_mode,omitempty"` // "tcx" or "tc"
 	RegisteredUnixNano int64                  `protobuf:"varint,6,opt,name=registered_unix_nano,json=registeredUnixNano,proto3" json:"registered_unix_nano,omitempty"`
 	// The host-side interface's own addresses (CIDR); set for uplinks.
-	Addresses     []string `protobuf:"bytes,7,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	Addresses []string `protobuf:"bytes,7,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	// The pod-side hooks attached in the pod's network namespace ("pod_ingress",
+	// "pod_egress"; none in tc mode): they see what a CNI redirects past the veth.
+	PodHooks      []string `protobuf:"bytes,8,rep,name=pod_hooks,json=podHooks,proto3" json:"pod_hooks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -381,6 +384,13 @@ func (x *Probe) GetRegisteredUnixNano() int64 {
 func (x *Probe) GetAddresses() []string {
 	if x != nil {
 		return x.Addresses
+	}
+	return nil
+}
+
+func (x *Probe) GetPodHooks() []string {
+	if x != nil {
+		return x.PodHooks
 	}
 	return nil
 }
@@ -1454,7 +1464,7 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"\tinterface\x18\x06 \x01(\tR\tinterface\x12\"\n" +
 	"\x03ips\x18\a \x03(\v2\x10.podint.v1.PodIPR\x03ips\x12\x10\n" +
 	"\x03mac\x18\b \x01(\tR\x03mac\x12,\n" +
-	"\x12infra_container_id\x18\t \x01(\tR\x10infraContainerId\"\x84\x02\n" +
+	"\x12infra_container_id\x18\t \x01(\tR\x10infraContainerId\"\xa1\x02\n" +
 	"\x05Probe\x12\x18\n" +
 	"\aifindex\x18\x01 \x01(\rR\aifindex\x12%\n" +
 	"\x0ehost_interface\x18\x02 \x01(\tR\rhostInterface\x12'\n" +
@@ -1463,7 +1473,8 @@ const file_podint_v1_podint_proto_rawDesc = "" +
 	"\vattach_mode\x18\x05 \x01(\tR\n" +
 	"attachMode\x120\n" +
 	"\x14registered_unix_nano\x18\x06 \x01(\x03R\x12registeredUnixNano\x12\x1c\n" +
-	"\taddresses\x18\a \x03(\tR\taddresses\"9\n" +
+	"\taddresses\x18\a \x03(\tR\taddresses\x12\x1b\n" +
+	"\tpod_hooks\x18\b \x03(\tR\bpodHooks\"9\n" +
 	"\x0fRegisterRequest\x12&\n" +
 	"\x05probe\x18\x01 \x01(\v2\x10.podint.v1.ProbeR\x05probe\"\x12\n" +
 	"\x10RegisterResponse\"[\n" +

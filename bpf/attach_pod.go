@@ -1,0 +1,288 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"golang.org/x/sys/unix"
+)
+
+// The pod-side probe's hooks, naming their programs (progs/<name>) and
+// links in a probe's pins. They hook the pod's own interface, inside the
+// pod's network namespace (c/podside.h): PodIngress reports the packets a
+// CNI moved into the pod with bpf_redirect_peer, bypassing the host veth's
+// egress probe; PodEgress records the packets the pod sends, in case a CNI
+// program ahead of podint redirects them away from the host veth's ingress
+// probe.
+const (
+	PodIngress = "pod_ingress"
+	PodEgress  = "pod_egress"
+)
+
+// PodSideHooks are the pod-side probe's hooks, in attach order.
+var PodSideHooks = []string{PodIngress, PodEgress}
+
+// podSideHooks are the hooks a probe at pos gets. PodEgress only at
+// PositionLast: at PositionFirst the host veth's ingress probe runs before
+// the CNI's programs and records every packet itself, and the pod-side
+// egress would cost every packet a pod sends a second record for nothing
+// (docs/performance.md).
+func podSideHooks(pos Position) []string {
+	if pos == PositionLast {
+		return PodSideHooks
+	}
+	return []string{PodIngress}
+}
+
+// isLinkPin tells the pins of a probe that are TCX links.
+func isLinkPin(name string) bool {
+	switch name {
+	case "ingress", "egress", PodIngress, PodEgress:
+		return true
+	}
+	return false
+}
+
+// PodInterface is the pod's end of a probed veth: where Attach puts the
+// pod-side probe.
+type PodInterface struct {
+	Netns   string // path of the pod's network namespace
+	Ifindex int    // the interface's ifindex inside it
+}
+
+// attachPodSide hooks the pod-side program to the pod's interface and pins
+// its link in dir, then records which host port (hostIfindex) the
+// interface belongs to. The link lives in the pod's namespace; its pin, in
+// the node's bpffs, is what DEL, CHECK, GC and the daemon see.
+func attachPodSide(pinDir, dir string, pod PodInterface, hostIfindex int, pos Position) error {
+	hooks := podSideHooks(pos)
+	progs := map[string]*ebpf.Program{}
+	defer func() {
+		for _, p := range progs {
+			p.Close()
+		}
+	}()
+	for _, h := range hooks {
+		prog, err := ebpf.LoadPinnedProgram(ProgramPath(pinDir, h), nil)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil // an older podintd loaded no pod-side programs: host veth probes only
+		}
+		if err != nil {
+			return fmt.Errorf("open pinned pod-side program %s: %w", h, err)
+		}
+		progs[h] = prog
+	}
+	podNS, err := ns.GetNS(pod.Netns)
+	if err != nil {
+		return fmt.Errorf("open pod netns %q: %w", pod.Netns, err)
+	}
+	defer podNS.Close()
+	ino, err := netnsInoOf(pod.Netns)
+	if err != nil {
+		return err
+	}
+	// The pod port first: a packet the links see must find its host port.
+	if err := setPodPort(pinDir, ino, pod.Ifindex, hostIfindex); err != nil {
+		return err
+	}
+	return podNS.Do(func(ns.NetNS) error {
+		for _, h := range hooks {
+			at := ebpf.AttachTCXIngress
+			if h == PodEgress {
+				at = ebpf.AttachTCXEgress
+			}
+			l, err := attachTCXLink(link.TCXOptions{Interface: pod.Ifindex, Program: progs[h], Attach: at, Anchor: tcxAnchor(pos)})
+			if err != nil {
+				return fmt.Errorf("attach pod-side probe %s to ifindex %d in %s with TCX: %w", h, pod.Ifindex, pod.Netns, err)
+			}
+			err = l.Pin(filepath.Join(dir, h))
+			l.Close()
+			if err != nil {
+				return fmt.Errorf("pin pod-side link %s: %w", h, err)
+			}
+		}
+		return nil
+	})
+}
+
+func netnsInoOf(path string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, fmt.Errorf("stat network namespace %s: %w", path, err)
+	}
+	return st.Ino, nil
+}
+
+func openPodPorts(pinDir string) (*ebpf.Map, error) {
+	m, err := ebpf.LoadPinnedMap(filepath.Join(mapsDir(pinDir), "pod_ports"), nil)
+	if err != nil {
+		return nil, fmt.Errorf("open pinned map pod_ports: %w", err)
+	}
+	return m, nil
+}
+
+// setPodPort maps the pod interface (its namespace's inode and ifindex) to
+// its host port, replacing any entry the host port had: an ifindex reused
+// by a new veth must not keep an old pod's entry.
+func setPodPort(pinDir string, netnsIno uint64, podIfindex, hostIfindex int) error {
+	m, err := openPodPorts(pinDir)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := deletePodPorts(m, func(host uint32) bool { return host == uint32(hostIfindex) }); err != nil {
+		return err
+	}
+	k := probePodPortKey{NetnsIno: netnsIno, Ifindex: uint32(podIfindex)}
+	if err := m.Put(&k, uint32(hostIfindex)); err != nil {
+		return fmt.Errorf("record host port %d of pod interface %d: %w", hostIfindex, podIfindex, err)
+	}
+	return nil
+}
+
+// deletePodPorts removes the entries whose host port matches.
+func deletePodPorts(m *ebpf.Map, match func(host uint32) bool) error {
+	var (
+		k    probePodPortKey
+		v    uint32
+		keys []probePodPortKey
+	)
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		if match(v) {
+			keys = append(keys, k)
+		}
+	}
+	var errs []error
+	for i := range keys {
+		if err := m.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, fmt.Errorf("remove pod port entry: %w", err))
+		}
+	}
+	return errors.Join(append(errs, it.Err())...)
+}
+
+// forgetPodPort removes the host port entry of the probe pinned in dir,
+// before its pins go. The host veth's link says which port it is; when
+// the veth is gone already, the daemon's PrunePodPorts removes the entry.
+func forgetPodPort(pinDir, dir string) {
+	if _, err := os.Stat(filepath.Join(dir, PodIngress)); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, PodEgress)); err != nil {
+			return
+		}
+	}
+	host := 0
+	for _, d := range Directions {
+		if idx, err := pinnedLinkIfindex(filepath.Join(dir, d)); err == nil && idx != 0 {
+			host = idx
+			break
+		}
+	}
+	if host == 0 {
+		return
+	}
+	m, err := openPodPorts(pinDir)
+	if err != nil {
+		return
+	}
+	defer m.Close()
+	_ = deletePodPorts(m, func(h uint32) bool { return h == uint32(host) })
+}
+
+// PrunePodPorts removes the host port entries of pod interfaces whose host
+// port keep refuses: what a DEL left when the veth was already gone.
+func (p *Probes) PrunePodPorts(keep func(hostIfindex int) bool) error {
+	return deletePodPorts(p.objs.PodPorts, func(h uint32) bool { return !keep(int(h)) })
+}
+
+// pinnedLinkIfindex is the interface a pinned TCX link hooks, 0 when gone.
+func pinnedLinkIfindex(path string) (int, error) {
+	l, err := link.LoadPinnedLink(path, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	info, err := l.Info()
+	if err != nil {
+		return 0, fmt.Errorf("link info: %w", err)
+	}
+	if tcx := info.TCX(); tcx != nil {
+		return int(tcx.Ifindex), nil
+	}
+	return 0, nil
+}
+
+// verifyPodSide checks the pod-side links, when the probe has them, still
+// hook an interface.
+func verifyPodSide(pinDir, probeID string) error {
+	var errs []error
+	for _, h := range PodSideHooks {
+		path := filepath.Join(LinkDir(pinDir, probeID), h)
+		if _, err := os.Stat(path); err != nil {
+			continue // attached without one: tc mode, or an older podintd
+		}
+		idx, err := pinnedLinkIfindex(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("pod-side probe %s unreadable: %w", h, err))
+		} else if idx == 0 {
+			errs = append(errs, fmt.Errorf("pod-side probe %s: the pod's interface is gone", h))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// PodPort is one pod interface the pod-side probes know the host port of.
+type PodPort struct {
+	NetnsIno    uint64 // the pod's network namespace (its nsfs inode)
+	Ifindex     int    // the pod's interface, in that namespace
+	HostIfindex int    // its host veth, the node's port
+}
+
+// PodPorts lists the pod interfaces the pinned pod_ports map holds.
+func PodPorts(pinDir string) ([]PodPort, error) {
+	m, err := openPodPorts(pinDir)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	var (
+		k   probePodPortKey
+		v   uint32
+		out []PodPort
+	)
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		out = append(out, PodPort{NetnsIno: k.NetnsIno, Ifindex: int(k.Ifindex), HostIfindex: int(v)})
+	}
+	return out, it.Err()
+}
+
+// NetnsIno is the inode of the network namespace at path, as the kernel's
+// ns.inum names it.
+func NetnsIno(path string) (uint64, error) { return netnsInoOf(path) }
+
+// SetPodPort maps a pod interface to its host port, as the plugin's ADD
+// does; for benchmarks, which run the pod-side programs by test-run.
+func (p *Probes) SetPodPort(netnsIno uint64, podIfindex, hostIfindex int) error {
+	k := probePodPortKey{NetnsIno: netnsIno, Ifindex: uint32(podIfindex)}
+	if err := p.objs.PodPorts.Put(&k, uint32(hostIfindex)); err != nil {
+		return fmt.Errorf("record host port %d of pod interface %d: %w", hostIfindex, podIfindex, err)
+	}
+	return nil
+}
+
+// PodHooks lists the pod-side hooks the probe pinned as probeID has.
+func PodHooks(pinDir, probeID string) []string {
+	var out []string
+	for _, h := range PodSideHooks {
+		if _, err := os.Stat(filepath.Join(LinkDir(pinDir, probeID), h)); err == nil {
+			out = append(out, h)
+		}
+	}
+	return out
+}

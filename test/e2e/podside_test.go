@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+
+	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/test/harness"
+)
+
+// podSidePrograms are the ids of the TCX programs on the pod's own
+// interface, by hook, in the pod's namespace.
+func podSidePrograms(t *testing.T, p *harness.Pod) map[string][]ebpf.ProgramID {
+	t.Helper()
+	out := map[string][]ebpf.ProgramID{}
+	err := p.NS.Do(func() error {
+		l, err := netlink.LinkByName(harness.PodIfName)
+		if err != nil {
+			return err
+		}
+		for h, at := range map[string]ebpf.AttachType{bpf.PodIngress: ebpf.AttachTCXIngress, bpf.PodEgress: ebpf.AttachTCXEgress} {
+			res, err := link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: at})
+			if err != nil {
+				return err
+			}
+			for _, pr := range res.Programs {
+				out[h] = append(out[h], pr.ID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// podPortOf is the host port pod_ports holds for the pod's interface, 0
+// when none; it fails when an entry points at the pod's veth from
+// elsewhere.
+func podPortOf(t *testing.T, n *harness.Node, p *harness.Pod, veth int) int {
+	t.Helper()
+	ino, err := bpf.NetnsIno(p.NS.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports, err := bpf.PodPorts(n.Paths.PinDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := 0
+	for _, pp := range ports {
+		if pp.NetnsIno == ino {
+			host = pp.HostIfindex
+		} else if pp.HostIfindex == veth {
+			t.Errorf("pod_ports entry %+v points at %s's veth %d from another namespace", pp, p.Name, veth)
+		}
+	}
+	return host
+}
+
+// The pod-side probe lives and dies with the pod's probe: ADD attaches it
+// in the pod's namespace and records the host port, a restarted daemon
+// updates it in place, CHECK notices it missing, DEL and GC remove it and
+// its host port entry. attachPosition last gives it both hooks.
+func TestPodSideProbeFollowsThePodsProbe(t *testing.T) {
+	n := startNode(t, harness.NodeConfig{PodintConf: map[string]any{"attachPosition": "last"}})
+	ctx := testContext(t)
+	a := addPod(t, n.Node, "a")
+	va := vethIndex(t, a)
+
+	progs := podSidePrograms(t, a)
+	for _, h := range bpf.PodSideHooks {
+		if len(progs[h]) != 1 || progs[h][0] != pinnedProgramID(t, n.Node, h) {
+			t.Fatalf("after ADD: %s hook of the pod's eth0 runs %v, want the daemon's program %d", h, progs[h], pinnedProgramID(t, n.Node, h))
+		}
+	}
+	if host := podPortOf(t, n.Node, a, va); host != va {
+		t.Fatalf("pod_ports: pod interface maps to host port %d, want its veth %d", host, va)
+	}
+	if err := n.CNICheck(ctx, a); err != nil {
+		t.Fatalf("CHECK after ADD: %v", err)
+	}
+	if hooks := registration(t, ctx, n.Node, a).GetPodHooks(); !slices.Equal(hooks, bpf.PodSideHooks) {
+		t.Errorf("the daemon's registration lists pod-side hooks %v, want %v", hooks, bpf.PodSideHooks)
+	}
+
+	// A restarted daemon puts its own programs into the pod-side hooks too.
+	if err := n.StopDaemon(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.StartDaemon(ctx); err != nil {
+		t.Fatal(err)
+	}
+	progs = podSidePrograms(t, a)
+	for _, h := range bpf.PodSideHooks {
+		if len(progs[h]) != 1 || progs[h][0] != pinnedProgramID(t, n.Node, h) {
+			t.Errorf("after a restart: %s hook runs %v, want the new daemon's program %d", h, progs[h], pinnedProgramID(t, n.Node, h))
+		}
+	}
+	if host := podPortOf(t, n.Node, a, va); host != va {
+		t.Errorf("after a restart: pod_ports maps the pod interface to %d, want %d", host, va)
+	}
+
+	// CHECK fails when a pod-side hook is gone.
+	l, err := link.LoadPinnedLink(filepath.Join(bpf.LinkDir(n.Paths.PinDir, podProbeID(a)), bpf.PodIngress), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = l.Detach()
+	l.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.CNICheck(ctx, a); err == nil || cniErrCode(err) != 102 {
+		t.Errorf("CHECK with the pod-side ingress hook detached: %v, want error 102", err)
+	}
+
+	// DEL removes the hooks and the host port entry.
+	if err := n.CNIAddPlugin(ctx, a, "podint"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.CNIDelPlugin(ctx, a, "podint"); err != nil {
+		t.Fatal(err)
+	}
+	if progs := podSidePrograms(t, a); len(progs[bpf.PodIngress])+len(progs[bpf.PodEgress]) != 0 {
+		t.Errorf("after DEL the pod's eth0 still runs %v", progs)
+	}
+	if host := podPortOf(t, n.Node, a, va); host != 0 {
+		t.Errorf("after DEL pod_ports still maps the pod interface to %d", host)
+	}
+
+	// GC of an attachment no longer valid does the same (podint's GC
+	// alone: the reference plugins' GC would take the veth with it).
+	if err := n.CNIAddPlugin(ctx, a, "podint"); err != nil {
+		t.Fatal(err)
+	}
+	runGC(t, n.Node, "cni.dev/valid-attachments")
+	if progs := podSidePrograms(t, a); len(progs[bpf.PodIngress])+len(progs[bpf.PodEgress]) != 0 {
+		t.Errorf("after GC the pod's eth0 still runs %v", progs)
+	}
+	if host := podPortOf(t, n.Node, a, va); host != 0 {
+		t.Errorf("after GC pod_ports still maps the pod interface to %d", host)
+	}
+}
