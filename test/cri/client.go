@@ -152,3 +152,18 @@ func (c *Client) ContainerState(ctx context.Context, id string) (runtimeapi.Cont
 	}
 	return st.Status.State, st.Status.ExitCode, nil
 }
+
+// ContainerPID is the process id of a running container's init process.
+func (c *Client) ContainerPID(ctx context.Context, id string) (int, error) {
+	st, err := c.Runtime.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id, Verbose: true})
+	if err != nil {
+		return 0, err
+	}
+	var info struct {
+		Pid int `json:"pid"`
+	}
+	if err := json.Unmarshal([]byte(st.Info["info"]), &info); err != nil || info.Pid == 0 {
+		return 0, fmt.Errorf("container %s: no pid in its status (%v)", id, err)
+	}
+	return info.Pid, nil
+}

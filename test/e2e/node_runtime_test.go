@@ -3,14 +3,24 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/podint/podint/bpf"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 	"github.com/podint/podint/test/cri"
 	"github.com/podint/podint/test/harness"
@@ -168,50 +178,237 @@ func (rn *runtimeNode) runPod(t *testing.T, ctx context.Context, namespace, name
 	return rn.RuntimePod(name, sb.ID, nsPath, addr)
 }
 
-// Install the way users do, on a node whose pods containerd creates: the
+// podint as users run it, on a node whose pods containerd creates: the
 // DaemonSet's pod (as the chart renders it) copies the plugin and chains
 // podint into the runtime's conflist; pods created afterwards get probes
 // that name them, and their traffic becomes INT reports at the collector.
-func TestRuntimeInstallProbesNewPods(t *testing.T) {
+// Then, on the same node: podintd killed and restarted, pod churn through
+// the runtime, and the chart's uninstall.
+func TestRuntimeNode(t *testing.T) {
 	rn := newRuntimeNode(t)
-	ctx := testContext(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	primary := readFile(t, rn.ConfPath)
 	before := rn.runPod(t, ctx, "default", "before-install")
-	rn.install(t, ctx)
-
-	plugin := readFile(t, filepath.Join(rn.HostDir, "opt/cni/bin/podint"))
-	if !bytes.Equal(plugin, readFile(t, filepath.Join(binDir, "podint"))) {
-		t.Error("the plugin in the node's CNI bin dir is not the image's")
-	}
+	dp := rn.install(t, ctx)
 
 	a := rn.runPod(t, ctx, "shop", "web-0")
 	b := rn.runPod(t, ctx, "shop", "db-0")
-	probes := map[string]*podintv1.Probe{}
-	for _, pr := range listProbes(t, ctx, client(t, rn.Node)) {
-		probes[pr.GetPod().GetInfraContainerId()] = pr
-	}
-	for _, p := range []*harness.Pod{a, b} {
-		pr := probes[p.ContainerID]
-		if pr == nil {
-			t.Fatalf("pod shop/%s (sandbox %s) has no probe; probes: %v", p.Name, p.ContainerID, probes)
+	ok := t.Run("install", func(t *testing.T) {
+		if !bytes.Equal(readFile(t, filepath.Join(rn.HostDir, "opt/cni/bin/podint")), readFile(t, filepath.Join(binDir, "podint"))) {
+			t.Error("the plugin in the node's CNI bin dir is not the image's")
 		}
-		if pr.GetPod().GetNamespace() != "shop" || pr.GetPod().GetName() != p.Name {
-			t.Errorf("probe of sandbox %s names pod %s/%s, want shop/%s", p.ContainerID, pr.GetPod().GetNamespace(), pr.GetPod().GetName(), p.Name)
+		probes := rn.probes(t, ctx)
+		for _, p := range []*harness.Pod{a, b} {
+			pr := probes[p.ContainerID]
+			if pr == nil {
+				t.Fatalf("pod shop/%s (sandbox %s) has no probe; probes: %v", p.Name, p.ContainerID, probes)
+			}
+			if pr.GetPod().GetNamespace() != "shop" || pr.GetPod().GetName() != p.Name {
+				t.Errorf("probe of sandbox %s names pod %s/%s, want shop/%s", p.ContainerID, pr.GetPod().GetNamespace(), pr.GetPod().GetName(), p.Name)
+			}
 		}
-	}
-	if probes[before.ContainerID] != nil {
-		t.Errorf("the pod created before podint was installed has a probe")
+		if probes[before.ContainerID] != nil {
+			t.Error("the pod created before podint was installed has a probe")
+		}
+		port := echoTCP(t, a, b, 8080)
+		expectFlowReport(t, ctx, rn.Collector, 6, a.IP, b.IP, port, 8080, vethIndex(t, a), vethIndex(t, b))
+	})
+	if !ok {
+		return
 	}
 
-	va, err := a.HostVeth()
-	if err != nil {
+	t.Run("restart", func(t *testing.T) {
+		// podintd crashes (SIGKILL); a pod is created while it is down; the
+		// kubelet starts the container again.
+		pid, err := rn.CRI.ContainerPID(ctx, dp.Containers["podintd"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			state, _, err := rn.CRI.ContainerState(ctx, dp.Containers["podintd"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if state == runtimeapi.ContainerState_CONTAINER_EXITED {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		c := rn.runPod(t, ctx, "shop", "cache-0")
+		for _, p := range []*harness.Pod{a, b, c} {
+			rn.expectAttached(t, p)
+		}
+		if err := rn.Kubelet.Restart(ctx, rn.Manifest, dp, "podintd"); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitServing(ctx, rn.Paths.Socket, nil); err != nil {
+			t.Fatal(err)
+		}
+		// The registration made during the outage comes back.
+		for rn.probes(t, ctx)[c.ContainerID] == nil {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("pod shop/cache-0, created while podintd was down, is not registered after the restart")
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		probes := rn.probes(t, ctx)
+		pinned := rn.pinnedProbes(t)
+		for _, p := range []*harness.Pod{a, b, c} {
+			if probes[p.ContainerID] == nil {
+				t.Errorf("pod %s lost its registration across the restart", p.Name)
+			}
+			if !pinned[podProbeID(p)] {
+				t.Errorf("pod %s has no pins on the host's bpffs after the restart: %v", p.Name, pinned)
+			}
+			rn.expectAttached(t, p)
+		}
+		port := echoTCP(t, a, c, 8081)
+		expectFlowReport(t, ctx, rn.Collector, 6, a.IP, c.IP, port, 8081, vethIndex(t, a), vethIndex(t, c))
+	})
+
+	t.Run("churn", func(t *testing.T) {
+		// Pods created and removed through the runtime, 8 at a time. 40,
+		// not more: a sandbox costs about 1.5 s of this machine's time
+		// (100 took 147 s here), and 5 rounds of 8 already overlap
+		// ADDs with DELs.
+		const pods, parallel = 40, 8
+		leftovers := rn.leftovers(t, ctx)
+		var wg sync.WaitGroup
+		errs := make(chan error, pods)
+		sem := make(chan struct{}, parallel)
+		for i := range pods {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				sb, err := rn.CRI.RunPodSandbox(ctx, cri.PodMeta{Name: fmt.Sprintf("job-%d", i), Namespace: "batch", UID: fmt.Sprintf("batch-job-%d", i),
+					LogDir: filepath.Join(rn.HostDir, "var/log/pods", fmt.Sprintf("batch_job-%d", i))})
+				if err == nil {
+					err = rn.CRI.RemovePodSandbox(ctx, sb.ID)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if after := rn.leftovers(t, ctx); !maps.EqualFunc(leftovers, after, slices.Equal) {
+			t.Errorf("left after the churn:\nbefore %v\nafter  %v", leftovers, after)
+		}
+	})
+
+	t.Run("uninstall", func(t *testing.T) {
+		// As docs/install.md says: apply uninstall.yaml (its pods replace
+		// the DaemonSet's), wait for the rollout, delete the DaemonSet.
+		if err := rn.CRI.RemovePodSandbox(ctx, dp.Sandbox.ID); err != nil {
+			t.Fatal(err)
+		}
+		root, _ := harness.ModuleRoot()
+		um, err := cri.ReadManifest(filepath.Join(root, "deployments/kubernetes/uninstall.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rn.Kubelet.RunDaemonPod(ctx, um, "podint-uninstall-q9w4z", "7d0e4b1a-92c8-4f3e-8b6d-0a1b2c3d4e5f"); err != nil {
+			t.Fatal(err)
+		}
+		if got := readFile(t, rn.ConfPath); !bytes.Equal(got, primary) {
+			t.Errorf("the conflist after uninstall is not the primary CNI's, byte for byte:\n%s\nwant:\n%s", got, primary)
+		}
+		if _, err := os.Stat(filepath.Join(rn.HostDir, "opt/cni/bin/podint")); !os.IsNotExist(err) {
+			t.Errorf("the plugin binary is still in the CNI bin dir (%v)", err)
+		}
+		if pinned := rn.pinnedProbes(t); len(pinned) != 0 {
+			t.Errorf("pins left after uninstall: %v", pinned)
+		}
+		for _, p := range []*harness.Pod{a, b} {
+			if in, eg, err := rn.TCXPrograms(vethIndex(t, p)); err != nil || in+eg != 0 {
+				t.Errorf("pod %s: %d+%d TCX programs after uninstall (%v)", p.Name, in, eg, err)
+			}
+		}
+		// Pods created afterwards work, without podint.
+		d := rn.runPod(t, ctx, "shop", "web-1")
+		echoTCP(t, d, a, 8082)
+		if in, eg, err := rn.TCXPrograms(vethIndex(t, d)); err != nil || in+eg != 0 {
+			t.Errorf("pod created after uninstall: %d+%d TCX programs (%v)", in, eg, err)
+		}
+	})
+}
+
+// probes are podintd's registrations, by pod sandbox id.
+func (rn *runtimeNode) probes(t *testing.T, ctx context.Context) map[string]*podintv1.Probe {
+	t.Helper()
+	out := map[string]*podintv1.Probe{}
+	for _, pr := range listProbes(t, ctx, client(t, rn.Node)) {
+		out[pr.GetPod().GetInfraContainerId()] = pr
+	}
+	return out
+}
+
+// pinnedProbes are the probes pinned on the node's bpffs, which only
+// containerd's mount namespace (and its peers) sees.
+func (rn *runtimeNode) pinnedProbes(t *testing.T) map[string]bool {
+	t.Helper()
+	ids, err := bpf.AttachedProbes(filepath.Join(rn.Containerd.Root(), "sys/fs/bpf/podint"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
 	}
-	vb, err := b.HostVeth()
-	if err != nil {
-		t.Fatal(err)
+	out := map[string]bool{}
+	for _, id := range ids {
+		out[id] = true
 	}
-	port := echoTCP(t, a, b, 8080)
-	expectFlowReport(t, ctx, rn.Collector, 6, a.IP, b.IP, port, 8080, va.Attrs().Index, vb.Attrs().Index)
+	return out
+}
+
+func (rn *runtimeNode) expectAttached(t *testing.T, p *harness.Pod) {
+	t.Helper()
+	in, eg, err := rn.TCXPrograms(vethIndex(t, p))
+	if err != nil || in == 0 || eg == 0 {
+		t.Errorf("pod %s: %d ingress, %d egress TCX programs (%v); want its probe", p.Name, in, eg, err)
+	}
+}
+
+// leftovers lists what pods leave on the node: links, registrations,
+// pins, pinned network namespaces, IPAM leases, pending registrations.
+func (rn *runtimeNode) leftovers(t *testing.T, ctx context.Context) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	rn.NS.Do(func() error {
+		links, err := netlink.LinkList()
+		for _, l := range links {
+			out["links"] = append(out["links"], l.Attrs().Name)
+		}
+		return err
+	})
+	for id := range rn.probes(t, ctx) {
+		out["registrations"] = append(out["registrations"], id)
+	}
+	for id := range rn.pinnedProbes(t) {
+		out["pins"] = append(out["pins"], id)
+	}
+	for what, dir := range map[string]string{
+		"netns":   filepath.Join(rn.Containerd.Root(), "run/netns"),
+		"leases":  filepath.Join(rn.IPAMDir(), rn.ConfList.Name),
+		"pending": rn.Paths.PendingDir,
+	} {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			out[what] = append(out[what], e.Name())
+		}
+	}
+	for _, v := range out {
+		slices.Sort(v)
+	}
+	return out
 }
 
 func readFile(t *testing.T, path string) []byte {
