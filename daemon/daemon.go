@@ -58,6 +58,7 @@ type Daemon struct {
 
 	readerErr     atomic.Pointer[error] // why the ring buffer reader stopped
 	reconciled    reconcileCounts
+	vanished      atomic.Uint64 // pod probes removed because their veth went without a DEL (vanished.go)
 	configReloads atomic.Uint64
 	configRejects atomic.Uint64
 }
@@ -201,6 +202,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	})
 	g.Go(func() error { return d.notifySystemd(gctx) })
+	g.Go(func() error { return d.watchVanished(gctx) })
 	err = g.Wait()
 	d.log.Info("podintd stopping", "reason", context.Cause(gctx))
 	// Flush what is queued for the collectors before exiting.

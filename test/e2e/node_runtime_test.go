@@ -307,6 +307,45 @@ func TestRuntimeNode(t *testing.T) {
 		}
 	})
 
+	t.Run("vanished", func(t *testing.T) {
+		// A pod removed while podint is out of the chain: the primary CNI
+		// rewrote the conflist and install-cni has not put podint back
+		// (it is stopped here). Its DEL never reaches podint; podintd sees
+		// the veth go and drops the registration and pins.
+		v := rn.runPod(t, ctx, "shop", "tmp-0")
+		if rn.probes(t, ctx)[v.ContainerID] == nil || !rn.pinnedProbes(t)[podProbeID(v)] {
+			t.Fatal("pod shop/tmp-0 has no probe to lose")
+		}
+		if _, err := rn.CRI.Runtime.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: dp.Containers["install-cni"], Timeout: 10}); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(rn.ConfPath, primary, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rn.waitCNIConfig(t, ctx, false)
+		if err := rn.CRI.RemovePodSandbox(ctx, v.ContainerID); err != nil {
+			t.Fatal(err)
+		}
+		for rn.probes(t, ctx)[v.ContainerID] != nil {
+			select {
+			case <-ctx.Done():
+				t.Fatal("podintd still holds the registration of a pod whose veth is gone")
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		if rn.pinnedProbes(t)[podProbeID(v)] {
+			t.Error("the pins of a pod whose veth is gone are still on the bpffs")
+		}
+		if got := counter(t, ctx, rn.Node, "probes_removed_vanished"); got != 1 {
+			t.Errorf("probes_removed_vanished = %d, want 1", got)
+		}
+		// install-cni comes back and chains podint again.
+		if err := rn.Kubelet.Restart(ctx, rn.Manifest, dp, "install-cni"); err != nil {
+			t.Fatal(err)
+		}
+		rn.waitCNIConfig(t, ctx, true)
+	})
+
 	t.Run("uninstall", func(t *testing.T) {
 		// As docs/install.md says: apply uninstall.yaml (its pods replace
 		// the DaemonSet's), wait for the rollout, delete the DaemonSet.
@@ -342,6 +381,26 @@ func TestRuntimeNode(t *testing.T) {
 			t.Errorf("pod created after uninstall: %d+%d TCX programs (%v)", in, eg, err)
 		}
 	})
+}
+
+// waitCNIConfig waits until the CNI config containerd has loaded does (or
+// does not) chain podint: containerd reloads it when the file changes.
+func (rn *runtimeNode) waitCNIConfig(t *testing.T, ctx context.Context, podint bool) {
+	t.Helper()
+	for {
+		st, err := rn.CRI.Runtime.Status(ctx, &runtimeapi.StatusRequest{Verbose: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(st.Info["cniconfig"], `"type":"podint"`) == podint {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("containerd's CNI config chains podint: %v, want %v:\n%s", !podint, podint, st.Info["cniconfig"])
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // probes are podintd's registrations, by pod sandbox id.
