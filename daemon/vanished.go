@@ -64,15 +64,17 @@ func (d *Daemon) sweepVanished() {
 			continue
 		}
 		id := topology.ID(p)
-		if found, err := d.store.Delete(id); err != nil || !found {
-			continue // the plugin's DEL got there first
-		}
-		// The veth took its hooks with it; what is left are the pins.
+		// The veth took its hooks with it; what is left are the pins. They
+		// go before the registration, so that a probe no longer listed has
+		// no pins either.
 		if err := bpf.Detach(d.paths.PinDir, id, 0); err != nil {
 			d.log.Warn("cannot remove the pins of a probe whose veth is gone", "probe", id, "err", err)
 		}
 		_ = d.probes.RemovePort(int(p.GetIfindex()))
 		d.removePending(id)
+		if found, err := d.store.Delete(id); err != nil || !found {
+			continue // the plugin's DEL got there first
+		}
 		d.vanished.Add(1)
 		d.log.Info("probe removed: its veth is gone and no CNI DEL reached podint", "probe", id,
 			"pod", p.GetPod().GetNamespace()+"/"+p.GetPod().GetName(), "host_interface", p.GetHostInterface())

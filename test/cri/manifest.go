@@ -116,3 +116,21 @@ func ReadManifest(path string) (*Manifest, error) {
 	}
 	return m, nil
 }
+
+// WithImage is the pod template with every container of the podint image
+// running image instead: the DaemonSet after `helm upgrade --set image.tag=…`.
+func (m *Manifest) WithImage(image string) PodSpec {
+	old := m.Pod.Containers[0].Image
+	spec := m.Pod
+	swap := func(cs []Container) []Container {
+		out := append([]Container(nil), cs...)
+		for i := range out {
+			if out[i].Image == old {
+				out[i].Image = image
+			}
+		}
+		return out
+	}
+	spec.InitContainers, spec.Containers = swap(spec.InitContainers), swap(spec.Containers)
+	return spec
+}

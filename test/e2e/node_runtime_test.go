@@ -38,6 +38,7 @@ type runtimeNode struct {
 	Collector  *harness.Collector
 	HostDir    string // the node's host filesystem
 	ConfPath   string // the primary CNI's conflist, the file containerd reads
+	work       string // image builds
 }
 
 // The chart's default collector: the node itself.
@@ -100,24 +101,22 @@ func newRuntimeNode(t *testing.T) *runtimeNode {
 	})
 	rn.Kubelet = &cri.Kubelet{CRI: rn.CRI, HostDir: rn.HostDir, NodeName: "worker-cri", NodeIP: "10.0.0.1"}
 
-	work := t.TempDir()
-	images := []struct {
-		layout cri.ImageLayout
-		ref    string
-	}{
-		{cri.PauseLayout, cri.SandboxImage},
-		{cri.PodintLayout, rn.Manifest.Pod.Containers[0].Image},
-	}
-	for i, im := range images {
-		archive := filepath.Join(work, fmt.Sprintf("image%d.tar", i))
-		if err := cri.BuildImage(ctx, im.layout, binDir, filepath.Join(work, "buildah"), im.ref, archive); err != nil {
-			t.Fatal(err)
-		}
-		if err := rn.Containerd.Import(ctx, archive); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rn.work = t.TempDir()
+	rn.image(t, ctx, cri.PauseLayout, cri.SandboxImage)
+	rn.image(t, ctx, cri.PodintLayout, rn.Manifest.Pod.Containers[0].Image)
 	return rn
+}
+
+// image builds an image offline and imports it into containerd.
+func (rn *runtimeNode) image(t *testing.T, ctx context.Context, layout cri.ImageLayout, ref string) {
+	t.Helper()
+	archive := filepath.Join(rn.work, strings.NewReplacer("/", "_", ":", "_").Replace(ref)+".tar")
+	if err := cri.BuildImage(ctx, layout, binDir, filepath.Join(rn.work, "buildah"), ref, archive); err != nil {
+		t.Fatal(err)
+	}
+	if err := rn.Containerd.Import(ctx, archive); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // install runs the DaemonSet's pod and waits until podintd serves its API
@@ -344,6 +343,60 @@ func TestRuntimeNode(t *testing.T) {
 			t.Fatal(err)
 		}
 		rn.waitCNIConfig(t, ctx, true)
+	})
+
+	t.Run("upgrade", func(t *testing.T) {
+		// A new image version rolls out to the node: the DaemonSet's pod is
+		// replaced by one from the new template. The pods' probes stay
+		// attached throughout, and the new podintd updates them in place.
+		pods := []*harness.Pod{a, b}
+		next := *rn.Manifest
+		next.Pod = rn.Manifest.WithImage("ghcr.io/podint/podint:0.1.1")
+		rn.image(t, ctx, cri.PodintLayout, "ghcr.io/podint/podint:0.1.1")
+		veths := map[*harness.Pod]int{a: vethIndex(t, a), b: vethIndex(t, b)}
+		stop := make(chan struct{})
+		gaps := make(chan string, 1)
+		go func() { // samples the pods' hooks until the new daemon serves
+			defer close(gaps)
+			for {
+				for _, p := range pods {
+					if in, eg, err := rn.TCXPrograms(veths[p]); err != nil || in == 0 || eg == 0 {
+						gaps <- fmt.Sprintf("pod %s: %d+%d TCX programs during the upgrade (%v)", p.Name, in, eg, err)
+						return
+					}
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		}()
+		if err := rn.CRI.RemovePodSandbox(ctx, dp.Sandbox.ID); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if dp, err = rn.Kubelet.RunDaemonPod(ctx, &next, "podint-8xq3v", "5b2d9c7e-1f4a-4e8b-a6c3-9d0e1f2a3b4c"); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitServing(ctx, rn.Paths.Socket, nil); err != nil {
+			t.Fatal(err)
+		}
+		close(stop)
+		for gap := range gaps {
+			t.Error(gap)
+		}
+		probes := rn.probes(t, ctx)
+		for _, p := range pods {
+			if probes[p.ContainerID] == nil {
+				t.Errorf("pod %s lost its registration in the upgrade", p.Name)
+			}
+		}
+		if got := counter(t, ctx, rn.Node, "probes_adopted"); got < uint64(len(pods)) {
+			t.Errorf("probes_adopted = %d: the new podintd did not update the %d pods' probes in place", got, len(pods))
+		}
+		port := echoTCP(t, a, b, 8083)
+		expectFlowReport(t, ctx, rn.Collector, 6, a.IP, b.IP, port, 8083, vethIndex(t, a), vethIndex(t, b))
 	})
 
 	t.Run("uninstall", func(t *testing.T) {
