@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -166,4 +167,24 @@ func (c *Client) ContainerPID(ctx context.Context, id string) (int, error) {
 		return 0, fmt.Errorf("container %s: no pid in its status (%v)", id, err)
 	}
 	return info.Pid, nil
+}
+
+// WaitCNIPlugin waits until the CNI config the runtime has loaded chains
+// (present) or does not chain a plugin of that type: containerd reloads its
+// config when the file changes, a moment later.
+func (c *Client) WaitCNIPlugin(ctx context.Context, pluginType string, present bool) error {
+	for {
+		st, err := c.Runtime.Status(ctx, &runtimeapi.StatusRequest{Verbose: true})
+		if err != nil {
+			return err
+		}
+		if strings.Contains(st.Info["cniconfig"], `"type":"`+pluginType+`"`) == present {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the runtime's CNI config chains %s: %v, want %v: %w\n%s", pluginType, !present, present, ctx.Err(), st.Info["cniconfig"])
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

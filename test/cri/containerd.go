@@ -114,6 +114,9 @@ var HostDirs = []string{"etc/cni/net.d", "opt/cni/bin", "run/podint", "run/netns
 // host filesystem under hostDir, and waits until its CRI answers.
 func StartContainerd(ctx context.Context, ns *harness.NetNS, dir, hostDir string) (*Containerd, error) {
 	c := &Containerd{Dir: dir, HostDir: hostDir, Socket: filepath.Join(dir, "containerd.sock"), LogPath: filepath.Join(dir, "containerd.log")}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 	for _, d := range HostDirs {
 		if err := os.MkdirAll(filepath.Join(hostDir, d), 0o755); err != nil {
 			return nil, err

@@ -437,22 +437,11 @@ func TestRuntimeNode(t *testing.T) {
 }
 
 // waitCNIConfig waits until the CNI config containerd has loaded does (or
-// does not) chain podint: containerd reloads it when the file changes.
+// does not) chain podint.
 func (rn *runtimeNode) waitCNIConfig(t *testing.T, ctx context.Context, podint bool) {
 	t.Helper()
-	for {
-		st, err := rn.CRI.Runtime.Status(ctx, &runtimeapi.StatusRequest{Verbose: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(st.Info["cniconfig"], `"type":"podint"`) == podint {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("containerd's CNI config chains podint: %v, want %v:\n%s", !podint, podint, st.Info["cniconfig"])
-		case <-time.After(100 * time.Millisecond):
-		}
+	if err := rn.CRI.WaitCNIPlugin(ctx, "podint", podint); err != nil {
+		t.Fatal(err)
 	}
 }
 
