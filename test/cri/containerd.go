@@ -100,6 +100,7 @@ mount --bind "$host/run/podint" /run/podint
 mount --bind "$host/run/netns" "$host/run/netns"
 mount --make-shared "$host/run/netns"
 mount --bind "$host/run/netns" /run/netns
+mkdir -p /var/lib/cni  # the mount point: an empty directory, as containerd would leave
 mount --bind "$host/var/lib/cni" /var/lib/cni
 mount --bind "$host/sys/fs/bpf" "$host/sys/fs/bpf"
 mount --make-shared "$host/sys/fs/bpf"
