@@ -24,7 +24,9 @@ import (
 // podint into the runtime's conflist; pods created afterwards get probes
 // that name them, and their traffic becomes INT reports at the collector.
 // Then, on the same node: podintd killed and restarted, pod churn through
-// the runtime, and the chart's uninstall.
+// the runtime, a pod removed while podint is out of the chain, an upgrade
+// to a second image version, and the chart's uninstall. The steps share
+// the node (an image build and containerd's start cost half a minute here).
 func TestRuntimeNode(t *testing.T) {
 	rn := newRuntimeNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
