@@ -10,8 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -213,38 +211,6 @@ func (c *Containerd) Close() error {
 		c.cmd.Process.Kill()
 		<-c.exited
 	}
-	for _, pid := range c.shims() {
-		syscall.Kill(pid, syscall.SIGKILL)
-	}
+	harness.KillShimsUnder(c.Dir)
 	return nil
-}
-
-// shims are the containerd-shim processes serving this containerd.
-func (c *Containerd) shims() []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(b), "\x00")
-		if strings.HasPrefix(filepath.Base(args[0]), "containerd-shim") && containsPair(args, "-address", c.Socket) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-func containsPair(args []string, flag, value string) bool {
-	for i := 0; i+1 < len(args); i++ {
-		if args[i] == flag && args[i+1] == value {
-			return true
-		}
-	}
-	return false
 }

@@ -77,7 +77,10 @@ func newRuntimeNode(t *testing.T) *runtimeNode {
 		t.Fatal(err)
 	}
 
-	if rn.Containerd, err = cri.StartContainerd(ctx, n.NS, t.TempDir(), rn.HostDir); err != nil {
+	// containerd's own dir is inside the node's root, whose name carries
+	// this process's id: harness.RemoveLeftovers finds the shims of a run
+	// killed before it removed its pods.
+	if rn.Containerd, err = cri.StartContainerd(ctx, n.NS, filepath.Join(rn.HostDir, "containerd"), rn.HostDir); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rn.Containerd.Close() })
