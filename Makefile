@@ -43,6 +43,14 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./plugin/cmd/podint ./daemon/cmd/podintd ./cli/cmd/podintctl ./install/cmd/podint-install
 	$(GO) build -o $(BIN)/ $(CNI_PLUGINS)
 
+## image: podint's image (and the pause image) built offline, FROM scratch
+## with buildah, into bin/images as docker-archives for `ctr images import`:
+## the Dockerfile's layout without its registry base images (root).
+IMAGE_TAG ?= ghcr.io/podint/podint:$(VERSION)
+.PHONY: image
+image: deps
+	$(GO) run ./test/cri/cmd/podint-image --out $(BIN)/images --tag $(IMAGE_TAG) --version $(VERSION)
+
 ## demo: a demo node with two pods, real CNI plugins, podintd and live INT reports (root).
 demo: deps build
 	$(GO) build -o $(BIN)/ ./test/demo/cmd/podint-demo

@@ -57,6 +57,7 @@ type Daemon struct {
 	stats    io.Closer // BPF run time statistics, while --bpf-stats holds them on
 
 	reconciled    reconcileCounts
+	vanished      atomic.Uint64 // pod probes removed because their veth went without a DEL (vanished.go)
 	configReloads atomic.Uint64
 	configRejects atomic.Uint64
 }
@@ -221,6 +222,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return d.notifySystemd(gctx) })
+	g.Go(func() error { return d.watchVanished(gctx) })
 	err = g.Wait()
 	d.log.Info("podintd stopping", "reason", context.Cause(gctx))
 	// Flush what is queued for the collectors before exiting.

@@ -55,6 +55,7 @@ func (d *Daemon) Stats() []*podintv1.Counter {
 	add("probes_adopted", "probes found attached at start and updated in place to this daemon's programs", d.reconciled.adopted.Load(), nil)
 	add("probes_reregistered", "probes found attached at start without registration, registered again", d.reconciled.rebuilt.Load(), nil)
 	add("probes_removed_at_start", "probes or registrations removed at start because their veth or pins were gone", d.reconciled.removed.Load(), nil)
+	add("probes_removed_vanished", "pod probes removed because their veth disappeared without a CNI DEL reaching podint", d.vanished.Load(), nil)
 	add("probes_update_failed", "probes whose hooks kept their earlier programs at start", d.reconciled.updateErr.Load(), nil)
 	if ps, err := d.probes.ProgramStats(); err == nil {
 		for _, s := range ps {

@@ -10,6 +10,8 @@
 //   - reports per flow of a steady flow; first packets of new flows reported
 //   - the daemon's lossless report rate on one core, v0.5 and v2.0
 //   - CNI ADD and DEL latency of the chain with podint against without
+//   - pod start and removal through containerd's CRI (RunPodSandbox,
+//     Stop+RemovePodSandbox) with podint in the chain against without
 //   - the daemon's memory with 500 probes and 100k flows
 //
 // It needs root, builds its own network namespaces, bpffs mounts and nodes
@@ -56,17 +58,18 @@ type plan struct {
 	pipeStep      time.Duration
 	pipeBisect    int
 	cniPods       int // per chain
+	runtimePods   int // per chain, through containerd
 	memProbes     int
 	memFlows      int
 }
 
 var fullPlan = plan{mode: "full", testRunRounds: 11, testRunRuns: 1 << 20, newFlowRounds: 5, newFlowRuns: 1 << 18,
 	dropRounds: 5, dropWindow: time.Second, tputPairs: 3, tputSeconds: 3, steadySeconds: 20, newFlows: 10000,
-	pipeStep: 2 * time.Second, pipeBisect: 4, cniPods: 100, memProbes: 500, memFlows: 100_000}
+	pipeStep: 2 * time.Second, pipeBisect: 4, cniPods: 100, runtimePods: 50, memProbes: 500, memFlows: 100_000}
 
 var shortPlan = plan{mode: "short", testRunRounds: 3, testRunRuns: 1 << 20, newFlowRounds: 3, newFlowRuns: 1 << 17,
 	dropRounds: 2, dropWindow: 500 * time.Millisecond, tputPairs: 1, tputSeconds: 1, steadySeconds: 5, newFlows: 2000,
-	pipeStep: 700 * time.Millisecond, pipeBisect: 1, cniPods: 20, memProbes: 500, memFlows: 100_000}
+	pipeStep: 700 * time.Millisecond, pipeBisect: 1, cniPods: 20, runtimePods: 10, memProbes: 500, memFlows: 100_000}
 
 // stage is one measurement; it adds its rows to a section.
 type stage struct {
@@ -80,6 +83,7 @@ var stages = []stage{
 	{"throughput", measureThroughputAndVolume},
 	{"pipeline", measurePipeline},
 	{"cni", measureCNILatency},
+	{"runtime", measureRuntimeLatency},
 	{"memory", measureMemory},
 }
 

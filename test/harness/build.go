@@ -24,6 +24,8 @@ var podintBinaries = []string{
 	"./plugin/cmd/podint",
 	"./daemon/cmd/podintd",
 	"./cli/cmd/podintctl",
+	"./install/cmd/podint-install",
+	"./test/cri/pause", // the sandbox image's, for the tests through a container runtime
 }
 
 // ModuleRoot finds the podint source tree from the working directory.
@@ -39,7 +41,9 @@ func ModuleRoot() (string, error) {
 	return filepath.Dir(mod), nil
 }
 
-// Build compiles podint's binaries and the reference CNI plugins into dir.
+// Build compiles podint's binaries and the reference CNI plugins into dir,
+// static (CGO_ENABLED=0) as the image's are: the tests through a container
+// runtime put them in images built FROM scratch.
 func Build(dir string) error {
 	root, err := ModuleRoot()
 	if err != nil {
@@ -52,6 +56,7 @@ func Build(dir string) error {
 	args = append(args, ReferencePlugins...)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, out)
 	}

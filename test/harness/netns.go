@@ -78,6 +78,7 @@ func RemoveLeftovers() {
 	for _, e := range ents {
 		if e.IsDir() && leftover(e.Name()) {
 			root := filepath.Join(os.TempDir(), e.Name())
+			KillShimsUnder(root) // a node whose pods a containerd ran (test/cri)
 			unmountUnder(root)
 			_ = os.RemoveAll(root)
 		}
