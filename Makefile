@@ -40,7 +40,7 @@ check-deps:
 ## build: podint's binaries and the reference CNI plugins into bin/.
 build:
 	mkdir -p $(BIN)
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./plugin/cmd/podint ./daemon/cmd/podintd ./cli/cmd/podintctl ./install/cmd/podint-install
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./plugin/cmd/podint ./daemon/cmd/podintd ./cli/cmd/podintctl ./install/cmd/podint-install ./collector/cmd/podint-collector
 	$(GO) build -o $(BIN)/ $(CNI_PLUGINS)
 
 ## demo: a demo node with two pods, real CNI plugins, podintd and live INT reports (root).

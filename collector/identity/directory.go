@@ -49,8 +49,8 @@ type portKey struct {
 
 type node struct {
 	name     string
-	lastPoll time.Time // when the node's last topology was read
-	addrs map[netip.Addr]string // address -> pod UID as of the last poll
+	lastPoll time.Time             // when the node's last topology was read
+	addrs    map[netip.Addr]string // address -> pod UID as of the last poll
 }
 
 // Directory maps addresses and ports to pods. Safe for concurrent use.

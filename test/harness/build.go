@@ -24,6 +24,7 @@ var podintBinaries = []string{
 	"./plugin/cmd/podint",
 	"./daemon/cmd/podintd",
 	"./cli/cmd/podintctl",
+	"./collector/cmd/podint-collector",
 }
 
 // ModuleRoot finds the podint source tree from the working directory.
