@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -45,14 +47,20 @@ func startCollectorCluster(t *testing.T) *collectorCluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	// The nodes serve their pods only to who holds the token.
+	token := filepath.Join(t.TempDir(), "topology-token")
+	if err := os.WriteFile(token, []byte("e2e-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cc := &collectorCluster{cluster: c, pg: pg, args: []string{
 		"--listen", fabricCollector + ":32766", "--database-url", pg.DSN(), "--interval", "1s",
-		"--node-topology-port", "9091", "--node-topology-interval", "1s",
+		"--node-topology-port", "9091", "--node-topology-interval", "1s", "--node-topology-token-file", token,
 	}}
 	cc.startCollector(t)
 	for i, n := range c.Nodes {
 		n.Config.Collectors = []string{fabricCollector + ":32766"}
-		n.Config.DaemonArgs = append(n.Config.DaemonArgs, "--http-listen", fmt.Sprintf("%s:9091", harness.NodeUplinkAddr(i+1)))
+		n.Config.DaemonArgs = append(n.Config.DaemonArgs, "--http-listen", fmt.Sprintf("%s:9091", harness.NodeUplinkAddr(i+1)),
+			"--http-token-file", token)
 		t.Cleanup(func() {
 			if t.Failed() {
 				t.Logf("%s podintd log:\n%s", n.Config.Name, n.DaemonLog())
@@ -184,6 +192,7 @@ func TestCollectorJoinsCrossNodePathWithPodNames(t *testing.T) {
 		`podint_collector_reports_total{source="192.168.50.1"}`,
 		`podint_collector_reports_total{source="192.168.50.2"}`,
 		`podint_collector_store_queue_capacity`,
+		`podint_collector_topology_poll_errors_total 0`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
