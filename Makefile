@@ -78,7 +78,7 @@ BENCHTIME   ?= 1s
 .PHONY: bench bench-short
 bench: deps build
 	$(GO) run ./test/bench --bin-dir $(BIN) $(BENCH_FLAGS)
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./daemon/intreport ./daemon/events
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./daemon/intreport ./daemon/events ./collector/service
 
 ## bench-short: the same table in about two minutes, for CI: it keeps
 ## the benchmark from rotting; its figures are rougher.

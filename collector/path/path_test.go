@@ -119,3 +119,20 @@ func TestHistogramQuantile(t *testing.T) {
 		t.Errorf("p100 %v, want the max", q)
 	}
 }
+
+// A flood of distinct flows (one source spraying addresses) fills at most
+// MaxPaths per interval; the rest is counted, memory stays bounded.
+func TestFloodOfFlowsIsBoundedAndCounted(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	a := NewAggregator(AggregatorConfig{Interval: 10 * time.Second, MaxPaths: 100}, identity.NewDirectory())
+	d := &intreport.Datagram{}
+	for i := range 250 {
+		r := report(sw1, 10, up, 1000)
+		r.Flow.SrcPort = uint16(i)
+		a.Add(t0, netip.AddrPort{}, d, r)
+	}
+	ivs := a.Flush(t0.Add(time.Minute), false)
+	if len(ivs) != 1 || len(ivs[0].Paths) != 100 || a.Overflow() != 150 {
+		t.Errorf("%d paths kept, %d reports overflowed; want 100 and 150", len(ivs[0].Paths), a.Overflow())
+	}
+}
