@@ -50,4 +50,3 @@ func BenchmarkHandle(b *testing.B) {
 		})
 	}
 }
-

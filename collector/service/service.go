@@ -201,6 +201,7 @@ func batchID() string {
 func (c *Collector) serveHTTP(ctx context.Context) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(c.Metrics.Registry, promhttp.HandlerOpts{}))
+	c.apiHandlers(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		// A full queue or a database down is degraded, not dead: a restart
 		// would not help, so liveness stays 200.

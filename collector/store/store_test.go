@@ -39,7 +39,9 @@ var (
 
 // batch is one interval with one path of two hops (node 1, node 2) and a
 // drop on node 2.
-func batch(id string, reports uint64) *store.Batch {
+func batch(id string, reports uint64) *store.Batch { return batchAt(id, reports, t0) }
+
+func batchAt(id string, reports uint64, t0 time.Time) *store.Batch {
 	h1 := &path.Hop{SwitchID: 0xc0a83201, Node: "n1", IngressPort: 10, EgressPort: 2, Position: path.PositionSource,
 		Reports: reports, Bytes: 100 * reports, FirstSeen: t0.Add(time.Second), LastSeen: t0.Add(2 * time.Second)}
 	h2 := &path.Hop{SwitchID: 0xc0a83202, Node: "n2", IngressPort: 2, EgressPort: 20, Position: path.PositionDestination,
