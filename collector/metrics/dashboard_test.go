@@ -3,9 +3,9 @@ package metrics
 import (
 	"net/netip"
 	"os"
-	"time"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/podint/podint/collector/identity"
 	"github.com/podint/podint/collector/receive"
