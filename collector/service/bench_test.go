@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -48,5 +49,40 @@ func BenchmarkHandle(b *testing.B) {
 				b.Errorf("%d reports accounted for, want %d", c.Sources.Totals().Reports, b.N)
 			}
 		})
+	}
+}
+
+// BenchmarkLiveFlows reports the heap the collector holds with 100k live
+// flows (one open interval, each flow seen on two nodes), the figure behind
+// its memory sizing.
+func BenchmarkLiveFlows(b *testing.B) {
+	const flows = 100000
+	for range b.N {
+		cfg := Default()
+		cfg.Receive.Listen, cfg.HTTPListen, cfg.Topology.Port = "127.0.0.1:0", "", 0
+		cfg.Interval = time.Hour
+		c, err := New(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		from := netip.MustParseAddrPort("192.168.50.1:40000")
+		at := time.Now()
+		for i := range flows {
+			for node := range uint32(2) {
+				r := &intreport.Report{Kind: intreport.KindFlow, SwitchID: 0xc0a83201 + node, IngressPort: 3 + node, EgressPort: 2,
+					IngressTS: 1000, EgressTS: 4000, FrameLen: 1400,
+					Flow: intreport.Flow{Src: netip.AddrFrom4([4]byte{10, 22, byte(i >> 8), byte(i)}), Dst: netip.MustParseAddr("10.23.0.1"),
+						Proto: intreport.ProtoTCP, SrcPort: uint16(i >> 16), DstPort: 80}}
+				c.receiver.Handle(intreport.AppendV05(nil, r, 1, uint32(2*i+int(node)+1), intreport.DefaultSnapLen), from, at)
+			}
+		}
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap-MiB/100k-flows")
+		c.close()
 	}
 }

@@ -161,3 +161,34 @@ func TestOlderSchemaMigrates(t *testing.T) {
 		t.Errorf("%d paths after the migration, want 1", n)
 	}
 }
+
+// Two replicas, each receiving one node's reports, write their hops of the
+// same flow; the path is joined by query.
+func TestReplicasHopsJoinIntoOnePath(t *testing.T) {
+	pg := startPostgres(t)
+	ctx := context.Background()
+	s, err := store.OpenPostgres(ctx, pg.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	full := batch("full", 2)
+	p := full.Paths[0]
+	node1 := &store.Batch{ID: "replica-1", Interval: path.Interval{Start: t0, Paths: []*path.Path{
+		{Interval: t0, Flow: p.Flow, Src: p.Src, Dst: p.Dst, Hops: p.Hops[:1]}}}}
+	node2 := &store.Batch{ID: "replica-2", Interval: path.Interval{Start: t0, Paths: []*path.Path{
+		{Interval: t0, Flow: p.Flow, Src: p.Src, Dst: p.Dst, Hops: p.Hops[1:]}}}}
+	for _, b := range []*store.Batch{node2, node1} {
+		if err := s.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var route string
+	var hops int64
+	if err := s.Pool().QueryRow(ctx, "SELECT route, hops FROM paths").Scan(&route, &hops); err != nil {
+		t.Fatal(err)
+	}
+	if route != "n1[10>2] -> n2[2>20]" || hops != 2 {
+		t.Errorf("path %q with %d hops, want n1[10>2] -> n2[2>20]", route, hops)
+	}
+}
