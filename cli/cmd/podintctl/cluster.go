@@ -19,7 +19,7 @@ func init() { subcommands = append(subcommands, newClusterCmd) }
 
 // defaultCollectorURL is the collector's Service in the Helm chart's
 // namespace; PODINT_COLLECTOR_URL or --collector-url point elsewhere.
-const defaultCollectorURL = "http://podint-collector.podint.svc:9090"
+const defaultCollectorURL = "http://podint-collector.kube-system.svc:9090"
 
 func newClusterCmd() *cobra.Command {
 	var collectorURL string
