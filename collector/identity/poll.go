@@ -27,7 +27,15 @@ type PollerConfig struct {
 	Interval  time.Duration // default DefaultPollInterval
 	TokenFile string        // bearer token sent to the nodes, re-read at each poll; "" sends none
 	MaxNodes  int           // nodes polled at most (a spoofed flood must not grow this); default 4096
+	// AnySender polls a switch id's address even when its reports come from
+	// another address (a NAT between nodes and collector). By default only
+	// a switch id that is its sender's address is polled, so that anyone
+	// able to send a datagram cannot make the collector connect anywhere.
+	AnySender bool
 }
+
+// forgetAfter is how long a node that sends nothing stays polled.
+const forgetAfter = 10 * time.Minute
 
 // Poller learns nodes from the switch ids of their reports (by convention
 // the node's IPv4 address) and keeps the Directory fed with their
@@ -41,11 +49,15 @@ type Poller struct {
 	nodes   map[uint32]*nodePoll
 	wake    chan struct{}
 	errorsN uint64
+	// notSender counts reports whose switch id is not their sender's
+	// address (not polled, see AnySender); logged once per switch id.
+	notSender map[uint32]bool
 }
 
 type nodePoll struct {
-	next    time.Time // zero: poll now
-	lastErr string
+	next     time.Time // zero: poll now
+	lastErr  string
+	lastSeen time.Time // of a report
 }
 
 // NewPoller returns a poller feeding dir.
@@ -58,7 +70,7 @@ func NewPoller(cfg PollerConfig, dir *Directory) *Poller {
 	}
 	dir.Grace = cfg.Interval
 	return &Poller{cfg: cfg, dir: dir, client: &http.Client{Timeout: 5 * time.Second},
-		nodes: map[uint32]*nodePoll{}, wake: make(chan struct{}, 1)}
+		nodes: map[uint32]*nodePoll{}, wake: make(chan struct{}, 1), notSender: map[uint32]bool{}}
 }
 
 // SwitchIP is the address a switch id stands for.
@@ -68,16 +80,33 @@ func SwitchIP(switchID uint32) netip.Addr {
 	return netip.AddrFrom4(b)
 }
 
-// Saw tells the poller that a report came from switchID; a new node is
-// polled at once. Cheap enough for every datagram.
-func (p *Poller) Saw(switchID uint32) {
+// Saw tells the poller that a report of switchID came from sender at at;
+// a new node is polled at once. Cheap enough for every report.
+func (p *Poller) Saw(switchID uint32, sender netip.Addr, at time.Time) {
+	if p.cfg.Port == 0 {
+		return
+	}
 	p.mu.Lock()
-	_, known := p.nodes[switchID]
-	if !known && len(p.nodes) < p.cfg.MaxNodes && p.cfg.Port != 0 {
-		p.nodes[switchID] = &nodePoll{}
+	n, known := p.nodes[switchID]
+	if known {
+		n.lastSeen = at
+		p.mu.Unlock()
+		return
+	}
+	added := false
+	switch {
+	case !p.cfg.AnySender && SwitchIP(switchID) != sender.Unmap():
+		if !p.notSender[switchID] && len(p.notSender) < p.cfg.MaxNodes {
+			p.notSender[switchID] = true
+			slog.Warn("reports of a switch id come from another address: its topology is not read (--node-topology-any-sender reads it)",
+				"switch", SwitchIP(switchID), "sender", sender)
+		}
+	case len(p.nodes) < p.cfg.MaxNodes:
+		p.nodes[switchID] = &nodePoll{lastSeen: at}
+		added = true
 	}
 	p.mu.Unlock()
-	if !known {
+	if added {
 		select {
 		case p.wake <- struct{}{}:
 		default:
@@ -112,6 +141,10 @@ func (p *Poller) pollDue(ctx context.Context) {
 	var due []uint32
 	p.mu.Lock()
 	for sw, n := range p.nodes {
+		if now.Sub(n.lastSeen) > forgetAfter { // gone: a later report brings it back
+			delete(p.nodes, sw)
+			continue
+		}
 		if !now.Before(n.next) {
 			due = append(due, sw)
 			n.next = now.Add(p.cfg.Interval)
@@ -122,6 +155,10 @@ func (p *Poller) pollDue(ctx context.Context) {
 		err := p.poll(ctx, sw)
 		p.mu.Lock()
 		n := p.nodes[sw]
+		if n == nil {
+			p.mu.Unlock()
+			continue
+		}
 		msg := ""
 		if err != nil {
 			p.errorsN++

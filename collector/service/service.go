@@ -113,7 +113,7 @@ func (c *Collector) HTTPAddr() string {
 func (c *Collector) handle(from netip.AddrPort, at time.Time, d *intreport.Datagram) {
 	for i := range d.Reports {
 		r := &d.Reports[i]
-		c.Poller.Saw(r.SwitchID)
+		c.Poller.Saw(r.SwitchID, from.Addr(), at)
 		src, dst := c.Paths.Add(at, from, d, r)
 		c.Metrics.Report(r, src, dst)
 	}

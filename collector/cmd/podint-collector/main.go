@@ -62,6 +62,7 @@ func main() {
 	f.IntVar(&cfg.MaxPaths, "max-paths", 200000, "paths per interval kept in memory; further reports are counted and dropped")
 	f.IntVar(&cfg.Topology.Port, "node-topology-port", cfg.Topology.Port, "port of podintd's --http-listen on each node's switch-id address (0: no pod names)")
 	f.DurationVar(&cfg.Topology.Interval, "node-topology-interval", cfg.Topology.Interval, "how often each node's topology is read")
+	f.BoolVar(&cfg.Topology.AnySender, "node-topology-any-sender", false, "read the topology of every switch id, also when its reports come from another address (NAT)")
 	f.StringVar(&cfg.Topology.TokenFile, "node-topology-token-file", "", "file with a bearer token sent to the nodes' topology endpoint")
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintf(os.Stderr, "podint-collector: %v\n", err)
