@@ -47,7 +47,7 @@ func Default() Config {
 		Interval:     10 * time.Second,
 		Retention:    7 * 24 * time.Hour,
 		QueueBatches: 64,
-		Topology:     identity.PollerConfig{Port: 9091, Interval: identity.DefaultPollInterval},
+		Topology:     identity.PollerConfig{Port: 9765, Interval: identity.DefaultPollInterval}, // podintd's usual --http-listen port (the chart's http.port)
 	}
 }
 
