@@ -60,31 +60,51 @@ func (q *Queue) Stats() QueueStats {
 	return s
 }
 
-// Run writes batches until ctx ends, then writes what is queued with
-// drainTimeout to do it. A failed write is retried with a back-off (the
-// batch's ID keeps the retry from counting twice) while later batches wait
-// in the queue.
+// Run writes batches until ctx ends, then writes what is queued (and the
+// batch it was writing) with drainTimeout to do it. A failed write is
+// retried with a back-off (the batch's ID keeps the retry from counting
+// twice) while later batches wait in the queue.
 func (q *Queue) Run(ctx context.Context, drainTimeout time.Duration) {
+	var pending *Batch // not stored when ctx ended
+	for pending == nil {
+		select {
+		case b := <-q.ch:
+			if !q.write(ctx, b) {
+				pending = b
+			}
+		case <-ctx.Done():
+			pending = &Batch{} // nothing in flight
+		}
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if pending.ID != "" {
+		q.drain(dctx, pending)
+	}
 	for {
 		select {
 		case b := <-q.ch:
-			q.write(ctx, b)
-		case <-ctx.Done():
-			dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-			defer cancel()
-			for {
-				select {
-				case b := <-q.ch:
-					q.write(dctx, b)
-				default:
-					return
-				}
-			}
+			q.drain(dctx, b)
+		default:
+			return
 		}
 	}
 }
 
-func (q *Queue) write(ctx context.Context, b *Batch) {
+// drain writes b at shutdown; what does not make it in time is counted.
+func (q *Queue) drain(ctx context.Context, b *Batch) {
+	if q.write(ctx, b) {
+		return
+	}
+	q.mu.Lock()
+	q.stats.Overflow++
+	q.stats.OverflowReports += b.Reports()
+	q.mu.Unlock()
+	slog.Warn("batch not stored at shutdown", "interval", b.Start, "reports", b.Reports())
+}
+
+// write stores b, retrying until it is stored (true) or ctx ends (false).
+func (q *Queue) write(ctx context.Context, b *Batch) bool {
 	backoff := 100 * time.Millisecond
 	failing := false
 	for {
@@ -100,7 +120,10 @@ func (q *Queue) write(ctx context.Context, b *Batch) {
 			if failing {
 				slog.Info("store writes again", "interval", b.Start)
 			}
-			return
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
 		}
 		q.mu.Lock()
 		q.stats.WriteErrors++
@@ -111,12 +134,7 @@ func (q *Queue) write(ctx context.Context, b *Batch) {
 		}
 		select {
 		case <-ctx.Done():
-			q.mu.Lock()
-			q.stats.Overflow++
-			q.stats.OverflowReports += b.Reports()
-			q.mu.Unlock()
-			slog.Warn("batch not stored at shutdown", "interval", b.Start, "reports", b.Reports())
-			return
+			return false
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)
