@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# podint's image: podintd, podintctl and podint-install on PATH, and the podint
+# podint's image: podintd, podintctl, podint-install and podint-collector on PATH, and the podint
 # CNI plugin at /opt/podint/bin/podint, where podint-install copies it from
 # into the host's CNI bin dir.
 #
@@ -25,13 +25,14 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
         ./plugin/cmd/podint \
         ./daemon/cmd/podintd \
         ./cli/cmd/podintctl \
-        ./install/cmd/podint-install
+        ./install/cmd/podint-install \
+        ./collector/cmd/podint-collector
 
 # distroless/static: CA certificates, tzdata and /etc/passwd, no shell or
 # package manager. It runs as root: podintd loads BPF programs and
 # podint-install writes the host's CNI directories.
 FROM gcr.io/distroless/static-debian12
-COPY --from=build /out/podintd /out/podintctl /out/podint-install /usr/local/bin/
+COPY --from=build /out/podintd /out/podintctl /out/podint-install /out/podint-collector /usr/local/bin/
 COPY --from=build /out/podint /opt/podint/bin/podint
 LABEL org.opencontainers.image.title="podint" \
       org.opencontainers.image.description="In-band Network Telemetry for Kubernetes pods, from the host" \

@@ -40,7 +40,7 @@ check-deps:
 ## build: podint's binaries and the reference CNI plugins into bin/.
 build:
 	mkdir -p $(BIN)
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./plugin/cmd/podint ./daemon/cmd/podintd ./cli/cmd/podintctl ./install/cmd/podint-install
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./plugin/cmd/podint ./daemon/cmd/podintd ./cli/cmd/podintctl ./install/cmd/podint-install ./collector/cmd/podint-collector
 	$(GO) build -o $(BIN)/ $(CNI_PLUGINS)
 
 ## image: podint's image (and the pause image) built offline, FROM scratch
@@ -86,7 +86,7 @@ BENCHTIME   ?= 1s
 .PHONY: bench bench-short
 bench: deps build
 	$(GO) run ./test/bench --bin-dir $(BIN) $(BENCH_FLAGS)
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./internal/intreport ./daemon/events
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./internal/intreport ./daemon/events ./collector/service
 
 ## bench-short: the same table in about two minutes, for CI: it keeps
 ## the benchmark from rotting; its figures are rougher.

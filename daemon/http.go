@@ -26,9 +26,10 @@ func (d *Daemon) httpServer() (*httpListener, error) {
 		return nil, fmt.Errorf("http-listen %s: %w", d.cfg.HTTPListen, err)
 	}
 	return &httpListener{l: l, src: httpapi.Source{
-		Health:   d.Health,
-		Topology: d.store.Topology,
-		Metrics:  metrics.NewRegistry(d.Stats),
+		Health:    d.Health,
+		Topology:  d.store.Topology,
+		Metrics:   metrics.NewRegistry(d.Stats),
+		TokenFile: d.cfg.HTTPTokenFile,
 	}}, nil
 }
 

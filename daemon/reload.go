@@ -137,6 +137,6 @@ func restartOnly(a, b config.Config) []string {
 var flagNames = map[string]string{
 	"Root": "root", "NodeName": "node-name", "SwitchID": "switch-id", "ReportFormat": "report-format",
 	"SnapLen": "snap-len", "Uplinks": "uplink", "Watchlist": "watchlist", "ConfigFile": "config",
-	"HTTPListen": "http-listen", "APIGroup": "api-group", "CNICacheDir": "cni-cache-dir",
+	"HTTPListen": "http-listen", "HTTPTokenFile": "http-token-file", "APIGroup": "api-group", "CNICacheDir": "cni-cache-dir",
 	"DetachOnExit": "detach-on-exit", "BPFStats": "bpf-stats",
 }

@@ -258,3 +258,47 @@ func TestChartRejectsBadValues(t *testing.T) {
 		}
 	}
 }
+
+// With the collector enabled: a Deployment and a Service for it, podintd
+// sends to the Service, serves its topology beyond loopback with the token,
+// and the collector reads it on the daemon's port with the same token.
+func TestCollectorEnabled(t *testing.T) {
+	objs := renderChart(t, map[string]any{
+		"collector": map[string]any{"enabled": true, "databaseSecret": "podint-db"},
+	})
+	ds := find[appsv1.DaemonSet](t, objs)
+	d := container(t, ds.Spec.Template.Spec, "podintd")
+	for _, tc := range []struct{ flag, want string }{
+		{"collector", "podint-collector." + render.Namespace + ".svc:32766"},
+		{"http-listen", "0.0.0.0:9765"},
+		{"http-token-file", "/etc/podint-token/token"},
+	} {
+		if got := flag(d, tc.flag); !slices.Equal(got, []string{tc.want}) {
+			t.Errorf("podintd --%s = %v, want [%s]", tc.flag, got, tc.want)
+		}
+	}
+	dep := find[appsv1.Deployment](t, objs)
+	sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
+	if err != nil || sel.Matches(labels.Set(dep.Spec.Template.Labels)) {
+		t.Errorf("the DaemonSet's selector %v matches the collector's pods %v", ds.Spec.Selector, dep.Spec.Template.Labels)
+	}
+	c := container(t, dep.Spec.Template.Spec, "collector")
+	if got := flag(c, "node-topology-port"); !slices.Equal(got, []string{"9765"}) {
+		t.Errorf("collector --node-topology-port = %v, want the daemon's 9765", got)
+	}
+	if len(c.Env) != 1 || c.Env[0].Name != "PODINT_DATABASE_URL" || c.Env[0].ValueFrom.SecretKeyRef.Name != "podint-db" {
+		t.Errorf("collector env %v, want PODINT_DATABASE_URL from the Secret podint-db", c.Env)
+	}
+	svc := find[corev1.Service](t, objs)
+	sel2 := labels.SelectorFromSet(svc.Spec.Selector)
+	if !sel2.Matches(labels.Set(dep.Spec.Template.Labels)) {
+		t.Errorf("the Service's selector %v does not select the collector's pods %v", svc.Spec.Selector, dep.Spec.Template.Labels)
+	}
+	ports := map[string]corev1.Protocol{}
+	for _, p := range svc.Spec.Ports {
+		ports[fmt.Sprint(p.Port)] = p.Protocol
+	}
+	if ports["32766"] != corev1.ProtocolUDP || ports["9090"] != corev1.ProtocolTCP {
+		t.Errorf("Service ports %v, want 32766/UDP and 9090/TCP", ports)
+	}
+}

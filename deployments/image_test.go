@@ -22,10 +22,11 @@ const repoRoot = ".."
 
 // mains are the binaries the image carries, by the package that builds each.
 var mains = map[string]string{
-	"podint":         "./plugin/cmd/podint",
-	"podintd":        "./daemon/cmd/podintd",
-	"podintctl":      "./cli/cmd/podintctl",
-	"podint-install": "./install/cmd/podint-install",
+	"podint":           "./plugin/cmd/podint",
+	"podintd":          "./daemon/cmd/podintd",
+	"podintctl":        "./cli/cmd/podintctl",
+	"podint-install":   "./install/cmd/podint-install",
+	"podint-collector": "./collector/cmd/podint-collector",
 }
 
 // dockerInstructions returns the Dockerfile's instructions with continuation
@@ -55,7 +56,7 @@ func dockerInstructions(t *testing.T) []string {
 	return out
 }
 
-// The Dockerfile builds exactly the four binaries, copies only what it built,
+// The Dockerfile builds exactly the five binaries, copies only what it built,
 // and its build context holds what the build needs.
 func TestDockerfile(t *testing.T) {
 	var built []string

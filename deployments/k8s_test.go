@@ -26,6 +26,9 @@ var kinds = map[string]func() any{
 	"v1/ServiceAccount": func() any { return &corev1.ServiceAccount{} },
 	"v1/ConfigMap":      func() any { return &corev1.ConfigMap{} },
 	"apps/v1/DaemonSet": func() any { return &appsv1.DaemonSet{} },
+	// The collector (collector.enabled).
+	"apps/v1/Deployment": func() any { return &appsv1.Deployment{} },
+	"v1/Service":         func() any { return &corev1.Service{} },
 }
 
 // object is one decoded Kubernetes object.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/podint/podint/internal/intreport"
+	"github.com/podint/podint/internal/reportseq"
 )
 
 const (
@@ -15,9 +16,6 @@ const (
 	latencySamples = 1024
 	// maxFlows bounds the flow table; the flow seen least recently makes room.
 	maxFlows = 65536
-	// reorderWindow is how far behind the expected sequence number a
-	// datagram may arrive and count as late rather than as a sender restart.
-	reorderWindow = 1024
 )
 
 // Summary is a snapshot of a collector's view.
@@ -56,17 +54,10 @@ type DropSummary struct {
 // address and port with a hw_id (and format): a restarted daemon sends from
 // a new port, so it starts a new source instead of a false gap.
 type SourceSummary struct {
-	From      netip.AddrPort
-	HwID      uint8
-	Format    intreport.Format
-	Datagrams uint64
-	// Lost counts sequence numbers skipped: reports for v0.5, datagrams
-	// for v2.0 (whose sequence numbers count datagrams). Late arrivals
-	// that were counted lost are taken back.
-	Lost      uint64
-	Reordered uint64 // datagrams that arrived after a later one
-	Restarts  uint64 // jumps back too far to be late: the sender started over
-	LastSeq   uint32
+	From              netip.AddrPort
+	HwID              uint8
+	Format            intreport.Format
+	reportseq.Counter // Datagrams, Lost, Reordered, Restarts, LastSeq
 }
 
 type flowKey struct {
@@ -91,7 +82,6 @@ type sourceKey struct {
 
 type sourceStats struct {
 	SourceSummary
-	started bool
 }
 
 // tally accumulates what Summary reports; the Collector's lock guards it.
@@ -120,34 +110,7 @@ func (t *tally) datagram(from netip.AddrPort, d *intreport.Datagram) {
 		s = &sourceStats{SourceSummary: SourceSummary{From: from, HwID: d.HwID, Format: d.Format}}
 		t.sources[k] = s
 	}
-	s.observe(d.Seq, d.Format.SeqMask())
-}
-
-// observe accounts for sequence number seq, modulo mask+1.
-func (s *sourceStats) observe(seq, mask uint32) {
-	s.Datagrams++
-	if !s.started {
-		s.started, s.LastSeq = true, seq // nothing is known of what came before
-		return
-	}
-	expected := (s.LastSeq + 1) & mask
-	ahead := (seq - expected) & mask
-	behind := (expected - seq) & mask
-	switch {
-	case ahead == 0:
-		s.LastSeq = seq
-	case ahead <= mask/2:
-		s.Lost += uint64(ahead)
-		s.LastSeq = seq
-	case behind <= reorderWindow:
-		s.Reordered++
-		if s.Lost > 0 {
-			s.Lost-- // it was counted lost when a later one overtook it
-		}
-	default:
-		s.Restarts++
-		s.LastSeq = seq
-	}
+	s.Observe(d.Seq, d.Format.SeqMask())
 }
 
 func (t *tally) report(r *Received) {

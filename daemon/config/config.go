@@ -41,12 +41,15 @@ type Config struct {
 	Watchlist      string        // watchlist YAML file; "" reports every flow
 	LogLevel       string
 
-	ConfigFile   string // YAML file of these settings (flags and environment override it)
-	HTTPListen   string // host:port of the read-only HTTP listener; "" = none
-	APIGroup     string // group (name or gid) whose members may use the API socket, besides root
-	CNICacheDir  string // libcni's cache directory (results/ inside); "" = <root>/var/lib/cni
-	DetachOnExit bool   // detach every probe on SIGTERM instead of leaving them running
-	BPFStats     bool   // turn on the kernel's BPF run time statistics while running
+	ConfigFile string // YAML file of these settings (flags and environment override it)
+	HTTPListen string // host:port of the read-only HTTP listener; "" = none
+	// HTTPTokenFile holds a bearer token that GET /api/v1/topology requires
+	// (the pods of the node are not for anyone on the network); "" = none.
+	HTTPTokenFile string
+	APIGroup      string // group (name or gid) whose members may use the API socket, besides root
+	CNICacheDir   string // libcni's cache directory (results/ inside); "" = <root>/var/lib/cni
+	DetachOnExit  bool   // detach every probe on SIGTERM instead of leaving them running
+	BPFStats      bool   // turn on the kernel's BPF run time statistics while running
 }
 
 // Default returns the defaults, the one place they are written down.
@@ -80,6 +83,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "YAML file of these settings, keyed by flag name (flags and PODINT_* variables override it; reloaded on change)")
 	fs.StringVar(&c.HTTPListen, "http-listen", c.HTTPListen, "host:port for the read-only HTTP listener: /healthz, /metrics, /api/v1/topology (default: off)")
+	fs.StringVar(&c.HTTPTokenFile, "http-token-file", c.HTTPTokenFile, "file with a bearer token that /api/v1/topology on --http-listen requires (re-read per request; podint-collector sends it)")
 	fs.StringVar(&c.APIGroup, "api-group", c.APIGroup, "group (name or gid) allowed on the API socket besides root; the socket becomes 0660 and owned by it")
 	fs.StringVar(&c.CNICacheDir, "cni-cache-dir", c.CNICacheDir, "the container runtime's libcni cache directory, read to rebuild registrations missed while podintd was down (default <root>/var/lib/cni)")
 	fs.BoolVar(&c.DetachOnExit, "detach-on-exit", c.DetachOnExit, "on SIGTERM, detach every probe and forget its registration (default: probes keep running without the daemon)")

@@ -4,12 +4,15 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -25,6 +28,9 @@ type Source struct {
 	Health   func() *podintv1.HealthResponse
 	Topology func() *podintv1.TopologyResponse
 	Metrics  *prometheus.Registry
+	// TokenFile, when set, holds the bearer token /api/v1/topology
+	// requires; it is read per request, so a rotated token applies at once.
+	TokenFile string
 }
 
 // Handler serves the listener's paths. Only GET and HEAD are answered.
@@ -50,13 +56,35 @@ func Handler(src Source) http.Handler {
 		}
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(src.Metrics, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /api/v1/topology", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /api/v1/topology", func(w http.ResponseWriter, r *http.Request) {
+		if err := authorized(src.TokenFile, r); err != nil {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(topology.HostReporter(src.Topology()))
 	})
 	return mux
+}
+
+// authorized checks r's bearer token against the one in tokenFile ("": no
+// token required).
+func authorized(tokenFile string, r *http.Request) error {
+	if tokenFile == "" {
+		return nil
+	}
+	want, err := os.ReadFile(tokenFile)
+	if err != nil || len(bytes.TrimSpace(want)) == 0 {
+		return fmt.Errorf("the node's token file %s is unreadable or empty", tokenFile)
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), bytes.TrimSpace(want)) != 1 {
+		return errors.New("a bearer token (Authorization: Bearer <token>) matching the node's --http-token-file is required")
+	}
+	return nil
 }
 
 // Serve answers on l until ctx ends.

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -100,5 +102,34 @@ func TestTopologyAndMethods(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST: %d, want 405: the listener is read-only", resp.StatusCode)
+	}
+}
+
+func TestTopologyRequiresTheBearerToken(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := httptest.NewServer(Handler(Source{Health: func() *podintv1.HealthResponse { return &podintv1.HealthResponse{Ok: true} },
+		Topology: func() *podintv1.TopologyResponse { return &podintv1.TopologyResponse{} }, Metrics: metrics.NewRegistry(nil),
+		TokenFile: tokenFile}))
+	defer s.Close()
+	for token, want := range map[string]int{"": 401, "wrong": 401, "s3cret": 200} {
+		req, _ := http.NewRequest(http.MethodGet, s.URL+"/api/v1/topology", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("token %q: %d, want %d", token, resp.StatusCode, want)
+		}
+	}
+	// Kubelet probes carry no token: /healthz stays open.
+	if code, _ := get(t, s.URL+"/healthz"); code != 200 {
+		t.Errorf("/healthz without a token: %d", code)
 	}
 }

@@ -26,6 +26,7 @@ var podintBinaries = []string{
 	"./cli/cmd/podintctl",
 	"./install/cmd/podint-install",
 	"./test/cri/pause", // the sandbox image's, for the tests through a container runtime
+	"./collector/cmd/podint-collector",
 }
 
 // ModuleRoot finds the podint source tree from the working directory.

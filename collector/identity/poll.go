@@ -1,0 +1,207 @@
+package identity
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/podint/podint/internal/topology"
+)
+
+// DefaultPollInterval is how often each node's topology is read.
+const DefaultPollInterval = 5 * time.Second
+
+// PollerConfig says how to reach the nodes' topology endpoints.
+type PollerConfig struct {
+	Port      int           // podintd's --http-listen port on the node's switch-id address
+	Interval  time.Duration // default DefaultPollInterval
+	TokenFile string        // bearer token sent to the nodes, re-read at each poll; "" sends none
+	MaxNodes  int           // nodes polled at most (a spoofed flood must not grow this); default 4096
+	// AnySender polls a switch id's address even when its reports come from
+	// another address (a NAT between nodes and collector). By default only
+	// a switch id that is its sender's address is polled, so that anyone
+	// able to send a datagram cannot make the collector connect anywhere.
+	AnySender bool
+}
+
+// forgetAfter is how long a node that sends nothing stays polled.
+const forgetAfter = 10 * time.Minute
+
+// Poller learns nodes from the switch ids of their reports (by convention
+// the node's IPv4 address) and keeps the Directory fed with their
+// topology.
+type Poller struct {
+	cfg    PollerConfig
+	dir    *Directory
+	client *http.Client
+
+	mu      sync.Mutex
+	nodes   map[uint32]*nodePoll
+	wake    chan struct{}
+	errorsN uint64
+	// notSender counts reports whose switch id is not their sender's
+	// address (not polled, see AnySender); logged once per switch id.
+	notSender map[uint32]bool
+}
+
+type nodePoll struct {
+	next     time.Time // zero: poll now
+	lastErr  string
+	lastSeen time.Time // of a report
+}
+
+// NewPoller returns a poller feeding dir.
+func NewPoller(cfg PollerConfig, dir *Directory) *Poller {
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultPollInterval
+	}
+	if cfg.MaxNodes <= 0 {
+		cfg.MaxNodes = 4096
+	}
+	dir.Grace = cfg.Interval
+	return &Poller{cfg: cfg, dir: dir, client: &http.Client{Timeout: 5 * time.Second},
+		nodes: map[uint32]*nodePoll{}, wake: make(chan struct{}, 1), notSender: map[uint32]bool{}}
+}
+
+// SwitchIP is the address a switch id stands for.
+func SwitchIP(switchID uint32) netip.Addr {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], switchID)
+	return netip.AddrFrom4(b)
+}
+
+// Saw tells the poller that a report of switchID came from sender at at;
+// a new node is polled at once. Cheap enough for every report.
+func (p *Poller) Saw(switchID uint32, sender netip.Addr, at time.Time) {
+	if p.cfg.Port == 0 {
+		return
+	}
+	p.mu.Lock()
+	n, known := p.nodes[switchID]
+	if known {
+		n.lastSeen = at
+		p.mu.Unlock()
+		return
+	}
+	added := false
+	switch {
+	case !p.cfg.AnySender && SwitchIP(switchID) != sender.Unmap():
+		if !p.notSender[switchID] && len(p.notSender) < p.cfg.MaxNodes {
+			p.notSender[switchID] = true
+			slog.Warn("reports of a switch id come from another address: its topology is not read (--node-topology-any-sender reads it)",
+				"switch", SwitchIP(switchID), "sender", sender)
+		}
+	case len(p.nodes) < p.cfg.MaxNodes:
+		p.nodes[switchID] = &nodePoll{lastSeen: at}
+		added = true
+	}
+	p.mu.Unlock()
+	if added {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Errors counts failed polls.
+func (p *Poller) Errors() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.errorsN
+}
+
+// Run polls until ctx ends.
+func (p *Poller) Run(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		p.pollDue(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-p.wake:
+		}
+	}
+}
+
+func (p *Poller) pollDue(ctx context.Context) {
+	now := time.Now()
+	var due []uint32
+	p.mu.Lock()
+	for sw, n := range p.nodes {
+		if now.Sub(n.lastSeen) > forgetAfter { // gone: a later report brings it back
+			delete(p.nodes, sw)
+			continue
+		}
+		if !now.Before(n.next) {
+			due = append(due, sw)
+			n.next = now.Add(p.cfg.Interval)
+		}
+	}
+	p.mu.Unlock()
+	for _, sw := range due {
+		err := p.poll(ctx, sw)
+		p.mu.Lock()
+		n := p.nodes[sw]
+		if n == nil {
+			p.mu.Unlock()
+			continue
+		}
+		msg := ""
+		if err != nil {
+			p.errorsN++
+			msg = err.Error()
+		}
+		if msg != n.lastErr { // log changes, not every failed poll
+			if err != nil {
+				slog.Warn("node topology unavailable: its pods stay unnamed", "node", SwitchIP(sw), "err", err)
+			} else {
+				slog.Info("node topology read again", "node", SwitchIP(sw))
+			}
+		}
+		n.lastErr = msg
+		p.mu.Unlock()
+	}
+}
+
+func (p *Poller) poll(ctx context.Context, sw uint32) error {
+	url := "http://" + net.JoinHostPort(SwitchIP(sw).String(), strconv.Itoa(p.cfg.Port)) + "/api/v1/topology"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	if p.cfg.TokenFile != "" {
+		tok, err := os.ReadFile(p.cfg.TokenFile)
+		if err != nil {
+			return fmt.Errorf("topology token: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	}
+	at := time.Now()
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w (is podintd running with --http-listen on port %d?)", url, err, p.cfg.Port)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s (a 401 means the token file does not match the node's)", url, resp.Status)
+	}
+	var t topology.HostReporterTopology
+	if err := json.NewDecoder(resp.Body).Decode(&t); err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	p.dir.Apply(sw, t, at)
+	return nil
+}

@@ -1,0 +1,172 @@
+// Package receive is podint-collector's receive path: UDP sockets sized for
+// a cluster (SO_RCVBUF, SO_REUSEPORT, one reader per socket reading batches
+// with recvmmsg), Telemetry Report v0.5 and v2.0 decoding, and the
+// per-source accounting of what arrived, what was lost by sequence gap and
+// what did not decode. It hands every decoded datagram to a Handler and
+// never waits on storage.
+package receive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+
+	"github.com/podint/podint/internal/intreport"
+)
+
+// Config says how to receive.
+type Config struct {
+	Listen  string // host:port, e.g. ":32766"
+	Readers int    // sockets bound with SO_REUSEPORT, one reader each; default 2
+	RcvBuf  int    // SO_RCVBUF bytes per socket; default 8 MiB
+	Batch   int    // datagrams per recvmmsg; default 64
+}
+
+// Handler takes one decoded datagram. It runs on a reader goroutine: it
+// must not block (the store's queue is bounded and counts its overflow).
+type Handler func(from netip.AddrPort, at time.Time, d *intreport.Datagram)
+
+// Receiver owns the sockets and the accounting.
+type Receiver struct {
+	cfg     Config
+	conns   []*net.UDPConn
+	handle  Handler
+	sources *Sources
+}
+
+// Listen opens cfg.Readers sockets on cfg.Listen. The kernel hashes each
+// sender to one socket, so one source's datagrams stay in order.
+func Listen(cfg Config, handle Handler, sources *Sources) (*Receiver, error) {
+	if cfg.Readers <= 0 {
+		cfg.Readers = 2
+	}
+	if cfg.RcvBuf <= 0 {
+		cfg.RcvBuf = 8 << 20
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 64
+	}
+	r := &Receiver{cfg: cfg, handle: handle, sources: sources}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			if serr != nil {
+				return
+			}
+			// FORCE passes net.core.rmem_max when we may (root, CAP_NET_ADMIN);
+			// otherwise the plain option gets what the sysctl allows.
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, cfg.RcvBuf) != nil {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, cfg.RcvBuf)
+			}
+		})
+		return errors.Join(err, serr)
+	}}
+	addr := cfg.Listen
+	for i := 0; i < cfg.Readers; i++ {
+		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("listen for INT reports on %s: %w", cfg.Listen, err)
+		}
+		conn := pc.(*net.UDPConn)
+		r.conns = append(r.conns, conn)
+		addr = conn.LocalAddr().String() // port 0: the others join the first's port
+	}
+	return r, nil
+}
+
+// Addr is the address the sockets are bound to.
+func (r *Receiver) Addr() netip.AddrPort { return r.conns[0].LocalAddr().(*net.UDPAddr).AddrPort() }
+
+// Close closes the sockets.
+func (r *Receiver) Close() error {
+	var errs []error
+	for _, c := range r.conns {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Serve reads on every socket until ctx ends.
+func (r *Receiver) Serve(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(r.conns))
+	for i, c := range r.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.read(ctx, c)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// batchReader is what ipv4.PacketConn and ipv6.PacketConn share.
+type batchReader interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+type v6Batch struct{ *ipv6.PacketConn }
+
+func (b v6Batch) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
+	return b.PacketConn.ReadBatch(ms, flags)
+}
+
+func (r *Receiver) read(ctx context.Context, c *net.UDPConn) error {
+	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	var br batchReader = ipv4.NewPacketConn(c)
+	if a := c.LocalAddr().(*net.UDPAddr); a.IP.To4() == nil {
+		br = v6Batch{ipv6.NewPacketConn(c)}
+	}
+	msgs := make([]ipv4.Message, r.cfg.Batch)
+	for i := range msgs {
+		msgs[i].Buffers = [][]byte{make([]byte, 65536)}
+	}
+	for {
+		n, err := br.ReadBatch(msgs, 0)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			slog.Warn("reading INT reports", "listen", r.cfg.Listen, "err", err)
+			continue
+		}
+		at := time.Now()
+		for i := range n {
+			var from netip.AddrPort
+			if ua, ok := msgs[i].Addr.(*net.UDPAddr); ok {
+				from = ua.AddrPort()
+			}
+			r.Handle(msgs[i].Buffers[0][:msgs[i].N], from, at)
+		}
+	}
+}
+
+// Handle decodes one datagram, accounts for it and hands it on. The
+// decoded reports do not alias payload, which the caller may reuse.
+func (r *Receiver) Handle(payload []byte, from netip.AddrPort, at time.Time) {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	d, err := intreport.Decode(append([]byte(nil), payload...))
+	if err != nil {
+		r.sources.malformed(from, payload)
+		return
+	}
+	r.sources.datagram(from, d)
+	r.handle(from, at, d)
+}

@@ -1,0 +1,126 @@
+package receive
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/podint/podint/internal/intreport"
+)
+
+func flowReport() *intreport.Report {
+	return &intreport.Report{Kind: intreport.KindFlow, SwitchID: 0xc0a83201, IngressPort: 3, EgressPort: 2,
+		IngressTS: 1000, EgressTS: 4000, Flow: intreport.Flow{Src: netip.MustParseAddr("10.22.1.5"),
+			Dst: netip.MustParseAddr("10.22.2.6"), Proto: intreport.ProtoUDP, SrcPort: 1, DstPort: 2}}
+}
+
+// listen starts a receiver on loopback with two readers and returns it
+// with a channel of the reports it handed on.
+func listen(t *testing.T) (*Receiver, *Sources, func() int) {
+	t.Helper()
+	src := NewSources()
+	var mu sync.Mutex
+	n := 0
+	r, err := Listen(Config{Listen: "127.0.0.1:0", Readers: 2, RcvBuf: 1 << 20, Batch: 8},
+		func(_ netip.AddrPort, _ time.Time, d *intreport.Datagram) {
+			mu.Lock()
+			n += len(d.Reports)
+			mu.Unlock()
+		}, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		r.Close()
+	})
+	return r, src, func() int { mu.Lock(); defer mu.Unlock(); return n }
+}
+
+func waitTotals(t *testing.T, s *Sources, cond func(Totals) bool) Totals {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		tot := s.Totals()
+		if cond(tot) {
+			return tot
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("totals %+v never matched", tot)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestBadDatagramsAreCountedByWhy(t *testing.T) {
+	r, src, got := listen(t)
+	conn, err := net.Dial("udp", r.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	good := intreport.AppendV05(nil, flowReport(), 1, 1, 64)
+	for _, b := range [][]byte{
+		[]byte("GET / HTTP/1.1\r\n"), // garbage: version 4 in the first nibble
+		{0x10, 0, 0, 0},              // version 1
+		good[:10],                    // truncated v0.5 fixed header
+		{0x20, 0, 0},                 // truncated v2.0 group header
+	} {
+		conn.Write(b)
+	}
+	conn.Write(good)
+	tot := waitTotals(t, src, func(t Totals) bool { return t.Datagrams == 1 && t.Malformed+t.UnknownVersion == 4 })
+	if tot.UnknownVersion != 2 || tot.Malformed != 2 || got() != 1 {
+		t.Errorf("totals %+v, %d reports handed on; want 2 of unknown version, 2 malformed, 1 report", tot, got())
+	}
+}
+
+func TestLossAndRestartPerSource(t *testing.T) {
+	for _, f := range []intreport.Format{intreport.FormatV05, intreport.FormatV20} {
+		t.Run(f.String(), func(t *testing.T) {
+			r, src, _ := listen(t)
+			conn, err := net.Dial("udp", r.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			send := func(seq uint32) {
+				var b []byte
+				if f == intreport.FormatV20 {
+					b = intreport.AppendV20(nil, flowReport(), 1, seq, 64)
+				} else {
+					b = intreport.AppendV05(nil, flowReport(), 1, seq, 64)
+				}
+				if _, err := conn.Write(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// 3000..3002, then 3006 (3 lost), then the sender restarts at 1:
+			// farther back than a late datagram can be.
+			for _, seq := range []uint32{3000, 3001, 3002, 3006, 3007} {
+				send(seq)
+			}
+			waitTotals(t, src, func(t Totals) bool { return t.Datagrams == 5 })
+			for _, seq := range []uint32{1, 2} {
+				send(seq)
+			}
+			tot := waitTotals(t, src, func(t Totals) bool { return t.Datagrams == 7 })
+			if tot.Lost != 3 || tot.Restarts != 1 {
+				t.Errorf("totals %+v, want 3 lost and 1 restart", tot)
+			}
+			ss := src.Snapshot()
+			if len(ss) != 1 || ss[0].Lost != 3 || ss[0].Format != f || ss[0].Reports != 7 {
+				t.Errorf("sources %+v, want one %s source with 3 lost and 7 reports", ss, f)
+			}
+		})
+	}
+}

@@ -1,0 +1,134 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/podint/podint/internal/collectorapi"
+	"github.com/podint/podint/internal/intreport"
+)
+
+// Querier answers the questions users ask of the stored paths; the
+// documented SQL (docs/collector.md) says the same.
+type Querier interface {
+	SlowestPaths(ctx context.Context, q collectorapi.PathQuery) ([]collectorapi.Path, error)
+	Drops(ctx context.Context, q collectorapi.DropQuery) ([]collectorapi.Drop, error)
+	Graph(ctx context.Context, since time.Duration) (collectorapi.Graph, error)
+}
+
+func endpoint(ip string, port int32, ns, pod, node string) collectorapi.Endpoint {
+	return collectorapi.Endpoint{Addr: ip + ":" + strconv.Itoa(int(port)), Namespace: ns, Pod: pod, Node: node}
+}
+
+// SlowestPaths returns the paths of the window, slowest first.
+func (p *Postgres) SlowestPaths(ctx context.Context, q collectorapi.PathQuery) ([]collectorapi.Path, error) {
+	rows, err := p.pool.Query(ctx, `SELECT interval_start, proto, host(src_ip), src_port, host(dst_ip), dst_port,
+		src_namespace, src_pod, src_node, dst_namespace, dst_pod, dst_node, route, hops, latency_ns, reports, drops
+		FROM paths WHERE interval_start >= now() - make_interval(secs => $1)
+		AND ($2 = '' OR src_namespace = $2) AND ($3 = '' OR dst_namespace = $3)
+		ORDER BY latency_ns DESC, interval_start DESC LIMIT $4`, seconds(q.Since), q.SrcNamespace, q.DstNamespace, limit(q.Limit))
+	if err != nil {
+		return nil, fmt.Errorf("query paths: %w", err)
+	}
+	defer rows.Close()
+	out := []collectorapi.Path{}
+	for rows.Next() {
+		var r collectorapi.Path
+		var proto int16
+		var sip, dip, sns, spod, snode, dns, dpod, dnode string
+		var sport, dport int32
+		if err := rows.Scan(&r.Interval, &proto, &sip, &sport, &dip, &dport, &sns, &spod, &snode, &dns, &dpod, &dnode,
+			&r.Route, &r.Hops, &r.LatencyNS, &r.Reports, &r.Drops); err != nil {
+			return nil, err
+		}
+		r.Proto = intreport.ProtoName(uint8(proto))
+		r.Src, r.Dst = endpoint(sip, sport, sns, spod, snode), endpoint(dip, dport, dns, dpod, dnode)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Drops returns where and why packets of a pod (either end) died.
+func (p *Postgres) Drops(ctx context.Context, q collectorapi.DropQuery) ([]collectorapi.Drop, error) {
+	rows, err := p.pool.Query(ctx, `SELECT interval_start, proto, host(src_ip), src_port, host(dst_ip), dst_port,
+		src_namespace, src_pod, dst_namespace, dst_pod, node, host(switch_ip), ingress_port, reason, reason_name, count
+		FROM drops WHERE interval_start >= now() - make_interval(secs => $1)
+		AND ($2 = '' OR (src_namespace = $2 AND ($3 = '' OR src_pod = $3)) OR (dst_namespace = $2 AND ($3 = '' OR dst_pod = $3)))
+		ORDER BY interval_start DESC, count DESC LIMIT $4`, seconds(q.Since), q.Namespace, q.Pod, limit(q.Limit))
+	if err != nil {
+		return nil, fmt.Errorf("query drops: %w", err)
+	}
+	defer rows.Close()
+	out := []collectorapi.Drop{}
+	for rows.Next() {
+		var r collectorapi.Drop
+		var proto, reason int16
+		var sip, dip, sns, spod, dns, dpod string
+		var sport, dport int32
+		if err := rows.Scan(&r.Interval, &proto, &sip, &sport, &dip, &dport, &sns, &spod, &dns, &dpod,
+			&r.Node, &r.SwitchIP, &r.IngressPort, &reason, &r.ReasonName, &r.Count); err != nil {
+			return nil, err
+		}
+		r.Proto, r.Reason = intreport.ProtoName(uint8(proto)), int(reason)
+		r.Src, r.Dst = endpoint(sip, sport, sns, spod, ""), endpoint(dip, dport, dns, dpod, "")
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Graph draws the paths of the window: pods and switches, and the
+// traffic between them with each hop's mean latency.
+func (p *Postgres) Graph(ctx context.Context, since time.Duration) (collectorapi.Graph, error) {
+	rows, err := p.pool.Query(ctx, `SELECT host(src_ip), src_namespace, src_pod, src_node, host(dst_ip), dst_namespace, dst_pod, dst_node,
+		CASE WHEN node <> '' THEN node ELSE host(switch_ip) END, sum(reports), sum(latency_sum_ns) / greatest(sum(reports), 1)
+		FROM flow_hops WHERE interval_start >= now() - make_interval(secs => $1)
+		GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, position, switch_id
+		ORDER BY 1, 2, 3, 5, 6, 7, position, switch_id`, seconds(since))
+	if err != nil {
+		return collectorapi.Graph{}, fmt.Errorf("query graph: %w", err)
+	}
+	defer rows.Close()
+	b := collectorapi.NewGraphBuilder()
+	var cur [2]collectorapi.Endpoint
+	var hops []collectorapi.Hop
+	flush := func() {
+		if len(hops) > 0 {
+			b.AddPath(cur[0], cur[1], hops)
+		}
+		hops = nil
+	}
+	for rows.Next() {
+		var src, dst collectorapi.Endpoint
+		var h collectorapi.Hop
+		if err := rows.Scan(&src.Addr, &src.Namespace, &src.Pod, &src.Node, &dst.Addr, &dst.Namespace, &dst.Pod, &dst.Node,
+			&h.Switch, &h.Reports, &h.LatencyNS); err != nil {
+			return collectorapi.Graph{}, err
+		}
+		if src != cur[0] || dst != cur[1] {
+			flush()
+			cur = [2]collectorapi.Endpoint{src, dst}
+		}
+		hops = append(hops, h)
+	}
+	flush()
+	return b.Graph(), rows.Err()
+}
+
+var _ Querier = (*Postgres)(nil)
+
+// seconds is a query window in seconds; 5 minutes when unset.
+func seconds(d time.Duration) float64 {
+	if d <= 0 {
+		d = 5 * time.Minute
+	}
+	return d.Seconds()
+}
+
+func limit(n int) int {
+	if n <= 0 {
+		return 20
+	}
+	return n
+}

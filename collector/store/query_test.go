@@ -1,0 +1,63 @@
+package store_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/podint/podint/collector/store"
+	"github.com/podint/podint/internal/collectorapi"
+)
+
+func TestQueriesUsersRun(t *testing.T) {
+	pg := startPostgres(t)
+	ctx := context.Background()
+	s, err := store.OpenPostgres(ctx, pg.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now().Truncate(time.Second)
+	if err := s.Write(ctx, batchAt("recent", 4, now.Add(-time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, batchAt("old", 4, now.Add(-2*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+
+	paths, err := s.SlowestPaths(ctx, collectorapi.PathQuery{Since: 5 * time.Minute, SrcNamespace: "shop", DstNamespace: "data"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != 1 || paths[0].Route != "n1[10>2] -> n2[2>20]" || paths[0].Src.Name() != "shop/web-1" ||
+		paths[0].Dst.Name() != "data/db-0" || paths[0].LatencyNS != 34000 || paths[0].Src.Addr != "10.22.1.5:40000" {
+		t.Errorf("slowest paths between shop and data in 5m: %+v, want the recent one only", paths)
+	}
+	if other, _ := s.SlowestPaths(ctx, collectorapi.PathQuery{SrcNamespace: "data"}); len(other) != 0 {
+		t.Errorf("paths from namespace data: %+v, want none", other)
+	}
+
+	drops, err := s.Drops(ctx, collectorapi.DropQuery{Since: 5 * time.Minute, Namespace: "data", Pod: "db-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(drops) != 1 || drops[0].Node != "n2" || drops[0].Count != 1 || drops[0].IngressPort != 2 || drops[0].ReasonName == "" {
+		t.Errorf("drops of data/db-0: %+v, want one on n2 at port 2 with its reason", drops)
+	}
+
+	g, err := s.Graph(ctx, 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dot := g.DOT()
+	for _, want := range []string{`"pod:shop/web-1" -> "switch:n1"`, `"switch:n1" -> "switch:n2"`, `"switch:n2" -> "pod:data/db-0"`} {
+		if !strings.Contains(dot, want) {
+			t.Errorf("graph lacks %s:\n%s", want, dot)
+		}
+	}
+	frames := g.NodeGraphFrames()
+	if len(frames) != 2 || frames[0].Name != "nodes" || len(frames[0].Fields[0].Values) != 4 || len(frames[1].Fields[0].Values) != 3 {
+		t.Errorf("node graph frames %+v, want 4 nodes and 3 edges", frames)
+	}
+}
