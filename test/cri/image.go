@@ -22,10 +22,11 @@ type ImageLayout struct {
 // what distroless/static, the Dockerfile's base, sets; FROM scratch has none.
 var PodintLayout = ImageLayout{
 	Files: map[string]string{
-		"podintd":        "/usr/local/bin/podintd",
-		"podintctl":      "/usr/local/bin/podintctl",
-		"podint-install": "/usr/local/bin/podint-install",
-		"podint":         "/opt/podint/bin/podint",
+		"podintd":          "/usr/local/bin/podintd",
+		"podintctl":        "/usr/local/bin/podintctl",
+		"podint-install":   "/usr/local/bin/podint-install",
+		"podint-collector": "/usr/local/bin/podint-collector",
+		"podint":           "/opt/podint/bin/podint",
 	},
 	Entrypoint: []string{"/usr/local/bin/podintd"},
 	Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
@@ -41,7 +42,7 @@ var PauseLayout = ImageLayout{
 // binaries of podint's image and the pause binary into dir.
 func Binaries(ctx context.Context, moduleRoot, dir, version string) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-X main.Version="+version, "-o", dir+"/",
-		"./plugin/cmd/podint", "./daemon/cmd/podintd", "./cli/cmd/podintctl", "./install/cmd/podint-install", "./test/cri/pause")
+		"./plugin/cmd/podint", "./daemon/cmd/podintd", "./cli/cmd/podintctl", "./install/cmd/podint-install", "./collector/cmd/podint-collector", "./test/cri/pause")
 	cmd.Dir = moduleRoot
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
