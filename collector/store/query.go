@@ -82,7 +82,7 @@ func (p *Postgres) Drops(ctx context.Context, q collectorapi.DropQuery) ([]colle
 // traffic between them with each hop's mean latency.
 func (p *Postgres) Graph(ctx context.Context, since time.Duration) (collectorapi.Graph, error) {
 	rows, err := p.pool.Query(ctx, `SELECT host(src_ip), src_namespace, src_pod, src_node, host(dst_ip), dst_namespace, dst_pod, dst_node,
-		CASE WHEN node <> '' THEN node ELSE host(switch_ip) END, sum(reports), sum(latency_sum_ns) / greatest(sum(reports), 1)
+		CASE WHEN node <> '' THEN node ELSE host(switch_ip) END, sum(reports), (sum(latency_sum_ns) / greatest(sum(reports), 1))::bigint
 		FROM flow_hops WHERE interval_start >= now() - make_interval(secs => $1)
 		GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, position, switch_id
 		ORDER BY 1, 2, 3, 5, 6, 7, position, switch_id`, seconds(since))
