@@ -85,6 +85,8 @@ BENCH_FLAGS ?=
 BENCHTIME   ?= 1s
 .PHONY: bench bench-short
 bench: deps build
+	# the sandbox (pause) image's binary, static, for the pod start stage
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./test/cri/pause
 	$(GO) run ./test/bench --bin-dir $(BIN) $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./internal/intreport ./daemon/events ./collector/service
 
