@@ -52,8 +52,7 @@ static __always_inline int l3_packet(const __u8 *d, __u32 n, struct packet *p)
  * their inner flow), which the CPU port must neither overwrite nor consume. */
 static __always_inline int is_tunnel(const struct packet *p)
 {
-	return p->key.proto == IPPROTO_UDP &&
-	       (p->key.dport == VXLAN_PORT || p->key.dport == VXLAN_LINUX_PORT || p->key.dport == GENEVE_PORT);
+	return p->key.proto == IPPROTO_UDP && is_overlay_port(p->key.dport);
 }
 
 SEC("netfilter")
@@ -92,17 +91,9 @@ int podint_local_in(struct bpf_nf_ctx *ctx)
 	__u8 cause = flow_filter(&p, len, in_if, CPU_PORT, in_ts, now, 0, cfg, &packets, &bytes);
 	if (!cause)
 		return NF_ACCEPT_;
-	ev->ingress_ts = in_ts;
-	ev->egress_ts = now;
-	ev->packets = packets;
-	ev->bytes = bytes;
-	ev->ingress_ifindex = in_if;
-	ev->egress_ifindex = CPU_PORT;
+	event_head(ev, EVENT_FLOW, cause, in_ts, in_if, CPU_PORT, now, packets, bytes);
 	ev->pkt_len = len;
-	ev->drop_reason = 0;
 	ev->snap_len = n;
-	ev->type = EVENT_FLOW;
-	ev->cause = cause;
 	ev->l2 = 0;
 	ev->flow = p.key;
 	ev->ct_dir = pre_nat_flow(skb, &ev->pre_nat);

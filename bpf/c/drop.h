@@ -229,16 +229,9 @@ int podint_drop(__u64 *ctx)
 		bpf_map_update_elem(&drops, &dk, &s, BPF_ANY);
 	}
 
-	ev->ingress_ts = in_ts;
-	ev->egress_ts = now;
-	ev->packets = drops_n;
-	ev->bytes = bytes;
-	ev->ingress_ifindex = in_if;
-	ev->egress_ifindex = out_if;
+	event_head(ev, EVENT_DROP, in_ts == now ? CAUSE_NO_INGRESS : 0, in_ts, in_if, out_if, now, drops_n, bytes);
 	ev->pkt_len = len;
 	ev->drop_reason = reason;
-	ev->type = EVENT_DROP;
-	ev->cause = in_ts == now ? CAUSE_NO_INGRESS : 0;
 	ev->l2 = 0;
 	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), 0) != 0) {
 		count(COUNTER_RINGBUF_FULL);

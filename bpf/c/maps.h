@@ -116,3 +116,22 @@ static __always_inline struct inflight *inflight_find(__u64 skb)
 		return 0;
 	return f;
 }
+
+/* event_head fills what every event says of the packet's crossing: its
+ * times, ports, counters, kind and causes; the caller adds the flow, the
+ * capture, and for a flow event the pre-NAT flow (ct_dir starts CT_NONE). */
+static __always_inline void event_head(struct event *ev, __u8 type, __u8 cause, __u64 in_ts, __u32 in_if,
+				       __u32 out_if, __u64 now, __u64 packets, __u64 bytes)
+{
+	ev->ingress_ts = in_ts;
+	ev->egress_ts = now;
+	ev->packets = packets;
+	ev->bytes = bytes;
+	ev->ingress_ifindex = in_if;
+	ev->egress_ifindex = out_if;
+	ev->drop_reason = 0;
+	ev->type = type;
+	ev->cause = cause;
+	ev->ct_dir = CT_NONE;
+	__builtin_memset(ev->pad, 0, sizeof(ev->pad));
+}

@@ -29,6 +29,13 @@
 #define GENEVE_PORT 6081
 #define ETH_P_TEB_ 0x6558
 
+/* is_overlay_port: a UDP destination port of an overlay (VXLAN, Geneve),
+ * whose packets the probes report by their inner flow. */
+static __always_inline int is_overlay_port(__u16 dport)
+{
+	return dport == VXLAN_PORT || dport == VXLAN_LINUX_PORT || dport == GENEVE_PORT;
+}
+
 enum parse_result {
 	PARSE_OK = 0,
 	PARSE_NOT_IP = 1,
@@ -309,7 +316,7 @@ static __always_inline int parse_direct(struct __sk_buff *skb, struct packet *p)
 	}
 	__u16 sport = (__u16)l4[0] << 8 | l4[1];
 	__u16 dport = (__u16)l4[2] << 8 | l4[3];
-	if (l4proto == IPPROTO_UDP && (dport == VXLAN_PORT || dport == VXLAN_LINUX_PORT || dport == GENEVE_PORT))
+	if (l4proto == IPPROTO_UDP && is_overlay_port(dport))
 		return -1;
 	p->key.proto = l4proto;
 	p->key.sport = sport;

@@ -95,17 +95,8 @@ static __always_inline void emit(struct __sk_buff *skb, struct packet *p, __u64 
 		count(COUNTER_RINGBUF_FULL);
 		return;
 	}
-	ev->ingress_ts = in_ts;
-	ev->egress_ts = now;
-	ev->packets = packets;
-	ev->bytes = bytes;
-	ev->ingress_ifindex = in_if;
-	ev->egress_ifindex = out_if;
-	ev->drop_reason = 0;
-	ev->type = EVENT_FLOW;
-	ev->cause = cause;
+	event_head(ev, EVENT_FLOW, cause, in_ts, in_if, out_if, now, packets, bytes);
 	ev->l2 = 1;
-	__builtin_memset(ev->pad, 0, sizeof(ev->pad));
 	ev->flow = p->key;
 	ev->ct_dir = pre_nat_flow(bpf_cast_to_kern_ctx(skb), &ev->pre_nat);
 

@@ -54,7 +54,7 @@ func main() {
 	root := &cobra.Command{
 		Use:     "podint-install",
 		Version: Version,
-		Short: "Install podint's CNI plugin on this node and keep it chained into the primary CNI's config",
+		Short:   "Install podint's CNI plugin on this node and keep it chained into the primary CNI's config",
 		Long: `podint-install copies the podint CNI plugin into the CNI bin dir and appends
 {"type":"podint"} to the config the container runtime uses (the first .conf,
 .conflist or .json file of the CNI conf dir; with Multus, the cluster network it
