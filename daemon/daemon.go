@@ -23,6 +23,7 @@ import (
 	"github.com/podint/podint/daemon/exporter"
 	"github.com/podint/podint/daemon/registry"
 	"github.com/podint/podint/daemon/reports"
+	"github.com/podint/podint/daemon/translations"
 	"github.com/podint/podint/daemon/watchlist"
 	"github.com/podint/podint/internal/bpffs"
 	"github.com/podint/podint/internal/instance"
@@ -54,7 +55,8 @@ type Daemon struct {
 	reader   *events.Reader
 	watcher  *watchlist.Watcher
 	hub      *reports.Hub
-	stats    io.Closer // BPF run time statistics, while --bpf-stats holds them on
+	nat      *translations.Table // recent NATed connections, for the collector
+	stats    io.Closer           // BPF run time statistics, while --bpf-stats holds them on
 
 	reconciled    reconcileCounts
 	vanished      atomic.Uint64 // pod probes removed because their veth went without a DEL (vanished.go)
@@ -78,7 +80,8 @@ func New(cfg config.Config, opts Options) (d *Daemon, err error) {
 	}
 	format, _ := intreport.ParseFormat(cfg.ReportFormat)
 	d = &Daemon{cfg: cfg, opts: opts, paths: instance.New(cfg.Root), log: log,
-		switchID: binary.BigEndian.Uint32(sw.AsSlice()), hub: reports.NewHub(0)}
+		switchID: binary.BigEndian.Uint32(sw.AsSlice()), hub: reports.NewHub(0),
+		nat: translations.New(0, 0)}
 
 	settings := bpf.DefaultSettings
 	settings.ReportInterval = cfg.ReportInterval
@@ -247,5 +250,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 func (d *Daemon) deliver(ev *bpf.Event) {
 	r := events.ToReport(ev, d.switchID)
 	d.hub.Publish(ev, &r)
+	d.nat.Observe(ev, r.Flow)
 	d.exporter.Send(&r)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/podint/podint/daemon/httpapi"
 	"github.com/podint/podint/daemon/metrics"
+	"github.com/podint/podint/internal/topology"
 )
 
 // httpListener is the open --http-listen socket and what it serves.
@@ -26,8 +27,11 @@ func (d *Daemon) httpServer() (*httpListener, error) {
 		return nil, fmt.Errorf("http-listen %s: %w", d.cfg.HTTPListen, err)
 	}
 	return &httpListener{l: l, src: httpapi.Source{
-		Health:    d.Health,
-		Topology:  d.store.Topology,
+		Health:   d.Health,
+		Topology: d.store.Topology,
+		Translations: func() topology.Translations {
+			return d.nat.Snapshot(d.store.Topology().GetNode().GetName())
+		},
 		Metrics:   metrics.NewRegistry(d.Stats),
 		TokenFile: d.cfg.HTTPTokenFile,
 	}}, nil

@@ -1,6 +1,7 @@
 // Package httpapi is the daemon's optional read-only HTTP listener (off by
 // default, --http-listen): /healthz for kubelet probes, /metrics for
-// Prometheus, and /api/v1/topology for DeepInsight's topology tools.
+// Prometheus, /api/v1/topology for DeepInsight's topology tools and the
+// collector, and /api/v1/translations (NATed connections) for the collector.
 package httpapi
 
 import (
@@ -27,7 +28,9 @@ import (
 type Source struct {
 	Health   func() *podintv1.HealthResponse
 	Topology func() *podintv1.TopologyResponse
-	Metrics  *prometheus.Registry
+	// Translations are the node's recent NATed connections (nil: none).
+	Translations func() topology.Translations
+	Metrics      *prometheus.Registry
 	// TokenFile, when set, holds the bearer token /api/v1/topology
 	// requires; it is read per request, so a rotated token applies at once.
 	TokenFile string
@@ -66,6 +69,21 @@ func Handler(src Source) http.Handler {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(topology.HostReporter(src.Topology()))
+	})
+	// The collector joins these to the flows it receives: which Service a
+	// connection was sent to, which pod a masqueraded source stands for.
+	mux.HandleFunc("GET "+topology.TranslationsPath, func(w http.ResponseWriter, r *http.Request) {
+		if err := authorized(src.TokenFile, r); err != nil {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		t := topology.Translations{Connections: []topology.Translation{}}
+		if src.Translations != nil {
+			t = src.Translations()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(t)
 	})
 	return mux
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/podint/podint/daemon/metrics"
+	"github.com/podint/podint/internal/topology"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
@@ -112,20 +113,33 @@ func TestTopologyRequiresTheBearerToken(t *testing.T) {
 	}
 	s := httptest.NewServer(Handler(Source{Health: func() *podintv1.HealthResponse { return &podintv1.HealthResponse{Ok: true} },
 		Topology: func() *podintv1.TopologyResponse { return &podintv1.TopologyResponse{} }, Metrics: metrics.NewRegistry(nil),
+		Translations: func() topology.Translations {
+			return topology.Translations{Node: "n1", Connections: []topology.Translation{{ID: 7, Proto: 6,
+				Src: "10.22.1.2:40000", Dst: "10.22.1.3:8080", Client: "10.22.1.2:40000", Service: "10.96.0.10:80"}}}
+		},
 		TokenFile: tokenFile}))
 	defer s.Close()
-	for token, want := range map[string]int{"": 401, "wrong": 401, "s3cret": 200} {
-		req, _ := http.NewRequest(http.MethodGet, s.URL+"/api/v1/topology", nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("token %q: %d, want %d", token, resp.StatusCode, want)
+	// The NATed connections are as private as the pods: the same token.
+	for _, path := range []string{"/api/v1/topology", topology.TranslationsPath} {
+		for token, want := range map[string]int{"": 401, "wrong": 401, "s3cret": 200} {
+			req, _ := http.NewRequest(http.MethodGet, s.URL+path, nil)
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tr topology.Translations
+			if path == topology.TranslationsPath && want == 200 {
+				if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil || len(tr.Connections) != 1 || tr.Connections[0].Service != "10.96.0.10:80" {
+					t.Errorf("%s: %v %+v, want the one connection to 10.96.0.10:80", path, err, tr)
+				}
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("%s with token %q: %d, want %d", path, token, resp.StatusCode, want)
+			}
 		}
 	}
 	// Kubelet probes carry no token: /healthz stays open.
