@@ -64,12 +64,15 @@ type Directory struct {
 	// Grace is how long before its first poll an address's first known
 	// owner is taken to own it: the poll interval.
 	Grace time.Duration
+	// NAT holds the connections the nodes saw NATed, polled with their
+	// topology.
+	NAT *Translations
 }
 
 // NewDirectory returns an empty directory.
 func NewDirectory() *Directory {
 	return &Directory{owners: map[netip.Addr][]ownership{}, ports: map[portKey]PortKind{}, nodes: map[uint32]*node{},
-		truncated: map[netip.Addr]bool{}, Grace: DefaultPollInterval}
+		truncated: map[netip.Addr]bool{}, Grace: DefaultPollInterval, NAT: NewTranslations()}
 }
 
 // Apply replaces what node switchID said before with t, as read at at.

@@ -177,31 +177,52 @@ func (p *Poller) pollDue(ctx context.Context) {
 }
 
 func (p *Poller) poll(ctx context.Context, sw uint32) error {
-	url := "http://" + net.JoinHostPort(SwitchIP(sw).String(), strconv.Itoa(p.cfg.Port)) + "/api/v1/topology"
+	var t topology.HostReporterTopology
+	at := time.Now()
+	if _, err := p.get(ctx, sw, "/api/v1/topology", &t); err != nil {
+		return err
+	}
+	p.dir.Apply(sw, t, at)
+	// The node's NATed connections: which Service a flow was sent to. A
+	// podintd older than the endpoint answers 404: no translations.
+	var nat topology.Translations
+	at = time.Now()
+	if found, err := p.get(ctx, sw, topology.TranslationsPath, &nat); err != nil {
+		return err
+	} else if found {
+		p.dir.NAT.Apply(sw, nat, at)
+	}
+	return nil
+}
+
+// get decodes the JSON at path on node sw into v; false when the node
+// does not serve it (404).
+func (p *Poller) get(ctx context.Context, sw uint32, path string, v any) (bool, error) {
+	url := "http://" + net.JoinHostPort(SwitchIP(sw).String(), strconv.Itoa(p.cfg.Port)) + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if p.cfg.TokenFile != "" {
 		tok, err := os.ReadFile(p.cfg.TokenFile)
 		if err != nil {
-			return fmt.Errorf("topology token: %w", err)
+			return false, fmt.Errorf("topology token: %w", err)
 		}
 		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
 	}
-	at := time.Now()
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w (is podintd running with --http-listen on port %d?)", url, err, p.cfg.Port)
+		return false, fmt.Errorf("GET %s: %w (is podintd running with --http-listen on port %d?)", url, err, p.cfg.Port)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound && path != "/api/v1/topology" {
+		return false, nil
+	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s (a 401 means the token file does not match the node's)", url, resp.Status)
+		return false, fmt.Errorf("GET %s: %s (a 401 means the token file does not match the node's)", url, resp.Status)
 	}
-	var t topology.HostReporterTopology
-	if err := json.NewDecoder(resp.Body).Decode(&t); err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return false, fmt.Errorf("GET %s: %w", url, err)
 	}
-	p.dir.Apply(sw, t, at)
-	return nil
+	return true, nil
 }

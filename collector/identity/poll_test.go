@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/podint/podint/internal/topology"
 )
 
 // node serves a topology with one pod on 127.0.0.1 (switch id 127.0.0.1),
@@ -24,6 +26,11 @@ func nodeServer(t *testing.T) (port int, requests *int) {
 		n++
 		if r.Header.Get("Authorization") != "Bearer tok" {
 			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		if r.URL.Path == topology.TranslationsPath {
+			json.NewEncoder(w).Encode(topology.Translations{Node: "n1", Connections: []topology.Translation{{ID: 1, Proto: 6,
+				Src: "10.22.1.5:40000", Dst: "10.22.2.9:8080", Client: "10.22.1.5:40000", Service: "10.96.0.10:80"}}})
 			return
 		}
 		json.NewEncoder(w).Encode(nodeWith("n1", pod(7, "shop", "web-1", "u1", "10.22.1.5")))
@@ -58,7 +65,9 @@ func TestPollerReadsTheNodeThatSends(t *testing.T) {
 			if pod.Name != "web-1" || pod.Node != "n1" {
 				t.Errorf("pod %+v, want web-1 on n1", pod)
 			}
-			break
+			if dir.NAT.Len() == 1 {
+				break
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the node's topology was never read (%d poll errors)", p.Errors())
@@ -85,5 +94,18 @@ func TestPollerCountsAWrongToken(t *testing.T) {
 	p.pollDue(context.Background())
 	if p.Errors() != 1 {
 		t.Errorf("%d poll errors, want 1 (401)", p.Errors())
+	}
+}
+
+func TestPollerReadsTheNodesTranslations(t *testing.T) {
+	port, _ := nodeServer(t)
+	dir := NewDirectory()
+	p := NewPoller(PollerConfig{Port: port, TokenFile: tokenFile(t, "tok"), Interval: time.Hour}, dir)
+	p.Saw(loopback, netip.MustParseAddr("127.0.0.1"), time.Now())
+	p.pollDue(context.Background())
+	req := flow("10.22.1.5", 40000, "10.22.2.9", 8080)
+	tr, role, ok := dir.NAT.Lookup(req, time.Now())
+	if !ok || role != RoleRequest || tr.Service.String() != "10.96.0.10:80" || p.Errors() != 0 {
+		t.Errorf("lookup of the polled connection: %+v %v %v (%d poll errors), want its request sent to 10.96.0.10:80", tr, role, ok, p.Errors())
 	}
 }

@@ -39,6 +39,10 @@ type AggregatorConfig struct {
 	MaxPaths           int           // per interval; default 200000
 	SamplesPerPath     int           // raw reports kept per path and interval; default 2
 	SamplesPerInterval int           // default 10000
+	// Delay holds an interval open that long after its end, so that the
+	// nodes' translations of its last connections are read before its
+	// paths are joined to them (the topology poll interval and a second).
+	Delay time.Duration
 }
 
 // Aggregator accumulates reports into paths per interval. Safe for
@@ -148,7 +152,7 @@ func (a *Aggregator) Flush(now time.Time, all bool) []Interval {
 	a.mu.Lock()
 	var done []Interval
 	for start, iv := range a.intervals {
-		if !all && start.Add(a.cfg.Interval).After(now) {
+		if !all && start.Add(a.cfg.Interval+a.cfg.Delay).After(now) {
 			continue
 		}
 		delete(a.intervals, start)
@@ -178,6 +182,7 @@ func (a *Aggregator) place(p *Path) {
 			p.Dst, _ = a.dir.PodAt(p.Flow.Dst, h.FirstSeen)
 		}
 	}
+	a.translate(p)
 	for _, h := range p.Hops {
 		h.Node = a.dir.NodeName(h.SwitchID)
 		in, out := a.dir.PortKind(h.SwitchID, h.IngressPort), a.dir.PortKind(h.SwitchID, h.EgressPort)
@@ -197,6 +202,33 @@ func (a *Aggregator) place(p *Path) {
 	p.order()
 }
 
+// translate joins p to the connection a node saw NATed, as of its first
+// report: the Service it was sent to, and the pod behind a masqueraded
+// source (or destination, for the reply before the node undid the SNAT).
+func (a *Aggregator) translate(p *Path) {
+	if a.dir.NAT == nil || len(p.Hops) == 0 {
+		return
+	}
+	at := p.Hops[0].FirstSeen
+	for _, h := range p.Hops[1:] {
+		if h.FirstSeen.Before(at) {
+			at = h.FirstSeen
+		}
+	}
+	tr, role, ok := a.dir.NAT.Lookup(p.Flow, at)
+	if !ok {
+		return
+	}
+	p.Service = tr.Service
+	client := tr.Client.Addr()
+	switch {
+	case role == identity.RoleRequest && !p.Src.Known() && client != p.Flow.Src:
+		p.Src, _ = a.dir.PodAt(client, at)
+	case role == identity.RoleReplyIn && !p.Dst.Known() && client != p.Flow.Dst:
+		p.Dst, _ = a.dir.PodAt(client, at)
+	}
+}
+
 // merge joins paths that became one when a pod unknown at arrival was
 // resolved at flush.
 func merge(paths []*Path) []*Path {
@@ -209,6 +241,9 @@ func merge(paths []*Path) []*Path {
 			byKey[k] = p
 			out = append(out, p)
 			continue
+		}
+		if !q.Service.IsValid() {
+			q.Service = p.Service
 		}
 		for _, h := range p.Hops {
 			g := q.hop(hopKey{h.SwitchID, h.IngressPort, h.EgressPort})

@@ -8,6 +8,7 @@ package path
 
 import (
 	"cmp"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -44,7 +45,11 @@ type Path struct {
 	Interval time.Time // start
 	Flow     intreport.Flow
 	Src, Dst identity.Pod
-	Hops     []*Hop // in path order
+	// Service is where the flow's connection was sent before a node DNATed
+	// it (a ClusterIP:port, a node:nodePort), from the node's
+	// translations; invalid when none is known.
+	Service netip.AddrPort
+	Hops    []*Hop // in path order
 }
 
 // Latency is the sum of the hops' mean latencies: the time the packets

@@ -75,7 +75,11 @@ func New(ctx context.Context, cfg Config) (c *Collector, err error) {
 		}
 	}()
 	c.Poller = identity.NewPoller(cfg.Topology, c.Dir)
-	c.Paths = path.NewAggregator(path.AggregatorConfig{Interval: cfg.Interval, MaxPaths: cfg.MaxPaths, SamplesPerPath: cfg.SamplesPerPath}, c.Dir)
+	pc := path.AggregatorConfig{Interval: cfg.Interval, MaxPaths: cfg.MaxPaths, SamplesPerPath: cfg.SamplesPerPath}
+	if cfg.Topology.Port != 0 { // the nodes' translations are read: give the last connections of an interval a poll
+		pc.Delay = max(cfg.Topology.Interval, time.Second) + time.Second
+	}
+	c.Paths = path.NewAggregator(pc, c.Dir)
 	if cfg.DatabaseURL != "" {
 		pg, err := store.OpenPostgres(ctx, cfg.DatabaseURL)
 		if err != nil {
