@@ -30,6 +30,7 @@ const (
 	PortUnknown PortKind = iota
 	PortPod              // a pod's host veth
 	PortUplink           // the node's interface towards the fabric
+	PortCPU              // the node's own stack (port id 1)
 )
 
 // historyLimit bounds the owners remembered per address.
@@ -87,6 +88,10 @@ func (d *Directory) Apply(switchID uint32, t topology.HostReporterTopology, at t
 		k := portKey{switchID, l.ID}
 		if l.Kind == "uplink" || l.IsNodeIface {
 			ports[k] = PortUplink
+			continue
+		}
+		if l.Kind == topology.LinkKindCPU {
+			ports[k] = PortCPU
 			continue
 		}
 		ports[k] = PortPod

@@ -187,9 +187,9 @@ func (a *Aggregator) place(p *Path) {
 		h.Node = a.dir.NodeName(h.SwitchID)
 		in, out := a.dir.PortKind(h.SwitchID, h.IngressPort), a.dir.PortKind(h.SwitchID, h.EgressPort)
 		switch {
-		case in == identity.PortPod:
+		case in == identity.PortPod, in == identity.PortCPU: // from a pod, or sent by the node itself
 			h.Position = PositionSource
-		case out == identity.PortPod:
+		case out == identity.PortPod, out == identity.PortCPU: // to a pod, or delivered to the node
 			h.Position = PositionDestination
 		case h.Node != "" && h.Node == p.Src.Node:
 			h.Position = PositionSource

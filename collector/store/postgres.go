@@ -46,7 +46,8 @@ func (p *Postgres) Close() { p.pool.Close() }
 var hopColumns = []string{"interval_start", "proto", "src_ip", "src_port", "dst_ip", "dst_port", "src_pod_uid", "dst_pod_uid",
 	"switch_id", "ingress_port", "egress_port", "switch_ip", "node", "position",
 	"src_namespace", "src_pod", "src_node", "dst_namespace", "dst_pod", "dst_node",
-	"reports", "bytes", "drops", "latency_buckets", "latency_sum_ns", "latency_max_ns", "first_seen", "last_seen"}
+	"reports", "bytes", "drops", "latency_buckets", "latency_sum_ns", "latency_max_ns", "first_seen", "last_seen",
+	"service_ip", "service_port"}
 
 var dropColumns = []string{"interval_start", "proto", "src_ip", "src_port", "dst_ip", "dst_port", "src_pod_uid", "dst_pod_uid",
 	"switch_id", "ingress_port", "egress_port", "reason", "reason_name", "count"}
@@ -106,7 +107,7 @@ func (p *Postgres) Write(ctx context.Context, b *Batch) error {
 				hops = append(hops, append(hk, prefix(identity.SwitchIP(h.SwitchID)), h.Node, int16(h.Position),
 					pa.Src.Namespace, pa.Src.Name, pa.Src.Node, pa.Dst.Namespace, pa.Dst.Name, pa.Dst.Node,
 					int64(h.Reports), int64(h.Bytes), int64(nDrops), buckets, int64(h.Latency.Sum), int64(h.Latency.Max),
-					h.FirstSeen, h.LastSeen))
+					h.FirstSeen, h.LastSeen, prefix(pa.Service.Addr()), int32(pa.Service.Port())))
 			}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_hops"}, hopColumns, pgx.CopyFromRows(hops)); err != nil {
@@ -125,7 +126,9 @@ func (p *Postgres) Write(ctx context.Context, b *Batch) error {
 			first_seen = least(flow_hops.first_seen, excluded.first_seen),
 			last_seen = greatest(flow_hops.last_seen, excluded.last_seen),
 			node = CASE WHEN excluded.node <> '' THEN excluded.node ELSE flow_hops.node END,
-			position = excluded.position`); err != nil {
+			position = excluded.position,
+			service_ip = coalesce(excluded.service_ip, flow_hops.service_ip),
+			service_port = CASE WHEN excluded.service_ip IS NOT NULL THEN excluded.service_port ELSE flow_hops.service_port END`); err != nil {
 			return fmt.Errorf("merge hops: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO hop_drops SELECT * FROM stage_drops ON CONFLICT (`+keyColumns+`, reason)

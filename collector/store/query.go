@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"time"
 
@@ -18,6 +19,14 @@ type Querier interface {
 	Graph(ctx context.Context, since time.Duration) (collectorapi.Graph, error)
 }
 
+// service is ip:port, "" when the flow had no Service.
+func service(ip string, port int32) string {
+	if ip == "" {
+		return ""
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(int(port)))
+}
+
 func endpoint(ip string, port int32, ns, pod, node string) collectorapi.Endpoint {
 	return collectorapi.Endpoint{Addr: ip + ":" + strconv.Itoa(int(port)), Namespace: ns, Pod: pod, Node: node}
 }
@@ -25,7 +34,8 @@ func endpoint(ip string, port int32, ns, pod, node string) collectorapi.Endpoint
 // SlowestPaths returns the paths of the window, slowest first.
 func (p *Postgres) SlowestPaths(ctx context.Context, q collectorapi.PathQuery) ([]collectorapi.Path, error) {
 	rows, err := p.pool.Query(ctx, `SELECT interval_start, proto, host(src_ip), src_port, host(dst_ip), dst_port,
-		src_namespace, src_pod, src_node, dst_namespace, dst_pod, dst_node, route, hops, latency_ns, reports, drops
+		src_namespace, src_pod, src_node, dst_namespace, dst_pod, dst_node, route, hops, latency_ns, reports, drops,
+		coalesce(host(service_ip), ''), service_port
 		FROM paths WHERE interval_start >= now() - make_interval(secs => $1)
 		AND ($2 = '' OR src_namespace = $2) AND ($3 = '' OR dst_namespace = $3)
 		ORDER BY latency_ns DESC, interval_start DESC LIMIT $4`, seconds(q.Since), q.SrcNamespace, q.DstNamespace, limit(q.Limit))
@@ -38,11 +48,13 @@ func (p *Postgres) SlowestPaths(ctx context.Context, q collectorapi.PathQuery) (
 		var r collectorapi.Path
 		var proto int16
 		var sip, dip, sns, spod, snode, dns, dpod, dnode string
-		var sport, dport int32
+		var sport, dport, svcPort int32
+		var svc string
 		if err := rows.Scan(&r.Interval, &proto, &sip, &sport, &dip, &dport, &sns, &spod, &snode, &dns, &dpod, &dnode,
-			&r.Route, &r.Hops, &r.LatencyNS, &r.Reports, &r.Drops); err != nil {
+			&r.Route, &r.Hops, &r.LatencyNS, &r.Reports, &r.Drops, &svc, &svcPort); err != nil {
 			return nil, err
 		}
+		r.Service = service(svc, svcPort)
 		r.Proto = intreport.ProtoName(uint8(proto))
 		r.Src, r.Dst = endpoint(sip, sport, sns, spod, snode), endpoint(dip, dport, dns, dpod, dnode)
 		out = append(out, r)
@@ -82,33 +94,38 @@ func (p *Postgres) Drops(ctx context.Context, q collectorapi.DropQuery) ([]colle
 // traffic between them with each hop's mean latency.
 func (p *Postgres) Graph(ctx context.Context, since time.Duration) (collectorapi.Graph, error) {
 	rows, err := p.pool.Query(ctx, `SELECT host(src_ip), src_namespace, src_pod, src_node, host(dst_ip), dst_namespace, dst_pod, dst_node,
-		CASE WHEN node <> '' THEN node ELSE host(switch_ip) END, sum(reports), (sum(latency_sum_ns) / greatest(sum(reports), 1))::bigint
+		CASE WHEN node <> '' THEN node ELSE host(switch_ip) END, sum(reports), (sum(latency_sum_ns) / greatest(sum(reports), 1))::bigint,
+		coalesce(host(service_ip), ''), service_port
 		FROM flow_hops WHERE interval_start >= now() - make_interval(secs => $1)
-		GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, position, switch_id
-		ORDER BY 1, 2, 3, 5, 6, 7, position, switch_id`, seconds(since))
+		GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, position, switch_id
+		ORDER BY 1, 2, 3, 5, 6, 7, 12, 13, position, switch_id`, seconds(since))
 	if err != nil {
 		return collectorapi.Graph{}, fmt.Errorf("query graph: %w", err)
 	}
 	defer rows.Close()
 	b := collectorapi.NewGraphBuilder()
 	var cur [2]collectorapi.Endpoint
+	var curSvc string
 	var hops []collectorapi.Hop
 	flush := func() {
 		if len(hops) > 0 {
-			b.AddPath(cur[0], cur[1], hops)
+			b.AddPath(cur[0], cur[1], curSvc, hops)
 		}
 		hops = nil
 	}
 	for rows.Next() {
 		var src, dst collectorapi.Endpoint
 		var h collectorapi.Hop
+		var svc string
+		var svcPort int32
 		if err := rows.Scan(&src.Addr, &src.Namespace, &src.Pod, &src.Node, &dst.Addr, &dst.Namespace, &dst.Pod, &dst.Node,
-			&h.Switch, &h.Reports, &h.LatencyNS); err != nil {
+			&h.Switch, &h.Reports, &h.LatencyNS, &svc, &svcPort); err != nil {
 			return collectorapi.Graph{}, err
 		}
-		if src != cur[0] || dst != cur[1] {
+		svc = service(svc, svcPort)
+		if src != cur[0] || dst != cur[1] || svc != curSvc {
 			flush()
-			cur = [2]collectorapi.Endpoint{src, dst}
+			cur, curSvc = [2]collectorapi.Endpoint{src, dst}, svc
 		}
 		hops = append(hops, h)
 	}

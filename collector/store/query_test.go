@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +60,45 @@ func TestQueriesUsersRun(t *testing.T) {
 	frames := g.NodeGraphFrames()
 	if len(frames) != 2 || frames[0].Name != "nodes" || len(frames[0].Fields[0].Values) != 4 || len(frames[1].Fields[0].Values) != 3 {
 		t.Errorf("node graph frames %+v, want 4 nodes and 3 edges", frames)
+	}
+}
+
+// A path sent to a Service keeps it: the paths query and the graph show
+// pod -> Service -> pod.
+func TestPathsShowTheirService(t *testing.T) {
+	pg := startPostgres(t)
+	ctx := context.Background()
+	s, err := store.OpenPostgres(ctx, pg.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b := batchAt("svc", 2, time.Now().Truncate(time.Second).Add(-time.Minute))
+	b.Paths[0].Service = netip.MustParseAddrPort("10.96.0.10:5432")
+	if err := s.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	// Another replica's rows of the same hops, written without the
+	// translation, keep the Service.
+	b2 := batchAt("svc-2", 1, b.Start)
+	if err := s.Write(ctx, b2); err != nil {
+		t.Fatal(err)
+	}
+	paths, err := s.SlowestPaths(ctx, collectorapi.PathQuery{Since: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != 1 || paths[0].Service != "10.96.0.10:5432" || paths[0].Reports != 3 {
+		t.Fatalf("paths %+v, want one with service 10.96.0.10:5432 and the reports of both writes", paths)
+	}
+	g, err := s.Graph(ctx, 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dot := g.DOT()
+	for _, want := range []string{`"pod:shop/web-1" -> "svc:10.96.0.10:5432"`, `"svc:10.96.0.10:5432" -> "switch:n1"`, `"switch:n2" -> "pod:data/db-0"`} {
+		if !strings.Contains(dot, want) {
+			t.Errorf("graph lacks %s:\n%s", want, dot)
+		}
 	}
 }

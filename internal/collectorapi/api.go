@@ -24,15 +24,18 @@ func (e Endpoint) Name() string {
 
 // Path is one flow's path in one interval.
 type Path struct {
-	Interval  time.Time `json:"interval"`
-	Proto     string    `json:"proto"`
-	Src       Endpoint  `json:"src"`
-	Dst       Endpoint  `json:"dst"`
-	Route     string    `json:"route"` // "n1[3>2] -> n2[2>5]": node[ingress>egress] per hop
-	Hops      int       `json:"hops"`
-	LatencyNS int64     `json:"latency_ns"` // the hops' mean latencies summed
-	Reports   int64     `json:"reports"`
-	Drops     int64     `json:"drops"`
+	Interval time.Time `json:"interval"`
+	Proto    string    `json:"proto"`
+	Src      Endpoint  `json:"src"`
+	Dst      Endpoint  `json:"dst"`
+	// Service is where the connection was addressed before a node DNATed
+	// it (ClusterIP:port, node:nodePort); "" when none is known.
+	Service   string `json:"service,omitempty"`
+	Route     string `json:"route"` // "n1[3>2] -> n2[2>5]": node[ingress>egress] per hop
+	Hops      int    `json:"hops"`
+	LatencyNS int64  `json:"latency_ns"` // the hops' mean latencies summed
+	Reports   int64  `json:"reports"`
+	Drops     int64  `json:"drops"`
 }
 
 // Drop is where and why packets of a flow died, in one interval.

@@ -19,7 +19,7 @@ type GraphNode struct {
 	ID       string `json:"id"`
 	Title    string `json:"title"`
 	SubTitle string `json:"subtitle"`
-	Kind     string `json:"kind"` // "pod", "switch" or "address"
+	Kind     string `json:"kind"` // "pod", "switch", "service" or "address"
 }
 
 // GraphEdge is traffic from one node of the graph to the next.
@@ -37,8 +37,11 @@ func (g Graph) DOT() string {
 	b.WriteString("digraph podint {\n  rankdir=LR;\n")
 	for _, n := range g.Nodes {
 		shape := "box"
-		if n.Kind == "pod" {
+		switch n.Kind {
+		case "pod":
 			shape = "ellipse"
+		case "service":
+			shape = "hexagon"
 		}
 		fmt.Fprintf(&b, "  %q [label=%q, shape=%s];\n", n.ID, n.Title+"\n"+n.SubTitle, shape)
 	}
@@ -109,9 +112,18 @@ type Hop struct {
 	LatencyNS int64 // mean
 }
 
-// AddPath adds the chain src -> hops... -> dst.
-func (b *GraphBuilder) AddPath(src, dst Endpoint, hops []Hop) {
-	ids := []string{b.endpoint(src)}
+// AddPath adds the chain src -> hops... -> dst. A path sent to a Service
+// (service, ip:port; "" none) goes through a service node before its first
+// switch, the one that translated it; a path from the Service's address
+// (a reply the node un-DNATed) starts at that node.
+func (b *GraphBuilder) AddPath(src, dst Endpoint, service string, hops []Hop) {
+	var ids []string
+	if service != "" && src.Pod == "" && src.Addr == service {
+		ids = []string{b.service(service)}
+		service = ""
+	} else {
+		ids = []string{b.endpoint(src)}
+	}
 	lat := []int64{}
 	rep := []int64{}
 	for _, h := range hops {
@@ -127,13 +139,18 @@ func (b *GraphBuilder) AddPath(src, dst Endpoint, hops []Hop) {
 		rep = append(rep, h.Reports)
 	}
 	ids = append(ids, b.endpoint(dst))
+	if len(lat) == 0 {
+		return
+	}
+	if service != "" { // both edges around the Service carry its switch's figures
+		ids = append([]string{ids[0], b.service(service)}, ids[1:]...)
+		lat = append([]int64{lat[0]}, lat...)
+		rep = append([]int64{rep[0]}, rep...)
+	}
 	for i := 0; i+1 < len(ids); i++ {
 		// An edge carries the latency of the switch it enters (the last
 		// edge: of the switch it leaves).
 		j := min(i, len(lat)-1)
-		if j < 0 {
-			continue
-		}
 		k := [2]string{ids[i], ids[i+1]}
 		e := b.edges[k]
 		if e == nil {
@@ -144,6 +161,12 @@ func (b *GraphBuilder) AddPath(src, dst Endpoint, hops []Hop) {
 		e.latencySum += lat[j]
 		e.n++
 	}
+}
+
+func (b *GraphBuilder) service(addr string) string {
+	id := "svc:" + addr
+	b.nodes[id] = GraphNode{ID: id, Title: addr, SubTitle: "service", Kind: "service"}
+	return id
 }
 
 func (b *GraphBuilder) endpoint(e Endpoint) string {

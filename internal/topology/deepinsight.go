@@ -85,6 +85,11 @@ func DeepInsight(t *podintv1.TopologyResponse) DeepInsightTopology {
 			}
 		}
 	}
+	if cpu := n.GetCpuPort(); cpu != 0 {
+		// The node's own stack is the switch's CPU port; the node's address
+		// is already the switch's, so no host hangs off it.
+		sw.Ports = append(sw.Ports, DeepInsightPort{ID: cpu, Name: "cpu"})
+	}
 	names := map[string]int{}
 	for _, p := range t.GetPorts() {
 		sw.Ports = append(sw.Ports, DeepInsightPort{ID: p.GetIfindex(), Name: p.GetHostInterface()})

@@ -24,6 +24,10 @@ func WriteDOT(w io.Writer, t *podintv1.TopologyResponse) error {
 			dotQuote(u.GetHostInterface()+"\n"+strings.Join(u.GetAddresses(), "\n")))
 		fmt.Fprintf(&b, "  %s -- %s [label=%s];\n", sw, id, dotQuote("port "+strconv.Itoa(int(u.GetIfindex()))))
 	}
+	if cpu := n.GetCpuPort(); cpu != 0 { // the node's own stack, as an INT switch's CPU port
+		fmt.Fprintf(&b, "  cpu [shape=ellipse, style=dashed, label=%s];\n", dotQuote("node's own stack\n(kubelet, host network)"))
+		fmt.Fprintf(&b, "  %s -- cpu [label=%s];\n", sw, dotQuote(fmt.Sprintf("port %d\nCPU port", cpu)))
+	}
 	for _, p := range t.GetPorts() {
 		pod := p.GetPod()
 		id := "port_" + strconv.Itoa(int(p.GetIfindex()))

@@ -31,7 +31,7 @@ type HostReporterLink struct {
 	IPs         []string `json:"ip-addresses"`
 	IsNodeIface bool     `json:"is-node-iface"`
 	// podint's additions.
-	Kind         string   `json:"kind"` // "pod" or "uplink"
+	Kind         string   `json:"kind"` // "pod", "uplink" or "cpu" (the node's own stack, port id 1)
 	PodNamespace string   `json:"pod-namespace,omitempty"`
 	PodName      string   `json:"pod-name,omitempty"`
 	PodUID       string   `json:"pod-uid,omitempty"`
@@ -42,6 +42,13 @@ type HostReporterLink struct {
 	Subnets      []string `json:"subnets,omitempty"`
 	Gateways     []string `json:"gateways,omitempty"`
 }
+
+// The CPU port in the renderings: the loopback's name (its ifindex is the
+// port id) and the link kind the collector reads.
+const (
+	CPUPortName = "lo"
+	LinkKindCPU = "cpu"
+)
 
 // HostReporter renders t in int-host-reporter's shape. Addresses are bare
 // (no prefix length), IPv4 first, as int-host-reporter lists them.
@@ -54,6 +61,11 @@ func HostReporter(t *podintv1.TopologyResponse) HostReporterTopology {
 	for _, u := range n.GetUplinks() {
 		out.Links = append(out.Links, HostReporterLink{ID: u.GetIfindex(), Name: u.GetHostInterface(),
 			IPs: bareAddrs(u.GetAddresses()), IsNodeIface: true, Kind: "uplink"})
+	}
+	if cpu := n.GetCpuPort(); cpu != 0 {
+		// The node's own stack, as an INT switch's CPU port: delivered
+		// packets leave through it, the node's own enter through it.
+		out.Links = append(out.Links, HostReporterLink{ID: cpu, Name: CPUPortName, IPs: []string{}, Kind: LinkKindCPU})
 	}
 	for _, p := range t.GetPorts() {
 		pod := p.GetPod()

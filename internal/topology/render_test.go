@@ -11,7 +11,7 @@ import (
 // sample is a node with one uplink and two pods, one with two addresses.
 func sample() *podintv1.TopologyResponse {
 	return &podintv1.TopologyResponse{
-		Node: &podintv1.Node{Name: "worker-1", SwitchId: 0x0a000001, SwitchIp: "10.0.0.1",
+		Node: &podintv1.Node{Name: "worker-1", SwitchId: 0x0a000001, SwitchIp: "10.0.0.1", CpuPort: 1,
 			Uplinks: []*podintv1.Probe{{Ifindex: 2, HostInterface: "eth0", Kind: podintv1.PortKind_PORT_KIND_UPLINK,
 				Addresses: []string{"fd00::1/64", "10.0.0.1/24"}}}},
 		Ports: []*podintv1.Probe{
@@ -32,8 +32,11 @@ func TestDeepInsightDocument(t *testing.T) {
 		t.Fatalf("%d switches, want the node alone", len(doc.Switches))
 	}
 	sw := doc.Switches[0]
-	if sw.SwitchID != 0x0a000001 || sw.IP != "10.0.0.1" || sw.DefaultIntf != "2" || len(sw.Ports) != 3 {
-		t.Errorf("switch %+v: want id 10.0.0.1, default interface 2, 3 ports", sw)
+	if sw.SwitchID != 0x0a000001 || sw.IP != "10.0.0.1" || sw.DefaultIntf != "2" || len(sw.Ports) != 4 {
+		t.Errorf("switch %+v: want id 10.0.0.1, default interface 2, 4 ports", sw)
+	}
+	if p := sw.Ports[1]; p.ID != 1 || p.Name != "cpu" {
+		t.Errorf("port %+v after the uplink, want the CPU port: id 1, named cpu", p)
 	}
 	hosts := map[string]DeepInsightHost{}
 	for _, h := range doc.Hosts {
@@ -76,14 +79,17 @@ func TestHostReporterShape(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Links) != 3 {
-		t.Fatalf("%d links, want 3: %s", len(doc.Links), b)
+	if len(doc.Links) != 4 {
+		t.Fatalf("%d links, want 4: %s", len(doc.Links), b)
 	}
 	up := doc.Links[0]
 	if up["id"] != float64(2) || up["is-node-iface"] != true || up["ip-addresses"].([]any)[0] != "10.0.0.1" {
 		t.Errorf("uplink %v: want id 2, the node interface, its IPv4 address first and bare", up)
 	}
-	pod := doc.Links[1]
+	if cpu := doc.Links[1]; cpu["id"] != float64(1) || cpu["kind"] != "cpu" || cpu["name"] != "lo" || cpu["is-node-iface"] != false {
+		t.Errorf("link %v: want the CPU port, id 1, kind cpu, on lo", cpu)
+	}
+	pod := doc.Links[2]
 	if pod["is-node-iface"] != false || pod["pod-name"] != "client" || pod["pod-namespace"] != "default" ||
 		len(pod["pod-ips"].([]any)) != 2 || pod["subnets"].([]any)[0] != "10.22.0.0/24" || pod["gateways"].([]any)[0] != "10.22.0.1" {
 		t.Errorf("pod link %v", pod)
@@ -99,9 +105,23 @@ func TestDOT(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{"graph podint {", `default/client\n10.22.0.2/24\nfd22::2/64`, `"port 8\nveth8"`, "switch -- uplink_2", "}\n"} {
+	for _, want := range []string{"graph podint {", `default/client\n10.22.0.2/24\nfd22::2/64`, `"port 8\nveth8"`, "switch -- uplink_2", `switch -- cpu [label="port 1\nCPU port"]`, "}\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("DOT lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// A node whose kernel could not attach the CPU port (before 6.4) has no
+// port 1 in any rendering.
+func TestNoCPUPortWithoutIt(t *testing.T) {
+	s := sample()
+	s.Node.CpuPort = 0
+	var b strings.Builder
+	if err := WriteDOT(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "cpu") || len(HostReporter(s).Links) != 3 || len(DeepInsight(s).Switches[0].Ports) != 3 {
+		t.Errorf("a node without a CPU port renders one:\n%s", b.String())
 	}
 }

@@ -6,9 +6,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"testing"
 
 	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/internal/topology"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 	"github.com/podint/podint/test/harness"
 )
@@ -72,5 +74,21 @@ func TestTheNodesOwnStackIsTheCPUPort(t *testing.T) {
 	out, err := exec.Command(filepath.Join(binDir, "podintctl"), "--root", n.Paths.Root, "topology").CombinedOutput()
 	if err != nil || !regexp.MustCompile(`(?m)^1\s+lo\s+cpu\s`).Match(out) {
 		t.Errorf("podintctl topology (%v) does not list the CPU port (1, lo, cpu):\n%s", err, out)
+	}
+	// Every rendering has it: DOT, the DeepInsight document, the HTTP
+	// topology (int-host-reporter's shape).
+	for format, want := range map[string]*regexp.Regexp{
+		"dot":         regexp.MustCompile(`switch -- cpu \[label="port 1\\nCPU port"\]`),
+		"deepinsight": regexp.MustCompile(`\{\s*"id": 1,\s*"name": "cpu"\s*\}`),
+	} {
+		out, err := exec.Command(filepath.Join(binDir, "podintctl"), "--root", n.Paths.Root, "topology", "-o", format).CombinedOutput()
+		if err != nil || !want.Match(out) {
+			t.Errorf("podintctl topology -o %s (%v) lacks the CPU port (%s):\n%s", format, err, want, out)
+		}
+	}
+	if cpu := topology.HostReporter(topo).Links; !slices.ContainsFunc(cpu, func(l topology.HostReporterLink) bool {
+		return l.ID == bpf.CPUPort && l.Kind == topology.LinkKindCPU
+	}) {
+		t.Errorf("the HTTP topology's links %+v lack the CPU port", cpu)
 	}
 }

@@ -65,10 +65,14 @@ func newPathsCmd(client func() *collectorapi.Client) *cobra.Command {
 				return writeJSON(cmd.OutOrStdout(), paths)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "INTERVAL\tPROTO\tSOURCE\tDESTINATION\tLATENCY\tREPORTS\tDROPS\tROUTE")
+			fmt.Fprintln(tw, "INTERVAL\tPROTO\tSOURCE\tSERVICE\tDESTINATION\tLATENCY\tREPORTS\tDROPS\tROUTE")
 			for _, p := range paths {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%d\t%d\t%s\n", p.Interval.Local().Format(time.TimeOnly), p.Proto,
-					p.Src.Name(), p.Dst.Name(), time.Duration(p.LatencyNS), p.Reports, p.Drops, p.Route)
+				svc := "-" // the flow was not sent to a Service (or none is known)
+				if p.Service != "" {
+					svc = "svc " + p.Service
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%d\t%d\t%s\n", p.Interval.Local().Format(time.TimeOnly), p.Proto,
+					p.Src.Name(), svc, p.Dst.Name(), time.Duration(p.LatencyNS), p.Reports, p.Drops, p.Route)
 			}
 			return tw.Flush()
 		},
