@@ -211,9 +211,11 @@ func TestServiceTrafficKeepsHopLatencyIptables(t *testing.T) {
 // testServiceTraffic: kube-proxy-style Services on node 1, reached from a
 // pod (ClusterIP, backend on the same node and on node 2), from outside
 // (NodePort through the uplink) and by the backend itself (hairpin). Every
-// report of every hop has its ports and a hop latency.
+// report of every hop has its ports and a hop latency, and the cluster
+// collector stores each path with the Service it was sent to.
 func testServiceTraffic(t *testing.T, tool harness.NATTool) {
-	c, cols := startPtpCluster(t, 2, false)
+	cc, cols := startPtpClusterWithCollector(t, 2, false)
+	c := cc.cluster
 	ctx := testContext(t)
 	n1, n2 := c.Nodes[0], c.Nodes[1]
 	a, b, d := addPod(t, n1, "a"), addPod(t, n1, "b"), addPod(t, n2, "d")
@@ -254,6 +256,10 @@ func testServiceTraffic(t *testing.T, tool harness.NATTool) {
 		// Users see the Service: pod a -> svc -> pod b, and back.
 		stream.expectService(t, ctx, hop{src: a.IP, dst: b.IP, sport: sp, dport: 8080}, local.String(), a.IP)
 		stream.expectService(t, ctx, hop{src: local.Addr(), dst: a.IP, sport: 80, dport: sp}, local.String(), b.IP)
+		// And the collector: a -> svc -> b, and the reply from the Service.
+		cc.expectServicePath(t, ctx, servicePath{tcp, a.IP, b.IP, sp, 8080, local.String(), "a", "b"})
+		cc.expectServicePath(t, ctx, servicePath{tcp, local.Addr(), a.IP, 80, sp, local.String(), "", "a"})
+		cc.expectClusterPaths(t, ctx, "default/a", local.String(), "default/b")
 	})
 	t.Run("ClusterIP, backend on the other node", func(t *testing.T) {
 		sp := echoThrough(t, dialFrom(a, remote))
@@ -263,6 +269,10 @@ func testServiceTraffic(t *testing.T, tool harness.NATTool) {
 			hop{1, d.IP, a.IP, 8080, sp, id, up2},
 			hop{0, remote.Addr(), a.IP, 80, sp, up1, ia})
 		stream.expectService(t, ctx, hop{src: a.IP, dst: d.IP, sport: sp, dport: 8080}, remote.String(), a.IP)
+		// Node 2 saw no NAT: node 1's translation names the Service of
+		// both nodes' hops, and of the reply node 2 sent.
+		cc.expectServicePath(t, ctx, servicePath{tcp, a.IP, d.IP, sp, 8080, remote.String(), "a", "d"})
+		cc.expectServicePath(t, ctx, servicePath{tcp, d.IP, a.IP, 8080, sp, remote.String(), "d", "a"})
 	})
 	t.Run("NodePort from the uplink", func(t *testing.T) {
 		sp := echoThrough(t, func() (net.Conn, error) { return c.Fabric.DialTCP(ctx, nodePort) })
@@ -270,6 +280,7 @@ func testServiceTraffic(t *testing.T, tool harness.NATTool) {
 			hop{0, harness.FabricAddr(), b.IP, sp, 8080, up1, ib},
 			hop{0, nodePort.Addr(), harness.FabricAddr(), nodePort.Port(), sp, ib, up1})
 		stream.expectService(t, ctx, hop{src: harness.FabricAddr(), dst: b.IP, sport: sp, dport: 8080}, nodePort.String(), harness.FabricAddr())
+		cc.expectServicePath(t, ctx, servicePath{tcp, harness.FabricAddr(), b.IP, sp, 8080, nodePort.String(), "", "b"})
 	})
 	t.Run("UDP ClusterIP, like cluster DNS", func(t *testing.T) {
 		sp := udpExchange(t, a, dns)
@@ -277,6 +288,7 @@ func testServiceTraffic(t *testing.T, tool harness.NATTool) {
 			hop{0, a.IP, b.IP, sp, 5353, ia, ib},
 			hop{0, dns.Addr(), a.IP, 53, sp, ib, ia})
 		stream.expectService(t, ctx, hop{src: a.IP, dst: b.IP, sport: sp, dport: 5353}, dns.String(), a.IP)
+		cc.expectServicePath(t, ctx, servicePath{intreport.ProtoUDP, a.IP, b.IP, sp, 5353, dns.String(), "a", "b"})
 	})
 	t.Run("hairpin: a pod through its own Service", func(t *testing.T) {
 		sp := echoThrough(t, dialFrom(a, hairpin))
@@ -286,6 +298,9 @@ func testServiceTraffic(t *testing.T, tool harness.NATTool) {
 			hop{0, gatewayOf(t, a), a.IP, 0, 8080, ia, ia},
 			hop{0, hairpin.Addr(), a.IP, 80, sp, ia, ia})
 		stream.expectService(t, ctx, hop{src: gatewayOf(t, a), dst: a.IP, dport: 8080}, hairpin.String(), a.IP)
+		// The collector names the pod behind the masqueraded source: a.
+		cc.expectServicePath(t, ctx, servicePath{tcp, gatewayOf(t, a), a.IP, 0, 8080, hairpin.String(), "a", "a"})
+		cc.expectServicePath(t, ctx, servicePath{tcp, hairpin.Addr(), a.IP, 80, sp, hairpin.String(), "", "a"})
 	})
 }
 
@@ -307,7 +322,8 @@ func gatewayOf(t *testing.T, p *harness.Pod) netip.Addr {
 // the request leaves the uplink SNATed to the node's address, the reply
 // enters it addressed to the node. Both keep ports and hop latency.
 func TestMasqueradedTrafficKeepsHopLatency(t *testing.T) {
-	c, cols := startPtpCluster(t, 1, true)
+	cc, cols := startPtpClusterWithCollector(t, 1, true)
+	c := cc.cluster
 	ctx := testContext(t)
 	a := addPod(t, c.Nodes[0], "a")
 	ia, up := vethIndex(t, a), uplinkIndex(t, c.Nodes[0])
@@ -329,4 +345,9 @@ func TestMasqueradedTrafficKeepsHopLatency(t *testing.T) {
 	expectHops(t, ctx, cols, hops...)
 	// The stream says whose packets the node's address stands for.
 	stream.expectService(t, ctx, hops[0], "", a.IP)
+	// The collector knows whose packets the node's address stands for:
+	// pod a, with no Service.
+	cc.expectServicePath(t, ctx, servicePath{tcp, node, outside.Addr(), 0, outside.Port(), "", "a", ""})
 }
+
+const tcp = intreport.ProtoTCP
