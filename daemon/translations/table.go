@@ -20,8 +20,8 @@ import (
 	"github.com/podint/podint/internal/topology"
 )
 
-// Defaults of the table: a node's recent NATed connections. An entry is
-// about 200 bytes.
+// Defaults of the table: a node's recent NATed connections. A connection
+// takes about 370 bytes of heap (BenchmarkFullTable): 24 MiB when full.
 const (
 	DefaultMax  = 65536
 	DefaultIdle = 2 * time.Minute // well above the report interval and the collector's poll interval
@@ -132,8 +132,8 @@ func (t *Table) put(e entry) {
 		t.evicted.Add(1)
 	}
 	t.nextID++
-	e.id, e.first, e.lastSeen = t.nextID, now, now
-	t.byConn[e.conn] = t.lru.PushFront(&e)
+	n := &entry{id: t.nextID, conn: e.conn, client: e.client, service: e.service, first: now, lastSeen: now} // e stays on the stack: a refresh allocates nothing
+	t.byConn[e.conn] = t.lru.PushFront(n)
 	t.size.Store(int64(t.lru.Len()))
 }
 
