@@ -30,6 +30,8 @@ type Source struct {
 	Queue        *store.Queue
 	PathOverflow func() uint64
 	PollErrors   func() uint64
+	// Translations are the nodes' NATed connections the collector holds.
+	Translations *identity.Translations
 }
 
 // Metrics holds the collector's registry and the metrics fed per report.
@@ -133,11 +135,13 @@ var (
 	descWriteErr  = prometheus.NewDesc("podint_collector_store_write_errors_total", "Failed batch writes (each is retried).", nil, nil)
 	descPathOver  = prometheus.NewDesc("podint_collector_path_overflow_reports_total", "Reports dropped: an interval held the maximum number of paths.", nil, nil)
 	descPollErr   = prometheus.NewDesc("podint_collector_topology_poll_errors_total", "Failed reads of a node's topology.", nil, nil)
+	descNAT       = prometheus.NewDesc("podint_collector_translations", "NATed connections held to name the Service of their flows.", nil, nil)
+	descNATDrop   = prometheus.NewDesc("podint_collector_translations_dropped_total", "NATed connections not held because the table was full: their flows are stored without a Service.", nil, nil)
 )
 
 func (s *state) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descReports, descDatagrams, descLost, descRestarts, descBad, descUntracked,
-		descDepth, descCap, descOverflow, descOverRep, descWriteErr, descPathOver, descPollErr} {
+		descDepth, descCap, descOverflow, descOverRep, descWriteErr, descPathOver, descPollErr, descNAT, descNATDrop} {
 		ch <- d
 	}
 }
@@ -180,5 +184,9 @@ func (s *state) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s.PollErrors != nil {
 		ch <- prometheus.MustNewConstMetric(descPollErr, prometheus.CounterValue, float64(s.PollErrors()))
+	}
+	if s.Translations != nil {
+		ch <- prometheus.MustNewConstMetric(descNAT, prometheus.GaugeValue, float64(s.Translations.Len()))
+		ch <- prometheus.MustNewConstMetric(descNATDrop, prometheus.CounterValue, float64(s.Translations.Dropped()))
 	}
 }

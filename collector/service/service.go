@@ -87,7 +87,8 @@ func New(ctx context.Context, cfg Config) (c *Collector, err error) {
 		}
 		c.Store = pg
 	}
-	c.Metrics = metrics.New(metrics.Source{Sources: c.Sources, PathOverflow: c.Paths.Overflow, PollErrors: c.Poller.Errors})
+	c.Metrics = metrics.New(metrics.Source{Sources: c.Sources, PathOverflow: c.Paths.Overflow, PollErrors: c.Poller.Errors,
+		Translations: c.Dir.NAT})
 	if c.Store != nil {
 		c.Queue = store.NewQueue(c.Store, max(cfg.QueueBatches, 1), c.Metrics.ObserveWrite)
 		c.Metrics.SetQueue(c.Queue)

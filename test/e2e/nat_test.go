@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -260,6 +262,11 @@ func testServiceTraffic(t *testing.T, tool harness.NATTool) {
 		cc.expectServicePath(t, ctx, servicePath{tcp, a.IP, b.IP, sp, 8080, local.String(), "a", "b"})
 		cc.expectServicePath(t, ctx, servicePath{tcp, local.Addr(), a.IP, 80, sp, local.String(), "", "a"})
 		cc.expectClusterPaths(t, ctx, "default/a", local.String(), "default/b")
+		metrics, err := cc.col.Get("/metrics")
+		if err != nil || !regexp.MustCompile(`(?m)^podint_collector_translations [1-9]`).MatchString(metrics) ||
+			!strings.Contains(metrics, "podint_collector_translations_dropped_total 0") {
+			t.Errorf("collector /metrics (%v) lacks the translations it holds and the dropped count:\n%s", err, metrics)
+		}
 	})
 	t.Run("ClusterIP, backend on the other node", func(t *testing.T) {
 		sp := echoThrough(t, dialFrom(a, remote))
