@@ -85,10 +85,13 @@ func (cc *collectorCluster) expectServicePath(t *testing.T, ctx context.Context,
 	t.Helper()
 	var seen []string
 	for {
-		rows, err := cc.db.Query(ctx, `SELECT coalesce(host(service_ip) || ':' || service_port, ''), src_pod, dst_pod, route
+		// Not ctx: when it ends, the last query must still say what is stored.
+		qctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		rows, err := cc.db.Query(qctx, `SELECT coalesce(host(service_ip) || ':' || service_port, ''), src_pod, dst_pod, route
 			FROM paths WHERE proto = $1 AND src_ip = $2 AND dst_ip = $3 AND ($4 = 0 OR src_port = $4) AND ($5 = 0 OR dst_port = $5)`,
 			int16(want.proto), want.src.String(), want.dst.String(), int32(want.sport), int32(want.dport))
 		if err != nil {
+			cancel()
 			t.Fatal(err)
 		}
 		seen = seen[:0]
@@ -99,11 +102,13 @@ func (cc *collectorCluster) expectServicePath(t *testing.T, ctx context.Context,
 			}
 			if svc == want.service && srcPod == want.srcPod && dstPod == want.dstPod {
 				rows.Close()
+				cancel()
 				return
 			}
 			seen = append(seen, fmt.Sprintf("service %q pods %q -> %q over %s", svc, srcPod, dstPod, route))
 		}
 		rows.Close()
+		cancel()
 		select {
 		case <-ctx.Done():
 			t.Fatalf("the collector stored no path of %d %s:%d -> %s:%d with service %q and pods %q -> %q; its paths of the flow: %v",
