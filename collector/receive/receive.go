@@ -33,7 +33,9 @@ type Config struct {
 }
 
 // Handler takes one decoded datagram. It runs on a reader goroutine: it
-// must not block (the store's queue is bounded and counts its overflow).
+// must not block (the store's queue is bounded and counts its overflow),
+// and must not keep d or its reports' frames past its return: both are
+// reused for the next datagram.
 type Handler func(from netip.AddrPort, at time.Time, d *intreport.Datagram)
 
 // Receiver owns the sockets and the accounting.
@@ -158,12 +160,17 @@ func (r *Receiver) read(ctx context.Context, c *net.UDPConn) error {
 	}
 }
 
-// Handle decodes one datagram, accounts for it and hands it on. The
-// decoded reports do not alias payload, which the caller may reuse.
+// datagrams holds decoded datagrams for reuse: decoding allocates nothing
+// per datagram once the readers run.
+var datagrams = sync.Pool{New: func() any { return new(intreport.Datagram) }}
+
+// Handle decodes one datagram, accounts for it and hands it on. payload
+// is only read during the call.
 func (r *Receiver) Handle(payload []byte, from netip.AddrPort, at time.Time) {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-	d, err := intreport.Decode(append([]byte(nil), payload...))
-	if err != nil {
+	d := datagrams.Get().(*intreport.Datagram)
+	defer datagrams.Put(d)
+	if err := intreport.DecodeInto(d, payload); err != nil {
 		r.sources.malformed(from, payload)
 		return
 	}
