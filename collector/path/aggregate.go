@@ -52,7 +52,7 @@ type Aggregator struct {
 	// cur is the interval most reports go to, found without a map lookup.
 	cur      *open
 	curStart time.Time
-	overflow  uint64 // reports whose path did not fit in MaxPaths
+	overflow uint64 // reports whose path did not fit in MaxPaths
 }
 
 type open struct {
