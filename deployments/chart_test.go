@@ -10,7 +10,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"sigs.k8s.io/yaml"
 
 	"github.com/podint/podint/deployments/render"
@@ -300,5 +304,90 @@ func TestCollectorEnabled(t *testing.T) {
 	}
 	if ports["32766"] != corev1.ProtocolUDP || ports["9090"] != corev1.ProtocolTCP {
 		t.Errorf("Service ports %v, want 32766/UDP and 9090/TCP", ports)
+	}
+}
+
+// tokenVolume is the Secret a pod spec mounts as the topology token.
+func tokenVolume(t *testing.T, spec corev1.PodSpec) string {
+	t.Helper()
+	for _, v := range spec.Volumes {
+		if v.Name == "topology-token" && v.Secret != nil {
+			return v.Secret.SecretName
+		}
+	}
+	t.Fatalf("no topology-token Secret volume in %v", spec.Volumes)
+	return ""
+}
+
+// With the collector enabled and no Secret named, the chart makes the
+// topology token's Secret (a random token) and both podintd and the
+// collector mount it; a named Secret is used as it is and none is made.
+func TestCollectorTopologyTokenSecret(t *testing.T) {
+	objs := renderChart(t, map[string]any{"collector": map[string]any{"enabled": true}})
+	sec := find[corev1.Secret](t, objs)
+	if sec.Name != "podint-topology-token" || sec.Namespace != render.Namespace {
+		t.Errorf("Secret %s/%s, want %s/podint-topology-token", sec.Namespace, sec.Name, render.Namespace)
+	}
+	if tok := sec.Data["token"]; len(tok) < 32 {
+		t.Errorf("generated token %q: want at least 32 random characters", tok)
+	}
+	again := find[corev1.Secret](t, renderChart(t, map[string]any{"collector": map[string]any{"enabled": true}}))
+	if string(again.Data["token"]) == string(sec.Data["token"]) {
+		t.Errorf("two installs rendered the same token %q: it is not random", sec.Data["token"])
+	}
+	ds, dep := find[appsv1.DaemonSet](t, objs), find[appsv1.Deployment](t, objs)
+	if d, c := tokenVolume(t, ds.Spec.Template.Spec), tokenVolume(t, dep.Spec.Template.Spec); d != sec.Name || c != sec.Name {
+		t.Errorf("podintd mounts %q, the collector %q; want both the chart's %q", d, c, sec.Name)
+	}
+
+	objs = renderChart(t, map[string]any{"collector": map[string]any{"enabled": true, "tokenSecret": "my-token"}})
+	for _, o := range objs {
+		if _, ok := o.obj.(*corev1.Secret); ok {
+			t.Errorf("with tokenSecret set the chart made %s", o.key)
+		}
+	}
+	ds, dep = find[appsv1.DaemonSet](t, objs), find[appsv1.Deployment](t, objs)
+	if d, c := tokenVolume(t, ds.Spec.Template.Spec), tokenVolume(t, dep.Spec.Template.Spec); d != "my-token" || c != "my-token" {
+		t.Errorf("podintd mounts %q, the collector %q; want both my-token", d, c)
+	}
+	for _, o := range renderChart(t, nil) {
+		if _, ok := o.obj.(*corev1.Secret); ok {
+			t.Errorf("without the collector the chart made %s", o.key)
+		}
+	}
+}
+
+// clusterWith is a cluster holding objs, for the chart's lookup calls.
+type clusterWith struct {
+	client *dynamicfake.FakeDynamicClient
+}
+
+func (c clusterWith) GetClientFor(apiVersion, kind string) (dynamic.NamespaceableResourceInterface, bool, error) {
+	if apiVersion != "v1" || kind != "Secret" {
+		return nil, false, fmt.Errorf("no %s %s in the test cluster", apiVersion, kind)
+	}
+	return c.client.Resource(corev1.SchemeGroupVersion.WithResource("secrets")), true, nil
+}
+
+// An upgrade keeps the token the install generated: podintd and the
+// collector, restarted one after the other, never disagree on it.
+func TestCollectorTopologyTokenKeptOnUpgrade(t *testing.T) {
+	existing := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Secret",
+		"metadata": map[string]any{"name": "podint-topology-token", "namespace": render.Namespace},
+		"data":     map[string]any{"token": "aW5zdGFsbGVkLXRva2Vu"}, // "installed-token"
+	}}
+	cluster := clusterWith{dynamicfake.NewSimpleDynamicClient(runtime.NewScheme(), existing)}
+	docs, err := render.Upgrade(chartDir, map[string]any{"collector": map[string]any{"enabled": true}}, cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var yamls [][]byte
+	for _, d := range docs {
+		yamls = append(yamls, d.YAML)
+	}
+	sec := find[corev1.Secret](t, decodeAll(t, "upgrade", yamls))
+	if got := string(sec.Data["token"]); got != "installed-token" {
+		t.Errorf("upgrade rendered token %q, want the installed one kept", got)
 	}
 }

@@ -29,6 +29,7 @@ var kinds = map[string]func() any{
 	// The collector (collector.enabled).
 	"apps/v1/Deployment": func() any { return &appsv1.Deployment{} },
 	"v1/Service":         func() any { return &corev1.Service{} },
+	"v1/Secret":          func() any { return &corev1.Secret{} }, // the topology token the chart makes
 }
 
 // object is one decoded Kubernetes object.

@@ -44,8 +44,15 @@ type Metrics struct {
 	state *state
 
 	mu    sync.Mutex
-	pairs map[[4]string]struct{}
+	pairs map[[4]string]prometheus.Observer // the pair's histogram, looked up once
+	other prometheus.Observer
+	// byPods finds the histogram of a pod pair without naming its
+	// workloads again (Workload allocates); bounded, emptied when full.
+	byPods map[[4]string]prometheus.Observer
 }
+
+// maxPodPairs bounds Metrics.byPods.
+const maxPodPairs = 1 << 16
 
 // New registers the collector's metrics.
 func New(src Source) *Metrics {
@@ -69,8 +76,10 @@ func New(src Source) *Metrics {
 			Help:    "Time to write one interval's batch to the database.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
 		}),
-		pairs: map[[4]string]struct{}{},
+		pairs:  map[[4]string]prometheus.Observer{},
+		byPods: map[[4]string]prometheus.Observer{},
 	}
+	m.other = m.hop.WithLabelValues("other", "other", "other", "other")
 	m.state = &state{src}
 	m.Registry.MustRegister(m.hop, m.drops, m.writeSecs, m.state,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -98,17 +107,31 @@ func (m *Metrics) Report(r *intreport.Decoded, src, dst identity.Pod) {
 	if !known {
 		return // no probed ingress port timed it: not a latency of 0
 	}
-	k := [4]string{ns(src), Workload(src.Name), ns(dst), Workload(dst.Name)}
+	pods := [4]string{src.Namespace, src.Name, dst.Namespace, dst.Name}
 	m.mu.Lock()
-	if _, ok := m.pairs[k]; !ok {
-		if len(m.pairs) >= MaxPairs {
-			k = [4]string{"other", "other", "other", "other"}
-		} else {
-			m.pairs[k] = struct{}{}
+	o, ok := m.byPods[pods]
+	if !ok {
+		o = m.pairObserver([4]string{ns(src), Workload(src.Name), ns(dst), Workload(dst.Name)})
+		if len(m.byPods) >= maxPodPairs {
+			clear(m.byPods)
 		}
+		m.byPods[pods] = o
 	}
 	m.mu.Unlock()
-	m.hop.WithLabelValues(k[0], k[1], k[2], k[3]).Observe(time.Duration(lat).Seconds())
+	o.Observe(time.Duration(lat).Seconds())
+}
+
+// pairObserver is the histogram of workload pair k; m.mu is held.
+func (m *Metrics) pairObserver(k [4]string) prometheus.Observer {
+	if o, ok := m.pairs[k]; ok {
+		return o
+	}
+	if len(m.pairs) >= MaxPairs {
+		return m.other
+	}
+	o := m.hop.WithLabelValues(k[0], k[1], k[2], k[3])
+	m.pairs[k] = o
+	return o
 }
 
 func ns(p identity.Pod) string {

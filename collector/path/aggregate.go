@@ -53,13 +53,15 @@ type Aggregator struct {
 
 	mu        sync.Mutex
 	intervals map[time.Time]*open
-	overflow  uint64 // reports whose path did not fit in MaxPaths
+	// cur is the interval most reports go to, found without a map lookup.
+	cur      *open
+	curStart time.Time
+	overflow uint64 // reports whose path did not fit in MaxPaths
 }
 
 type open struct {
 	paths   map[pathKey]*Path
 	samples []Sample
-	perPath map[pathKey]int
 }
 
 type pathKey struct {
@@ -103,11 +105,15 @@ func (a *Aggregator) Add(at time.Time, from netip.AddrPort, d *intreport.Datagra
 	k := pathKey{r.Flow, src.UID, dst.UID}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	iv := a.intervals[start]
+	iv := a.cur
+	if iv == nil || !a.curStart.Equal(start) {
+		iv = a.intervals[start]
+	}
 	if iv == nil {
-		iv = &open{paths: map[pathKey]*Path{}, perPath: map[pathKey]int{}}
+		iv = &open{paths: map[pathKey]*Path{}}
 		a.intervals[start] = iv
 	}
+	a.cur, a.curStart = iv, start
 	p := iv.paths[k]
 	if p == nil {
 		if len(iv.paths) >= a.cfg.MaxPaths {
@@ -136,8 +142,8 @@ func (a *Aggregator) Add(at time.Time, from netip.AddrPort, d *intreport.Datagra
 			h.Latency.Observe(lat)
 		}
 	}
-	if len(iv.samples) < a.cfg.SamplesPerInterval && iv.perPath[k] < a.cfg.SamplesPerPath {
-		iv.perPath[k]++
+	if len(iv.samples) < a.cfg.SamplesPerInterval && p.sampled < a.cfg.SamplesPerPath {
+		p.sampled++
 		iv.samples = append(iv.samples, Sample{At: at, From: from, Format: d.Format, Seq: d.Seq, Kind: r.Kind,
 			SwitchID: r.SwitchID, IngressPort: r.IngressPort, EgressPort: r.EgressPort, HopLatency: lat, HopKnown: known,
 			DropReason: r.DropReason, Flow: r.Flow, FrameLen: r.FrameLen})
@@ -156,6 +162,9 @@ func (a *Aggregator) Flush(now time.Time, all bool) []Interval {
 			continue
 		}
 		delete(a.intervals, start)
+		if iv == a.cur {
+			a.cur = nil
+		}
 		out := Interval{Start: start, Samples: iv.samples}
 		for _, p := range iv.paths {
 			out.Paths = append(out.Paths, p)

@@ -16,7 +16,7 @@ var LatencyBounds = []time.Duration{
 
 // Histogram counts hop latencies in LatencyBounds buckets.
 type Histogram struct {
-	Counts   [18]uint64 // len(LatencyBounds)+1
+	Counts   [18]uint32 // len(LatencyBounds)+1; an interval's reports of one hop fit
 	Sum, Max time.Duration
 	Count    uint64
 }
@@ -53,7 +53,7 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 	rank = max(rank, 1)
 	var seen uint64
 	for i, n := range h.Counts {
-		seen += n
+		seen += uint64(n)
 		if seen >= rank {
 			if i < len(LatencyBounds) {
 				return min(LatencyBounds[i], h.Max)

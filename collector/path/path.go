@@ -50,6 +50,9 @@ type Path struct {
 	// translations; invalid when none is known.
 	Service netip.AddrPort
 	Hops    []*Hop // in path order
+
+	sampled int    // raw reports of the path kept as samples
+	inline  [2]Hop // the first two hops, allocated with the path: most paths have two
 }
 
 // Latency is the sum of the hops' mean latencies: the time the packets
@@ -84,7 +87,16 @@ func (p *Path) hop(k hopKey) *Hop {
 			return h
 		}
 	}
-	h := &Hop{SwitchID: k.switchID, IngressPort: k.ingress, EgressPort: k.egress}
+	var h *Hop
+	if n := len(p.Hops); n < len(p.inline) {
+		h = &p.inline[n]
+		if p.Hops == nil {
+			p.Hops = make([]*Hop, 0, len(p.inline))
+		}
+	} else {
+		h = new(Hop)
+	}
+	*h = Hop{SwitchID: k.switchID, IngressPort: k.ingress, EgressPort: k.egress}
 	p.Hops = append(p.Hops, h)
 	return h
 }

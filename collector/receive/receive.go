@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
 	"github.com/podint/podint/internal/intreport"
@@ -33,7 +31,9 @@ type Config struct {
 }
 
 // Handler takes one decoded datagram. It runs on a reader goroutine: it
-// must not block (the store's queue is bounded and counts its overflow).
+// must not block (the store's queue is bounded and counts its overflow),
+// and must not keep d or its reports' frames past its return: both are
+// reused for the next datagram.
 type Handler func(from netip.AddrPort, at time.Time, d *intreport.Datagram)
 
 // Receiver owns the sockets and the accounting.
@@ -113,30 +113,15 @@ func (r *Receiver) Serve(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// batchReader is what ipv4.PacketConn and ipv6.PacketConn share.
-type batchReader interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
-type v6Batch struct{ *ipv6.PacketConn }
-
-func (b v6Batch) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
-	return b.PacketConn.ReadBatch(ms, flags)
-}
-
 func (r *Receiver) read(ctx context.Context, c *net.UDPConn) error {
 	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	var br batchReader = ipv4.NewPacketConn(c)
-	if a := c.LocalAddr().(*net.UDPAddr); a.IP.To4() == nil {
-		br = v6Batch{ipv6.NewPacketConn(c)}
-	}
-	msgs := make([]ipv4.Message, r.cfg.Batch)
-	for i := range msgs {
-		msgs[i].Buffers = [][]byte{make([]byte, 65536)}
+	m, err := newMmsgReader(c, r.cfg.Batch, 65536)
+	if err != nil {
+		return err
 	}
 	for {
-		n, err := br.ReadBatch(msgs, 0)
+		n, err := m.read()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -149,21 +134,23 @@ func (r *Receiver) read(ctx context.Context, c *net.UDPConn) error {
 		}
 		at := time.Now()
 		for i := range n {
-			var from netip.AddrPort
-			if ua, ok := msgs[i].Addr.(*net.UDPAddr); ok {
-				from = ua.AddrPort()
-			}
-			r.Handle(msgs[i].Buffers[0][:msgs[i].N], from, at)
+			payload, from := m.datagram(i)
+			r.Handle(payload, from, at)
 		}
 	}
 }
 
-// Handle decodes one datagram, accounts for it and hands it on. The
-// decoded reports do not alias payload, which the caller may reuse.
+// datagrams holds decoded datagrams for reuse: decoding allocates nothing
+// per datagram once the readers run.
+var datagrams = sync.Pool{New: func() any { return new(intreport.Datagram) }}
+
+// Handle decodes one datagram, accounts for it and hands it on. payload
+// is only read during the call.
 func (r *Receiver) Handle(payload []byte, from netip.AddrPort, at time.Time) {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-	d, err := intreport.Decode(append([]byte(nil), payload...))
-	if err != nil {
+	d := datagrams.Get().(*intreport.Datagram)
+	defer datagrams.Put(d)
+	if err := intreport.DecodeInto(d, payload); err != nil {
 		r.sources.malformed(from, payload)
 		return
 	}

@@ -124,3 +124,47 @@ func TestLossAndRestartPerSource(t *testing.T) {
 		})
 	}
 }
+
+// Each datagram is accounted to its sender's address and port, IPv4 and
+// IPv6 alike (the reader parses the sender from recvmmsg's raw sockaddr).
+func TestSenderAddressPerFamily(t *testing.T) {
+	for _, listenOn := range []string{"127.0.0.1:0", "[::1]:0"} {
+		src := NewSources()
+		var mu sync.Mutex
+		var got []netip.AddrPort
+		r, err := Listen(Config{Listen: listenOn, Readers: 1, Batch: 4}, func(from netip.AddrPort, _ time.Time, _ *intreport.Datagram) {
+			mu.Lock()
+			got = append(got, from)
+			mu.Unlock()
+		}, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- r.Serve(ctx) }()
+		conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(r.Addr()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for seq := uint32(1); seq <= 3; seq++ {
+			conn.Write(intreport.AppendV05(nil, flowReport(), 1, seq, 0))
+		}
+		waitTotals(t, src, func(tot Totals) bool { return tot.Datagrams == 3 })
+		want := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+		want = netip.AddrPortFrom(want.Addr().Unmap(), want.Port())
+		mu.Lock()
+		for _, from := range got {
+			if from != want {
+				t.Errorf("listening on %s: a datagram from %s, want %s", listenOn, from, want)
+			}
+		}
+		mu.Unlock()
+		conn.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		r.Close()
+	}
+}

@@ -116,9 +116,13 @@ func (c *Collector) HTTPAddr() string {
 }
 
 func (c *Collector) handle(from netip.AddrPort, at time.Time, d *intreport.Datagram) {
+	var saw uint32
 	for i := range d.Reports {
 		r := &d.Reports[i]
-		c.Poller.Saw(r.SwitchID, from.Addr(), at)
+		if i == 0 || r.SwitchID != saw { // a v2.0 datagram is one node's
+			saw = r.SwitchID
+			c.Poller.Saw(r.SwitchID, from.Addr(), at)
+		}
 		src, dst := c.Paths.Add(at, from, d, r)
 		c.Metrics.Report(r, src, dst)
 	}
@@ -146,7 +150,9 @@ func (c *Collector) Run(ctx context.Context) error {
 	go func() { recvErr <- c.receiver.Serve(ctx) }()
 	slog.Info("podint-collector receiving", "reports", c.ReportAddr(), "http", c.HTTPAddr(), "database", c.Store != nil)
 
-	tick := time.NewTicker(min(time.Second, c.cfg.Interval))
+	// An interval is flushed within a tenth of its length after it ends:
+	// the database lag is about one interval plus the write.
+	tick := time.NewTicker(max(min(time.Second, c.cfg.Interval/10), 10*time.Millisecond))
 	defer tick.Stop()
 	lastRetain := time.Time{}
 	var err error

@@ -11,7 +11,6 @@ import (
 
 	"github.com/podint/podint/collector/identity"
 	"github.com/podint/podint/collector/path"
-	"github.com/podint/podint/internal/intreport"
 )
 
 // Postgres is the Store on PostgreSQL (15 and later).
@@ -89,31 +88,12 @@ func (p *Postgres) Write(ctx context.Context, b *Batch) error {
 			CREATE TEMPORARY TABLE stage_drops (LIKE hop_drops) ON COMMIT DROP`); err != nil {
 			return fmt.Errorf("stage: %w", err)
 		}
-		var hops, drops [][]any
-		for _, pa := range b.Paths {
-			f := pa.Flow
-			key := []any{pa.Interval, int16(f.Proto), addrOrZero(f.Src), int32(f.SrcPort), addrOrZero(f.Dst), int32(f.DstPort), uid(pa.Src), uid(pa.Dst)}
-			for _, h := range pa.Hops {
-				hk := append(append([]any{}, key...), int64(h.SwitchID), int64(h.IngressPort), int64(h.EgressPort))
-				var nDrops uint64
-				for reason, n := range h.Drops {
-					nDrops += n
-					drops = append(drops, append(append([]any{}, hk...), int16(reason), intreport.DropReasonName(reason), int64(n)))
-				}
-				buckets := make([]int64, len(h.Latency.Counts))
-				for i, c := range h.Latency.Counts {
-					buckets[i] = int64(c)
-				}
-				hops = append(hops, append(hk, prefix(identity.SwitchIP(h.SwitchID)), h.Node, int16(h.Position),
-					pa.Src.Namespace, pa.Src.Name, pa.Src.Node, pa.Dst.Namespace, pa.Dst.Name, pa.Dst.Node,
-					int64(h.Reports), int64(h.Bytes), int64(nDrops), buckets, int64(h.Latency.Sum), int64(h.Latency.Max),
-					h.FirstSeen, h.LastSeen, prefix(pa.Service.Addr()), int32(pa.Service.Port())))
-			}
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_hops"}, hopColumns, pgx.CopyFromRows(hops)); err != nil {
+		// Rows are encoded as COPY reads them, one reused row at a time:
+		// an interval of 100k paths never exists twice in memory.
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_hops"}, hopColumns, &hopRows{paths: b.Paths}); err != nil {
 			return fmt.Errorf("copy hops: %w", err)
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_drops"}, dropColumns, pgx.CopyFromRows(drops)); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_drops"}, dropColumns, &dropRows{paths: b.Paths}); err != nil {
 			return fmt.Errorf("copy drops: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO flow_hops SELECT * FROM stage_hops ON CONFLICT (`+keyColumns+`) DO UPDATE SET

@@ -91,12 +91,15 @@ func (p *Postgres) Drops(ctx context.Context, q collectorapi.DropQuery) ([]colle
 }
 
 // Graph draws the paths of the window: pods and switches, and the
-// traffic between them with each hop's mean latency.
+// traffic between them with each hop's mean latency. The mean is over the
+// reports with a hop latency (the histogram's counts): a report whose
+// packet no probed port timed has none, which is not a latency of 0.
 func (p *Postgres) Graph(ctx context.Context, since time.Duration) (collectorapi.Graph, error) {
 	rows, err := p.pool.Query(ctx, `SELECT host(src_ip), src_namespace, src_pod, src_node, host(dst_ip), dst_namespace, dst_pod, dst_node,
-		CASE WHEN node <> '' THEN node ELSE host(switch_ip) END, sum(reports), (sum(latency_sum_ns) / greatest(sum(reports), 1))::bigint,
+		CASE WHEN node <> '' THEN node ELSE host(switch_ip) END, sum(flow_hops.reports), (sum(latency_sum_ns) / greatest(sum(timed.known), 1))::bigint,
 		coalesce(host(service_ip), ''), service_port
-		FROM flow_hops WHERE interval_start >= now() - make_interval(secs => $1)
+		FROM flow_hops, LATERAL (SELECT sum(n) AS known FROM unnest(latency_buckets) AS n) AS timed
+		WHERE interval_start >= now() - make_interval(secs => $1)
 		GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, position, switch_id
 		ORDER BY 1, 2, 3, 5, 6, 7, 12, 13, position, switch_id`, seconds(since))
 	if err != nil {

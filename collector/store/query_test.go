@@ -102,3 +102,38 @@ func TestPathsShowTheirService(t *testing.T) {
 		}
 	}
 }
+
+// A hop whose reports partly have no hop latency (no probed ingress timed
+// the packet) has the mean of the timed ones in the graph, not a mean
+// diluted by the untimed reports.
+func TestGraphMeanLatencyLeavesUntimedReportsOut(t *testing.T) {
+	pg := startPostgres(t)
+	ctx := context.Background()
+	s, err := store.OpenPostgres(ctx, pg.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b := batchAt("partly-timed", 4, time.Now().Add(-time.Minute).Truncate(time.Second))
+	h1 := b.Paths[0].Hops[0]
+	h1.Reports += 4 // four more reports on node 1, none with a hop latency
+	if err := s.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	g, err := s.Graph(ctx, 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, e := range g.Edges {
+		if e.Source == "pod:shop/web-1" && e.Target == "switch:n1" {
+			found = true
+			if e.LatencyNS != 4000 || e.Reports != 8 {
+				t.Errorf("edge into n1: %d ns over %d reports, want the timed reports' mean 4000 ns over all 8 reports", e.LatencyNS, e.Reports)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no edge pod:shop/web-1 -> switch:n1 in %+v", g.Edges)
+	}
+}

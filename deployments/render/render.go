@@ -44,16 +44,34 @@ type Document struct {
 // the order Helm installs objects. Values are checked against the chart's
 // values.schema.json, and templates may not use values that do not exist.
 func Chart(dir string, values map[string]any) ([]Document, error) {
+	return render(dir, values, nil)
+}
+
+// Upgrade renders the chart as `helm upgrade` does against a cluster that
+// cluster stands for: the templates' lookup calls read from it.
+func Upgrade(dir string, values map[string]any, cluster engine.ClientProvider) ([]Document, error) {
+	return render(dir, values, cluster)
+}
+
+func render(dir string, values map[string]any, cluster engine.ClientProvider) ([]Document, error) {
 	ch, err := loader.Load(dir)
 	if err != nil {
 		return nil, fmt.Errorf("loading the chart: %w", err)
 	}
 	opts := chartutil.ReleaseOptions{Name: ReleaseName, Namespace: Namespace, Revision: 1, IsInstall: true}
+	if cluster != nil {
+		opts.Revision, opts.IsInstall, opts.IsUpgrade = 2, false, true
+	}
 	vals, err := chartutil.ToRenderValues(ch, values, opts, chartutil.DefaultCapabilities.Copy())
 	if err != nil {
 		return nil, fmt.Errorf("chart values: %w", err)
 	}
-	files, err := engine.Engine{Strict: true}.Render(ch, vals)
+	var files map[string]string
+	if cluster != nil {
+		files, err = engine.RenderWithClientProvider(ch, vals, cluster)
+	} else {
+		files, err = engine.Engine{Strict: true}.Render(ch, vals)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("rendering the chart: %w", err)
 	}

@@ -93,15 +93,28 @@ func (d *Decoded) setFrame(b []byte, l2 bool) {
 // inner frame is not an error of the datagram (see Decoded.FrameErr).
 // Reserved bits are ignored, as both specs ask of receivers.
 func Decode(b []byte) (*Datagram, error) {
-	if len(b) == 0 {
-		return nil, errors.New("telemetry report: empty datagram")
+	d := &Datagram{}
+	if err := DecodeInto(d, b); err != nil {
+		return nil, err
 	}
+	return d, nil
+}
+
+// DecodeInto is Decode into d, reusing the room of d.Reports: a receiver
+// that decodes datagram after datagram into one Datagram allocates
+// nothing per datagram. d's reports alias b.
+func DecodeInto(d *Datagram, b []byte) error {
+	if len(b) == 0 {
+		return errors.New("telemetry report: empty datagram")
+	}
+	reports := d.Reports[:0]
+	*d = Datagram{}
 	switch v := b[0] >> 4; v {
 	case 0:
-		return decodeV05(b)
+		return decodeV05(d, b, reports)
 	case 2:
-		return decodeV20(b)
+		return decodeV20(d, b, reports)
 	default:
-		return nil, fmt.Errorf("telemetry report: version %d is not supported (0 is v0.5, 2 is v2.0)", v)
+		return fmt.Errorf("telemetry report: version %d is not supported (0 is v0.5, 2 is v2.0)", v)
 	}
 }

@@ -63,24 +63,25 @@ func AppendV05(dst []byte, r *Report, hwID uint8, seq uint32, snapLen int) []byt
 }
 
 // decodeV05 decodes a v0.5 datagram; b holds at least the first byte.
-func decodeV05(b []byte) (*Datagram, error) {
+func decodeV05(d *Datagram, b []byte, reports []Decoded) error {
 	if len(b) < v05FixedLen {
-		return nil, fmt.Errorf("v0.5 report: %d bytes, need at least %d for the fixed header", len(b), v05FixedLen)
+		return fmt.Errorf("v0.5 report: %d bytes, need at least %d for the fixed header", len(b), v05FixedLen)
 	}
 	word := binary.BigEndian.Uint32(b)
-	d := &Datagram{
+	*d = Datagram{
 		Format: FormatV05,
 		HwID:   uint8(word & hwIDMask),
 		Seq:    binary.BigEndian.Uint32(b[4:]),
 	}
-	var rep Decoded
+	reports = append(reports, Decoded{})
+	rep := &reports[0]
 	rep.Flags = Flags{D: word&v05FlagD != 0, Q: word&v05FlagQ != 0, F: word&v05FlagF != 0}
 	rep.IngressTS = uint64(binary.BigEndian.Uint32(b[8:]))
 	off := v05FixedLen
 	switch nproto := word >> 24 & 0xf; nproto {
 	case nprotoLocal:
 		if len(b) < off+v05LocalLen {
-			return nil, fmt.Errorf("v0.5 report: %d bytes, need at least %d for a local report", len(b), off+v05LocalLen)
+			return fmt.Errorf("v0.5 report: %d bytes, need at least %d for a local report", len(b), off+v05LocalLen)
 		}
 		m := b[off:]
 		rep.Kind = KindFlow
@@ -94,7 +95,7 @@ func decodeV05(b []byte) (*Datagram, error) {
 		off += v05LocalLen
 	case nprotoDrop:
 		if len(b) < off+v05DropLen {
-			return nil, fmt.Errorf("v0.5 report: %d bytes, need at least %d for a drop report", len(b), off+v05DropLen)
+			return fmt.Errorf("v0.5 report: %d bytes, need at least %d for a drop report", len(b), off+v05DropLen)
 		}
 		m := b[off:]
 		rep.Kind = KindDrop
@@ -110,10 +111,10 @@ func decodeV05(b []byte) (*Datagram, error) {
 			rep.Kind = KindDrop
 		}
 	default:
-		return nil, fmt.Errorf("v0.5 report: next protocol %d is not 0 (Ethernet), 1 (drop report) or 2 (local report)", nproto)
+		return fmt.Errorf("v0.5 report: next protocol %d is not 0 (Ethernet), 1 (drop report) or 2 (local report)", nproto)
 	}
 	d.NodeID = rep.SwitchID
 	rep.setFrame(b[off:], true)
-	d.Reports = []Decoded{rep}
-	return d, nil
+	d.Reports = reports
+	return nil
 }

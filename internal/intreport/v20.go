@@ -145,12 +145,12 @@ func AppendV20(dst []byte, r *Report, hwID uint8, seq uint32, snapLen int) []byt
 }
 
 // decodeV20 decodes a v2.0 datagram; b holds at least the first byte.
-func decodeV20(b []byte) (*Datagram, error) {
+func decodeV20(d *Datagram, b []byte, reports []Decoded) error {
 	if len(b) < v20GroupLen {
-		return nil, fmt.Errorf("v2.0 report: %d bytes, need at least %d for the group header", len(b), v20GroupLen)
+		return fmt.Errorf("v2.0 report: %d bytes, need at least %d for the group header", len(b), v20GroupLen)
 	}
 	word := binary.BigEndian.Uint32(b)
-	d := &Datagram{
+	*d = Datagram{
 		Format: FormatV20,
 		HwID:   uint8(word >> 22 & hwIDMask),
 		Seq:    word & (1<<22 - 1),
@@ -158,32 +158,32 @@ func decodeV20(b []byte) (*Datagram, error) {
 	}
 	off := v20GroupLen
 	if off == len(b) {
-		return nil, fmt.Errorf("v2.0 report: group header without an individual report")
+		return fmt.Errorf("v2.0 report: group header without an individual report")
 	}
 	for i := 1; off < len(b); i++ {
-		rep, n, err := decodeV20Report(b[off:], d.NodeID)
+		reports = append(reports, Decoded{})
+		n, err := decodeV20Report(&reports[len(reports)-1], b[off:], d.NodeID)
 		if err != nil {
-			return nil, fmt.Errorf("v2.0 report %d at byte %d: %w", i, off, err)
+			return fmt.Errorf("v2.0 report %d at byte %d: %w", i, off, err)
 		}
-		d.Reports = append(d.Reports, rep)
 		off += n
 	}
-	return d, nil
+	d.Reports = reports
+	return nil
 }
 
 // decodeV20Report decodes the individual report at the start of b and
 // returns its length.
-func decodeV20Report(b []byte, nodeID uint32) (Decoded, int, error) {
-	var rep Decoded
+func decodeV20Report(rep *Decoded, b []byte, nodeID uint32) (int, error) {
 	if len(b) < v20ReportHdrLen {
-		return rep, 0, fmt.Errorf("%d bytes, need %d for the individual report header", len(b), v20ReportHdrLen)
+		return 0, fmt.Errorf("%d bytes, need %d for the individual report header", len(b), v20ReportHdrLen)
 	}
 	repType, inType := b[0]>>4, b[0]&0xf
 	total := v20ReportHdrLen + int(b[1])*4
 	mdBytes := int(b[2]) * 4
 	rep.Flags = Flags{D: b[3]&0x80 != 0, Q: b[3]&0x40 != 0, F: b[3]&0x20 != 0, I: b[3]&0x10 != 0}
 	if len(b) < total {
-		return rep, 0, fmt.Errorf("report_length %d words (%d bytes with the header) but only %d bytes remain", b[1], total, len(b))
+		return 0, fmt.Errorf("report_length %d words (%d bytes with the header) but only %d bytes remain", b[1], total, len(b))
 	}
 	rep.SwitchID = nodeID
 	if rep.Flags.D {
@@ -195,17 +195,17 @@ func decodeV20Report(b []byte, nodeID uint32) (Decoded, int, error) {
 		// No metadata; md_length is to be ignored for this type.
 	case repTypeINT:
 		if len(body) < v20INTHdrLen+mdBytes {
-			return rep, 0, fmt.Errorf("report_length %d words cannot hold the %d-word INT header and md_length %d words",
+			return 0, fmt.Errorf("report_length %d words cannot hold the %d-word INT header and md_length %d words",
 				b[1], v20INTHdrLen/4, b[2])
 		}
 		rep.MDBits = binary.BigEndian.Uint16(body)
 		if need := mdLen(rep.MDBits); need > mdBytes {
-			return rep, 0, fmt.Errorf("rep_md_bits 0x%04x need %d bytes of metadata, md_length gives %d", rep.MDBits, need, mdBytes)
+			return 0, fmt.Errorf("rep_md_bits 0x%04x need %d bytes of metadata, md_length gives %d", rep.MDBits, need, mdBytes)
 		}
-		decodeV20Metadata(&rep, body[v20INTHdrLen:])
+		decodeV20Metadata(rep, body[v20INTHdrLen:])
 		body = body[v20INTHdrLen+mdBytes:]
 	default:
-		return rep, 0, fmt.Errorf("rep_type %d is not supported (0 inner only, 1 INT)", repType)
+		return 0, fmt.Errorf("rep_type %d is not supported (0 inner only, 1 INT)", repType)
 	}
 	// A flow report with neither the hop latency nor both timestamps does
 	// not know it (podint's own: no probed ingress).
@@ -222,7 +222,7 @@ func decodeV20Report(b []byte, nodeID uint32) (Decoded, int, error) {
 		rep.Frame = body
 		rep.FrameErr = fmt.Errorf("inner type %d is not a truncated packet this decoder parses", inType)
 	}
-	return rep, total, nil
+	return total, nil
 }
 
 // decodeV20Metadata reads the baseline metadata m in ascending bit order;

@@ -13,6 +13,8 @@
 //   - pod start and removal through containerd's CRI (RunPodSandbox,
 //     Stop+RemovePodSandbox) with podint in the chain against without
 //   - the daemon's memory with 500 probes and 100k flows
+//   - podint-collector's lossless report rate on one core into PostgreSQL,
+//     its database lag, and its memory at 100k live flows
 //
 // It needs root, builds its own network namespaces, bpffs mounts and nodes
 // (test/harness), and removes them however it ends, Ctrl-C included. It is
@@ -85,6 +87,7 @@ var stages = []stage{
 	{"cni", measureCNILatency},
 	{"runtime", measureRuntimeLatency},
 	{"memory", measureMemory},
+	{"collector", measureCollector},
 }
 
 // bench is what every stage shares.

@@ -25,7 +25,15 @@ type Options struct {
 	Out      io.Writer
 	Live     bool   // redraw a live view (a terminal); else print report lines
 	DotPath  string // where to write the topology as Graphviz DOT ("" skips)
+	// ClusterView also runs podint-collector with a private PostgreSQL and
+	// prints the paths it joined at the end (ClusterViewAvailable says
+	// whether this machine can).
+	ClusterView bool
 }
+
+// ClusterViewAvailable is nil when the cluster view can run here (the
+// PostgreSQL server programs are installed), else what is missing.
+func ClusterViewAvailable() error { return clusterViewAvailable() }
 
 // Run builds the demo cluster, drives traffic and shows reports until ctx
 // ends or the duration passes; everything it created is removed on return,
@@ -41,6 +49,17 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer cluster.Close()
+	var view *clusterView
+	if o.ClusterView {
+		if err := clusterViewAvailable(); err != nil {
+			return fmt.Errorf("demo: the cluster view needs PostgreSQL (make deps installs it): %w", err)
+		}
+		fmt.Fprintln(o.Out, "starting podint-collector in the fabric with a private PostgreSQL...")
+		if view, err = startClusterView(ctx, cluster, o.BinDir); err != nil {
+			return err
+		}
+		defer view.Close()
+	}
 
 	col := collect.NewCollector()
 	// Without a terminal every report is printed: subscribe before the
@@ -53,7 +72,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	cctx, stopCollect := context.WithCancel(context.Background())
 	defer stopCollect()
-	for _, n := range cluster.Nodes {
+	for i, n := range cluster.Nodes {
 		// Each node's daemon reports to the collector on its own loopback,
 		// so the reports themselves never cross the probed uplink.
 		var conn net.PacketConn
@@ -65,6 +84,10 @@ func Run(ctx context.Context, o Options) error {
 		}
 		go col.Serve(cctx, conn)
 		n.Config.Collectors = []string{"127.0.0.1:32766"}
+		if view != nil {
+			n.Config.Collectors = append(n.Config.Collectors, view.collector())
+			n.Config.DaemonArgs = append(n.Config.DaemonArgs, view.nodeArgs(i+1)...)
+		}
 		if err := n.StartDaemon(ctx); err != nil {
 			return err
 		}
@@ -111,6 +134,13 @@ func Run(ctx context.Context, o Options) error {
 	fmt.Fprintln(o.Out)
 	if terr := printTopology(o.Out, cluster, o.DotPath); terr != nil && err == nil {
 		err = terr
+	}
+	if view != nil {
+		fmt.Fprintln(o.Out)
+		if verr := view.print(o.Out, time.Since(start)+time.Minute); verr != nil && err == nil {
+			err = verr
+		}
+		fmt.Fprintln(o.Out)
 	}
 	fmt.Fprintln(o.Out, "cleaning up")
 	return err

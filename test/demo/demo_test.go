@@ -17,7 +17,9 @@ import (
 // The demo without a terminal prints every report it counts: each node's
 // sequence numbers from 1 with no gap, as many lines as the summary's
 // report count, no drop of reason 0; then the summary under a heading,
-// with the loss counters.
+// with the loss counters; then the cluster view: podint-collector's paths,
+// among them the client's traffic to the database across the nodes, one
+// path with both pods named and both nodes' hops.
 func TestDemoPipeModePrintsEveryReport(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces, bpffs, TCX)")
@@ -29,7 +31,8 @@ func TestDemoPipeModePrintsEveryReport(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	err := Run(ctx, Options{BinDir: bin, Duration: 6 * time.Second, Out: &out, DotPath: filepath.Join(t.TempDir(), "topology.dot")})
+	err := Run(ctx, Options{BinDir: bin, Duration: 6 * time.Second, Out: &out, DotPath: filepath.Join(t.TempDir(), "topology.dot"),
+		ClusterView: true})
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
@@ -77,5 +80,19 @@ func TestDemoPipeModePrintsEveryReport(t *testing.T) {
 		if !strings.Contains(summary, want) {
 			t.Errorf("summary lacks %q:\n%s", want, summary)
 		}
+	}
+	_, view, ok := strings.Cut(summary, "CLUSTER VIEW")
+	if !ok {
+		t.Fatalf("no CLUSTER VIEW:\n%s", summary)
+	}
+	// INTERVAL PROTO SOURCE DESTINATION LATENCY REPORTS DROPS ROUTE, the
+	// route one hop per node: node-1[in>out] -> node-2[in>out].
+	crossNode := regexp.MustCompile(`(?m)^\S+\s+tcp\s+default/client\s+default/db\s+.*\s(\S+)\[\d+>\d+\] -> (\S+)\[\d+>\d+\]\s*$`)
+	m = crossNode.FindStringSubmatch(view)
+	if m == nil {
+		t.Fatalf("the cluster view has no path default/client -> default/db across both nodes:\n%s", view)
+	}
+	if m[1] == m[2] {
+		t.Errorf("the client's path to the database has both hops on %s, want one per node:\n%s", m[1], view)
 	}
 }

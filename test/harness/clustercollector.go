@@ -115,3 +115,6 @@ func (c *ClusterCollector) Close() error {
 	c.Stop(syscall.SIGTERM)
 	return os.Remove(c.LogPath)
 }
+
+// PID is the collector's process id.
+func (c *ClusterCollector) PID() int { return c.cmd.Process.Pid }

@@ -61,3 +61,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - name: cni-conf
   mountPath: /host{{ .Values.cni.confDir }}
 {{- end -}}
+
+{{/* The Secret holding the topology bearer token: the user's (collector.tokenSecret), or the one the chart makes. */}}
+{{- define "podint.tokenSecret" -}}
+{{- .Values.collector.tokenSecret | default (printf "%s-topology-token" (include "podint.fullname" .)) -}}
+{{- end -}}
