@@ -90,13 +90,13 @@ func (p *Postgres) Write(ctx context.Context, b *Batch) error {
 		}
 		// Rows are encoded as COPY reads them, one reused row at a time:
 		// an interval of 100k paths never exists twice in memory.
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_hops"}, hopColumns, &hopRows{paths: b.Paths}); err != nil {
+		if _, err := tx.Conn().PgConn().CopyFrom(ctx, newHopCopy(b.Paths), copyHopsSQL); err != nil {
 			return fmt.Errorf("copy hops: %w", err)
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_drops"}, dropColumns, &dropRows{paths: b.Paths}); err != nil {
 			return fmt.Errorf("copy drops: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO flow_hops SELECT * FROM stage_hops ON CONFLICT (`+keyColumns+`) DO UPDATE SET
+		if _, err := tx.Exec(ctx, `INSERT INTO flow_hops SELECT * FROM stage_hops ORDER BY `+keyColumns+` ON CONFLICT (`+keyColumns+`) DO UPDATE SET
 			reports = flow_hops.reports + excluded.reports,
 			bytes = flow_hops.bytes + excluded.bytes,
 			drops = flow_hops.drops + excluded.drops,

@@ -5,18 +5,14 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/podint/podint/collector/identity"
 	"github.com/podint/podint/collector/path"
 	"github.com/podint/podint/internal/intreport"
 )
 
-// hopRows is a batch's flow_hops rows for COPY (pgx.CopyFromSource), made
-// one at a time into one reused row.
+// hopRows walks a batch's hops: Next moves to the next, paths[p].Hops[h-1].
 type hopRows struct {
-	paths   []*path.Path
-	p, h    int // the next hop is paths[p].Hops[h]
-	row     []any
-	buckets []int64
+	paths []*path.Path
+	p, h  int
 }
 
 func (r *hopRows) Next() bool {
@@ -29,26 +25,6 @@ func (r *hopRows) Next() bool {
 	}
 	return false
 }
-
-func (r *hopRows) Values() ([]any, error) {
-	pa := r.paths[r.p]
-	h := pa.Hops[r.h-1]
-	var drops uint64
-	for _, n := range h.Drops {
-		drops += n
-	}
-	r.buckets = r.buckets[:0]
-	for _, c := range h.Latency.Counts {
-		r.buckets = append(r.buckets, int64(c))
-	}
-	r.row = append(hopKey(r.row[:0], pa, h), prefix(identity.SwitchIP(h.SwitchID)), h.Node, int16(h.Position),
-		pa.Src.Namespace, pa.Src.Name, pa.Src.Node, pa.Dst.Namespace, pa.Dst.Name, pa.Dst.Node,
-		int64(h.Reports), int64(h.Bytes), int64(drops), r.buckets, int64(h.Latency.Sum), int64(h.Latency.Max),
-		h.FirstSeen, h.LastSeen, prefix(pa.Service.Addr()), int32(pa.Service.Port()))
-	return r.row, nil
-}
-
-func (r *hopRows) Err() error { return nil }
 
 // hopKey appends the key columns of hop h of path pa to row.
 func hopKey(row []any, pa *path.Path, h *path.Hop) []any {

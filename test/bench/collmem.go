@@ -37,9 +37,13 @@ func (b *bench) collectorMemory(ctx context.Context, ns *harness.NetNS, pg *harn
 	defer rp.Close()
 	b.progress("collector memory: %d flows for %s", cp.memFlows, cp.memSeconds)
 	var most uint64
+	var depth float64 // the store queue's deepest, in intervals
 	sample := func() error {
 		rss, _, err := memoryOf(c.PID())
 		most = max(most, rss)
+		if m, err := scrape(c); err == nil {
+			depth = max(depth, m["podint_collector_store_queue_depth"])
+		}
 		return err
 	}
 	perSecond := float64(2 * cp.memFlows)
@@ -75,6 +79,7 @@ func (b *bench) collectorMemory(ctx context.Context, ns *harness.NetNS, pg *harn
 		{name: "  collector peak (VmHWM)", with: mib(float64(peak)), figure: mib(float64(peak))},
 		{name: "  Go heap in use at the end", with: mib(m["go_memstats_heap_inuse_bytes"]), figure: mib(m["go_memstats_heap_inuse_bytes"])},
 	}
+	rows = append(rows, row{name: "  store queue, deepest (intervals waiting for the database)", with: fmt.Sprintf("%.0f", depth), figure: fmt.Sprintf("%.0f", depth)})
 	if lost > 0 {
 		rows = append(rows, row{name: "  reports not received during the memory run", figure: fmt.Sprintf("%.0f of %d", lost, rp.sent)})
 	}

@@ -106,6 +106,11 @@ func measureCollector(ctx context.Context, b *bench) (section, error) {
 			with:   fmt.Sprintf("p50 %s, p99 %s", l.p50.Round(time.Millisecond), l.p99.Round(time.Millisecond)),
 			figure: fmt.Sprintf("p99 %.2f intervals", l.p99.Seconds()/cp.interval.Seconds()),
 			goal:   "≤ 2 intervals", verdict: atMost(l.p99.Seconds(), 2*cp.interval.Seconds())})
+		if l.writes > 0 {
+			sec.rows = append(sec.rows, row{name: fmt.Sprintf("  store write per interval (%d flow_hops rows), %s", 2*cp.flows, format),
+				with:   fmt.Sprintf("%s mean of %d", l.writeMean.Round(time.Millisecond), l.writes),
+				figure: fmt.Sprintf("PostgreSQL CPU %s per write", l.pgCPUPerWrite.Round(time.Millisecond))})
+		}
 		if l.missing > 0 {
 			sec.notes = append(sec.notes, fmt.Sprintf("%s lag run: %d intervals never became visible within the wait", format, l.missing))
 		}
@@ -192,7 +197,7 @@ func (b *bench) collectorKnee(ctx context.Context, ns *harness.NetNS, pg *harnes
 	if knee != nil {
 		lagRate = min(300e3, knee.achieved)
 	}
-	lag, err = b.collectorLag(ctx, pg, rp, lagRate, cp)
+	lag, err = b.collectorLag(ctx, c, pg, rp, lagRate, cp)
 	b.progress("collector %s: lag at %s/s: p50 %s, p99 %s", format, rate(lagRate), lag.p50.Round(time.Millisecond), lag.p99.Round(time.Millisecond))
 	lag.rate = lagRate
 	return knee, beyond, lag, err
@@ -200,7 +205,7 @@ func (b *bench) collectorKnee(ctx context.Context, ns *harness.NetNS, pg *harnes
 
 // collectorLag sends rate reports/s for cp.lagIntervals intervals and
 // measures how long each report took to become a row.
-func (b *bench) collectorLag(ctx context.Context, pg *harness.Postgres, rp *replay, rate float64, cp collPlan) (lagFigures, error) {
+func (b *bench) collectorLag(ctx context.Context, c *harness.ClusterCollector, pg *harness.Postgres, rp *replay, rate float64, cp collPlan) (lagFigures, error) {
 	// Start at an interval's start, so that every interval is whole.
 	time.Sleep(time.Until(time.Now().Truncate(cp.interval).Add(cp.interval)))
 	lw, err := watchBatches(ctx, pg, time.Now().Truncate(cp.interval))
@@ -208,13 +213,28 @@ func (b *bench) collectorLag(ctx context.Context, pg *harness.Postgres, rp *repl
 		return lagFigures{}, err
 	}
 	defer lw.stop()
+	m0, err := scrape(c)
+	if err != nil {
+		return lagFigures{}, err
+	}
+	pg0 := postgresCPU(pg)
 	rp.onSend = lw.sent
 	_, err = rp.run(rate, time.Duration(cp.lagIntervals)*cp.interval)
 	rp.onSend = nil
 	if err != nil {
 		return lagFigures{}, err
 	}
-	return lw.wait(cp.interval, 2*cp.interval+10*time.Second), nil
+	l := lw.wait(cp.interval, 2*cp.interval+10*time.Second)
+	m1, err := scrape(c)
+	if err != nil {
+		return l, err
+	}
+	if n := m1["podint_collector_store_write_seconds_count"] - m0["podint_collector_store_write_seconds_count"]; n > 0 {
+		l.writes = int(n)
+		l.writeMean = time.Duration((m1["podint_collector_store_write_seconds_sum"] - m0["podint_collector_store_write_seconds_sum"]) / n * float64(time.Second))
+		l.pgCPUPerWrite = (postgresCPU(pg) - pg0) / time.Duration(n)
+	}
+	return l, nil
 }
 
 func (b *bench) collectorStep(c *harness.ClusterCollector, pg *harness.Postgres, rp *replay, offered float64, d time.Duration) (collStep, error) {

@@ -23,6 +23,10 @@ type lagFigures struct {
 	rate     float64 // reports/s of the run
 	p50, p99 time.Duration
 	missing  int // intervals never seen in the database within the wait
+	// the store's writes during the run, from the collector's metrics
+	writes        int
+	writeMean     time.Duration
+	pgCPUPerWrite time.Duration // PostgreSQL's CPU time per write
 }
 
 // lagWatch polls write_batches (one row per batch, committed with the
