@@ -197,6 +197,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.close()
 		return err
 	}
+	pprofL, err := d.pprofListener()
+	if err != nil {
+		if httpSrv != nil {
+			httpSrv.l.Close()
+		}
+		l.Close()
+		d.close()
+		return err
+	}
 	d.log.Info("podintd running", "root", d.paths.Root, "socket", l.Addr().String(),
 		"switch_id", d.store.Topology().GetNode().GetSwitchIp(), "collectors", d.cfg.Collectors,
 		"format", d.cfg.ReportFormat, "probes", len(d.store.Probes()), "http", d.cfg.HTTPListen)
@@ -205,6 +214,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return api.Serve(gctx, l, srv) })
 	if httpSrv != nil {
 		g.Go(func() error { return httpSrv.run(gctx) })
+	}
+	if pprofL != nil {
+		g.Go(func() error { return servePprof(gctx, pprofL) })
 	}
 	if d.watcher != nil {
 		g.Go(func() error { return d.watcher.Run(gctx) })

@@ -92,6 +92,9 @@ type bench struct {
 	plan    plan
 	binDir  string
 	cleanup *cleanupStack
+	// pprofDir, when set, receives a CPU profile of podintd for every step
+	// of the pipeline stage.
+	pprofDir string
 }
 
 // progress tells the person waiting what is running; the table goes to stdout.
@@ -103,11 +106,12 @@ func main() {
 	short := flag.Bool("short", false, "a smaller run (about two minutes) for CI")
 	binDir := flag.String("bin-dir", "", "podint binaries and reference CNI plugins (default: built into a temporary directory)")
 	only := flag.String("stages", "", "comma-separated stages to run (default all: "+stageNames()+")")
+	pprofDir := flag.String("pprof-dir", "", "write a CPU profile of podintd for every step of the pipeline stage into this directory (go tool pprof -top FILE)")
 	flag.Parse()
-	os.Exit(run(*short, *binDir, *only))
+	os.Exit(run(*short, *binDir, *only, *pprofDir))
 }
 
-func run(short bool, binDir, only string) int {
+func run(short bool, binDir, only, pprofDir string) int {
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: needs root (network namespaces, bpffs, BPF programs, TCX)")
 		return 2
@@ -116,7 +120,7 @@ func run(short bool, binDir, only string) int {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 2
 	}
-	b := &bench{plan: fullPlan, cleanup: &cleanupStack{}}
+	b := &bench{plan: fullPlan, cleanup: &cleanupStack{}, pprofDir: pprofDir}
 	if short {
 		b.plan = shortPlan
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -63,8 +64,11 @@ func measurePipeline(ctx context.Context, b *bench) (section, error) {
 }
 
 func (b *bench) pipelineKnee(ctx context.Context, name, format string) (knee, beyond *stepResult, err error) {
-	n, err := b.startNode(ctx, nodeOptions{name: name, subnet: "10.25.0.0/24", oneCore: true,
-		daemonArgs: []string{"--report-format", format}})
+	args := []string{"--report-format", format}
+	if b.pprofDir != "" {
+		args = append(args, "--pprof-listen", pprofAddr)
+	}
+	n, err := b.startNode(ctx, nodeOptions{name: name, subnet: "10.25.0.0/24", oneCore: true, daemonArgs: args})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -81,7 +85,7 @@ func (b *bench) pipelineKnee(ctx context.Context, name, format string) (knee, be
 		if ctx.Err() != nil {
 			return stepResult{}, ctx.Err()
 		}
-		r, err := b.pipelineStep(ctx, n, p, offered)
+		r, err := b.pipelineStep(ctx, n, p, offered, format)
 		if err == nil {
 			b.progress("pipeline %s: offered %s/s, produced %s/s, lost %d of %d %s", format, rate(offered), rate(r.achieved), r.lost, r.events, r.where)
 		}
@@ -123,7 +127,7 @@ func (p *producer) run(rate float64, d time.Duration) error {
 	return nil
 }
 
-func (b *bench) pipelineStep(ctx context.Context, n *benchNode, p *producer, offered float64) (stepResult, error) {
+func (b *bench) pipelineStep(ctx context.Context, n *benchNode, p *producer, offered float64, format string) (stepResult, error) {
 	r := stepResult{offered: offered}
 	k0, err := p.probes.Counters()
 	if err != nil {
@@ -138,11 +142,22 @@ func (b *bench) pipelineStep(ctx context.Context, n *benchNode, p *producer, off
 	if err != nil {
 		return r, err
 	}
+	var profiled chan error
+	if b.pprofDir != "" {
+		profiled = make(chan error, 1)
+		path := filepath.Join(b.pprofDir, fmt.Sprintf("podintd-%s-%.0fk.pprof", format, offered/1e3))
+		go func() { profiled <- profileDaemon(ctx, n.NS, b.plan.pipeStep, path) }()
+	}
 	t := time.Now()
 	if err := p.run(offered, b.plan.pipeStep); err != nil {
 		return r, err
 	}
 	took := time.Since(t)
+	if profiled != nil {
+		if err := <-profiled; err != nil {
+			return r, err
+		}
+	}
 	k1, err := p.probes.Counters()
 	if err != nil {
 		return r, err
