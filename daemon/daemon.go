@@ -52,6 +52,7 @@ type Daemon struct {
 	store    *registry.Store
 	exporter *exporter.Exporter
 	reader   *events.Reader
+	builder  *events.Builder // the reader's goroutine's
 	watcher  *watchlist.Watcher
 	hub      *reports.Hub
 	stats    io.Closer // BPF run time statistics, while --bpf-stats holds them on
@@ -79,6 +80,7 @@ func New(cfg config.Config, opts Options) (d *Daemon, err error) {
 	format, _ := intreport.ParseFormat(cfg.ReportFormat)
 	d = &Daemon{cfg: cfg, opts: opts, paths: instance.New(cfg.Root), log: log,
 		switchID: binary.BigEndian.Uint32(sw.AsSlice()), hub: reports.NewHub(0)}
+	d.builder = events.NewBuilder(d.switchID)
 
 	settings := bpf.DefaultSettings
 	settings.ReportInterval = cfg.ReportInterval
@@ -257,7 +259,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 // deliver turns one probe event into a report for the collectors and the
 // live subscribers. It runs for every event: keep it allocation-light.
 func (d *Daemon) deliver(ev *bpf.Event) {
-	r := events.ToReport(ev, d.switchID)
-	d.hub.Publish(ev, &r)
-	d.exporter.Send(&r)
+	r := d.builder.Build(ev)
+	d.hub.Publish(ev, r)
+	d.exporter.Send(r)
 }
