@@ -20,6 +20,11 @@ const (
 	// one sendmmsg: enough to amortize the syscall, small enough to keep
 	// the latency of the first report low.
 	maxBatch = 64
+	// lingerDelay is how long a report waits for others to share its send
+	// (the Go runtime may round it up to a millisecond when idle): what
+	// the kernel spares per datagram in a batch is worth more than this
+	// latency for telemetry of intervals of a second.
+	lingerDelay = 200 * time.Microsecond
 	// redialInterval spaces attempts to open a socket that failed to open.
 	redialInterval = time.Second
 	// maxRetryInterval bounds the back-off of a collector whose socket
@@ -123,14 +128,19 @@ func (c *collector) run() {
 	backoff, armed := redialInterval, true
 	retry := time.NewTimer(0)
 	defer retry.Stop()
+	linger := time.NewTimer(lingerDelay)
+	linger.Stop()
 	for {
 		select {
 		case <-retry.C:
 			armed = false
 			_ = c.open()
 		case r := <-c.queue:
-			batch = append(batch[:0], r)
-			c.send(c.take(batch))
+			batch = c.take(append(batch[:0], r))
+			if len(batch) < maxBatch {
+				batch = c.gather(batch, linger)
+			}
+			c.send(batch)
 		case <-c.stop:
 			for batch = c.take(batch[:0]); len(batch) > 0; batch = c.take(batch[:0]) {
 				c.send(batch)
@@ -145,6 +155,22 @@ func (c *collector) run() {
 			backoff, armed = min(2*backoff, maxRetryInterval), true
 		}
 	}
+}
+
+// gather waits for a batch that is not full to fill, at most for the
+// timer's time: a send carrying many datagrams (one GSO send, one
+// sendmmsg) costs the kernel little more than one carrying a single
+// datagram, and reports trickling in one by one as the reader wakes for
+// each would otherwise be sent one by one. The timer's channel is the
+// sender's; Close does not wait for it.
+func (c *collector) gather(batch []*intreport.Report, timer *time.Timer) []*intreport.Report {
+	timer.Reset(lingerDelay)
+	select {
+	case <-timer.C:
+	case <-c.stop:
+		timer.Stop()
+	}
+	return c.take(batch)
 }
 
 // take adds to batch what is queued already, without waiting for more.
