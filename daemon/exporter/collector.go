@@ -54,6 +54,7 @@ type collector struct {
 	queue   chan *intreport.Report
 	stop    chan struct{}
 	done    chan struct{}
+	nudge   chan struct{} // see nudgeSender
 	gate    chan struct{}
 	dial    func(network, address string) (net.Conn, error)
 	noGSO   bool // never segment (a test's baseline)
@@ -93,6 +94,7 @@ func newCollector(name, target string, cfg Config, log *slog.Logger, s seams) *c
 		queue:   make(chan *intreport.Report, cfg.QueueLen),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
+		nudge:   make(chan struct{}, 1),
 		gate:    s.gate,
 		dial:    s.dial,
 		noGSO:   s.noGSO,
@@ -155,35 +157,6 @@ func (c *collector) run() {
 			backoff, armed = min(2*backoff, maxRetryInterval), true
 		}
 	}
-}
-
-// gather waits for a batch that is not full to fill, at most for the
-// timer's time: a send carrying many datagrams (one GSO send, one
-// sendmmsg) costs the kernel little more than one carrying a single
-// datagram, and reports trickling in one by one as the reader wakes for
-// each would otherwise be sent one by one. The timer's channel is the
-// sender's; Close does not wait for it.
-func (c *collector) gather(batch []*intreport.Report, timer *time.Timer) []*intreport.Report {
-	timer.Reset(lingerDelay)
-	select {
-	case <-timer.C:
-	case <-c.stop:
-		timer.Stop()
-	}
-	return c.take(batch)
-}
-
-// take adds to batch what is queued already, without waiting for more.
-func (c *collector) take(batch []*intreport.Report) []*intreport.Report {
-	for len(batch) < maxBatch {
-		select {
-		case r := <-c.queue:
-			batch = append(batch, r)
-		default:
-			return batch
-		}
-	}
-	return batch
 }
 
 // send encodes batch into datagrams and writes them. Sequence numbers are

@@ -165,6 +165,9 @@ func (e *Exporter) Send(r *intreport.Report) {
 	for _, c := range *e.collectors.Load() {
 		select {
 		case c.queue <- r:
+			if len(c.queue) == maxBatch {
+				c.nudgeSender() // a full batch waits: no need to linger
+			}
 			continue
 		default:
 		}
@@ -174,6 +177,7 @@ func (e *Exporter) Send(r *intreport.Report) {
 		// the ring buffer could have held. The sender never blocks on its
 		// collector (writes do not wait), so this costs at most a
 		// reschedule per report, however slow or dead the collector.
+		c.nudgeSender()
 		runtime.Gosched()
 		select {
 		case c.queue <- r:
