@@ -88,7 +88,7 @@ bench: deps build
 	# the sandbox (pause) image's binary, static, for the pod start stage
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./test/cri/pause
 	$(GO) run ./test/bench --bin-dir $(BIN) $(BENCH_FLAGS)
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./internal/intreport ./daemon/events ./collector/service
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./internal/intreport ./daemon/events ./daemon/exporter ./collector/service
 
 ## bench-short: the same table in about two minutes, for CI: it keeps
 ## the benchmark from rotting; its figures are rougher.

@@ -53,6 +53,7 @@ type Daemon struct {
 	store    *registry.Store
 	exporter *exporter.Exporter
 	reader   *events.Reader
+	builder  *events.Builder // the reader's goroutine's
 	watcher  *watchlist.Watcher
 	hub      *reports.Hub
 	nat      *translations.Table // recent NATed connections, for the collector
@@ -82,6 +83,7 @@ func New(cfg config.Config, opts Options) (d *Daemon, err error) {
 	d = &Daemon{cfg: cfg, opts: opts, paths: instance.New(cfg.Root), log: log,
 		switchID: binary.BigEndian.Uint32(sw.AsSlice()), hub: reports.NewHub(0),
 		nat: translations.New(0, 0)}
+	d.builder = events.NewBuilder(d.switchID)
 
 	settings := bpf.DefaultSettings
 	settings.ReportInterval = cfg.ReportInterval
@@ -200,6 +202,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.close()
 		return err
 	}
+	pprofL, err := d.pprofListener()
+	if err != nil {
+		if httpSrv != nil {
+			httpSrv.l.Close()
+		}
+		l.Close()
+		d.close()
+		return err
+	}
 	d.log.Info("podintd running", "root", d.paths.Root, "socket", l.Addr().String(),
 		"switch_id", d.store.Topology().GetNode().GetSwitchIp(), "collectors", d.cfg.Collectors,
 		"format", d.cfg.ReportFormat, "probes", len(d.store.Probes()), "http", d.cfg.HTTPListen)
@@ -208,6 +219,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return api.Serve(gctx, l, srv) })
 	if httpSrv != nil {
 		g.Go(func() error { return httpSrv.run(gctx) })
+	}
+	if pprofL != nil {
+		g.Go(func() error { return servePprof(gctx, pprofL) })
 	}
 	if d.watcher != nil {
 		g.Go(func() error { return d.watcher.Run(gctx) })
@@ -248,8 +262,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 // deliver turns one probe event into a report for the collectors and the
 // live subscribers. It runs for every event: keep it allocation-light.
 func (d *Daemon) deliver(ev *bpf.Event) {
-	r := events.ToReport(ev, d.switchID)
-	d.hub.Publish(ev, &r)
+	r := d.builder.Build(ev)
+	d.hub.Publish(ev, r)
 	d.nat.Observe(ev, r.Flow)
-	d.exporter.Send(&r)
+	d.exporter.Send(r)
 }

@@ -138,5 +138,5 @@ var flagNames = map[string]string{
 	"Root": "root", "NodeName": "node-name", "SwitchID": "switch-id", "ReportFormat": "report-format",
 	"SnapLen": "snap-len", "Uplinks": "uplink", "Watchlist": "watchlist", "ConfigFile": "config",
 	"HTTPListen": "http-listen", "HTTPTokenFile": "http-token-file", "APIGroup": "api-group", "CNICacheDir": "cni-cache-dir",
-	"DetachOnExit": "detach-on-exit", "BPFStats": "bpf-stats",
+	"DetachOnExit": "detach-on-exit", "BPFStats": "bpf-stats", "PprofListen": "pprof-listen",
 }

@@ -50,6 +50,7 @@ type Config struct {
 	CNICacheDir   string // libcni's cache directory (results/ inside); "" = <root>/var/lib/cni
 	DetachOnExit  bool   // detach every probe on SIGTERM instead of leaving them running
 	BPFStats      bool   // turn on the kernel's BPF run time statistics while running
+	PprofListen   string // host:port serving Go's /debug/pprof/ for profiling; "" = none
 }
 
 // Default returns the defaults, the one place they are written down.
@@ -88,6 +89,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.CNICacheDir, "cni-cache-dir", c.CNICacheDir, "the container runtime's libcni cache directory, read to rebuild registrations missed while podintd was down (default <root>/var/lib/cni)")
 	fs.BoolVar(&c.DetachOnExit, "detach-on-exit", c.DetachOnExit, "on SIGTERM, detach every probe and forget its registration (default: probes keep running without the daemon)")
 	fs.BoolVar(&c.BPFStats, "bpf-stats", c.BPFStats, "enable the kernel's BPF run time statistics while podintd runs, for the per-program run time metrics")
+	fs.StringVar(&c.PprofListen, "pprof-listen", c.PprofListen, "host:port serving Go's /debug/pprof/ profiles of podintd, without authentication: keep it on loopback (default: off)")
 }
 
 // ApplyEnv sets every flag not given on the command line from its
@@ -140,6 +142,11 @@ func (c *Config) Validate() error {
 	if c.HTTPListen != "" {
 		if _, port, err := net.SplitHostPort(c.HTTPListen); err != nil || port == "" {
 			errs = append(errs, fmt.Errorf("http-listen: %q is not host:port (e.g. 127.0.0.1:9765)", c.HTTPListen))
+		}
+	}
+	if c.PprofListen != "" {
+		if _, port, err := net.SplitHostPort(c.PprofListen); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("pprof-listen: %q is not host:port (e.g. 127.0.0.1:6060)", c.PprofListen))
 		}
 	}
 	if c.APIGroup != "" {

@@ -39,6 +39,24 @@ func Decode(raw []byte) (*bpf.Event, error) {
 	return ev, nil
 }
 
+// view interprets a raw record in place when it is a whole, aligned
+// struct event (what the probes write), else decodes it into scratch: no
+// copy, no allocation. The event is valid until raw or scratch is reused.
+func view(raw []byte, scratch *bpf.Event) (*bpf.Event, error) {
+	if len(raw) >= recordSize && uintptr(unsafe.Pointer(&raw[0]))%unsafe.Alignof(bpf.Event{}) == 0 {
+		return (*bpf.Event)(unsafe.Pointer(&raw[0])), nil
+	}
+	if len(raw) < minRecordSize {
+		return nil, fmt.Errorf("ring buffer record of %d bytes, want %d: probes and daemon are of different versions", len(raw), recordSize)
+	}
+	*scratch = bpf.Event{}
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(scratch)), recordSize), raw)
+	if len(raw) < recordSize {
+		scratch.SnapLen = uint16(min(int(scratch.SnapLen), len(raw)-minRecordSize))
+	}
+	return scratch, nil
+}
+
 // FlowOf converts the probes' flow key into a report's flow.
 func FlowOf(k *bpf.FlowKey) intreport.Flow {
 	return intreport.Flow{
@@ -52,17 +70,23 @@ func FlowOf(k *bpf.FlowKey) intreport.Flow {
 
 // ToReport builds the INT report for ev on switch switchID.
 func ToReport(ev *bpf.Event, switchID uint32) intreport.Report {
+	var r intreport.Report
+	fillReport(&r, ev, switchID, make([]byte, captured(ev)))
+	return r
+}
+
+// captured is how many bytes of its packet ev carries.
+func captured(ev *bpf.Event) int { return min(int(ev.SnapLen), len(ev.Data)) }
+
+// fillReport builds into r the report for ev, copying its capture into
+// frame, which holds captured(ev) bytes.
+func fillReport(r *intreport.Report, ev *bpf.Event, switchID uint32, frame []byte) {
 	kind := intreport.KindFlow
 	if ev.Type == bpf.EventDrop {
 		kind = intreport.KindDrop
 	}
-	snap := int(ev.SnapLen)
-	if snap > len(ev.Data) {
-		snap = len(ev.Data)
-	}
-	frame := make([]byte, snap)
-	copy(frame, ev.Data[:snap])
-	r := intreport.Report{
+	copy(frame, ev.Data[:len(frame)])
+	*r = intreport.Report{
 		Kind:        kind,
 		SwitchID:    switchID,
 		IngressPort: ev.IngressIfindex,
@@ -78,7 +102,6 @@ func ToReport(ev *bpf.Event, switchID uint32) intreport.Report {
 	if kind == intreport.KindDrop {
 		r.DropReason = intreport.KernelDropReasonCode(bpf.KernelDropReasonName(ev.DropReason), ttlOf(frame, r.FrameL2))
 	}
-	return r
 }
 
 // ttlOf reads the IPv4 TTL or IPv6 hop limit of a captured packet, -1 when

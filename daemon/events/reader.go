@@ -15,7 +15,9 @@ import (
 )
 
 // Sink receives decoded events. It must not block for long: the ring buffer
-// fills while it does, and the probes count what they cannot write.
+// fills while it does, and the probes count what they cannot write. The
+// event is valid only during the call (it is read in place, in the
+// reader's buffer): copy what is kept.
 type Sink func(*bpf.Event)
 
 // Reader drains the probes' ring buffer into a Sink.
@@ -25,6 +27,7 @@ type Reader struct {
 
 	received  atomic.Uint64
 	malformed atomic.Uint64
+	scratch   bpf.Event // a record shorter than struct event, decoded
 }
 
 // NewReader opens a reader on the ring buffer map.
@@ -50,7 +53,7 @@ func (r *Reader) Run(ctx context.Context, sink Sink) error {
 			}
 			return fmt.Errorf("read ring buffer: %w", err)
 		}
-		ev, err := Decode(rec.RawSample)
+		ev, err := view(rec.RawSample, &r.scratch)
 		if err != nil {
 			if r.malformed.Add(1) == 1 {
 				r.log.Error("malformed ring buffer record", "err", err)

@@ -20,6 +20,11 @@ const (
 	// one sendmmsg: enough to amortize the syscall, small enough to keep
 	// the latency of the first report low.
 	maxBatch = 64
+	// lingerDelay is how long a report waits for others to share its send
+	// (the Go runtime may round it up to a millisecond when idle): what
+	// the kernel spares per datagram in a batch is worth more than this
+	// latency for telemetry of intervals of a second.
+	lingerDelay = 200 * time.Microsecond
 	// redialInterval spaces attempts to open a socket that failed to open.
 	redialInterval = time.Second
 	// maxRetryInterval bounds the back-off of a collector whose socket
@@ -42,15 +47,18 @@ type batchWriter interface {
 // Everything but the queue, the counters and the last error belongs to its
 // run goroutine.
 type collector struct {
-	name   string // as configured
-	target string // host:port to dial
-	cfg    Config
-	log    *slog.Logger
-	queue  chan *intreport.Report
-	stop   chan struct{}
-	done   chan struct{}
-	gate   chan struct{}
-	dial   func(network, address string) (net.Conn, error)
+	name    string // as configured
+	target  string // host:port to dial
+	cfg     Config
+	log     *slog.Logger
+	queue   chan *intreport.Report
+	stop    chan struct{}
+	done    chan struct{}
+	nudge   chan struct{} // see nudgeSender
+	gate    chan struct{}
+	dial    func(network, address string) (net.Conn, error)
+	noGSO   bool // never segment (a test's baseline)
+	sockopt func(fd int) error
 
 	conn       *net.UDPConn
 	writer     batchWriter
@@ -58,15 +66,15 @@ type collector struct {
 	lastDial   time.Time
 	seq        intreport.Sequence
 	v20        *intreport.V20Batch
-	v05Bufs    [][]byte
-	msgs       []ipv4.Message
-	perMsg     []int // reports in each message
+	out        *outbox
+	gso        bool // UDP GSO on this socket: until the kernel refuses it
 	errLogAt   time.Time
 	unlogged   uint64 // send errors since the last log line
 	dropLogAt  time.Time
 	loggedDrop uint64
 
 	reports, datagrams, sendErrors, queueDrops atomic.Uint64
+	messages                                   atomic.Uint64 // sends handed to the kernel (a GSO send is one)
 
 	mu         sync.Mutex // guards the fields below, which Stats reads
 	addr       string
@@ -82,13 +90,16 @@ func newCollector(name, target string, cfg Config, log *slog.Logger, s seams) *c
 	}
 	c := &collector{
 		name: name, target: target, cfg: cfg,
-		log:   log.With("collector", name),
-		queue: make(chan *intreport.Report, cfg.QueueLen),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
-		gate:  s.gate,
-		dial:  s.dial,
-		seq:   intreport.SequenceFrom(cfg.Format, first),
+		log:     log.With("collector", name),
+		queue:   make(chan *intreport.Report, cfg.QueueLen),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		nudge:   make(chan struct{}, 1),
+		gate:    s.gate,
+		dial:    s.dial,
+		noGSO:   s.noGSO,
+		sockopt: s.sockopt,
+		seq:     intreport.SequenceFrom(cfg.Format, first),
 	}
 	if c.dial == nil {
 		c.dial = (&net.Dialer{Timeout: dialTimeout}).Dial
@@ -96,11 +107,9 @@ func newCollector(name, target string, cfg Config, log *slog.Logger, s seams) *c
 	if cfg.Format == intreport.FormatV20 {
 		// One budget for both families: what fits with IPv6 headers fits with IPv4's.
 		c.v20, _ = intreport.NewV20Batch(cfg.HwID, cfg.SnapLen, cfg.MTU-udpIPv6Overhead, &c.seq) // limits checked in Config
+		c.out = newOutbox(maxBatch * (cfg.MTU - udpIPv4Overhead))
 	} else {
-		c.v05Bufs = make([][]byte, maxBatch)
-		for i := range c.v05Bufs {
-			c.v05Bufs[i] = make([]byte, 0, intreport.V05MaxHeaderLen+cfg.SnapLen)
-		}
+		c.out = newOutbox(maxBatch * (intreport.V05MaxHeaderLen + cfg.SnapLen))
 	}
 	return c
 }
@@ -121,14 +130,19 @@ func (c *collector) run() {
 	backoff, armed := redialInterval, true
 	retry := time.NewTimer(0)
 	defer retry.Stop()
+	linger := time.NewTimer(lingerDelay)
+	linger.Stop()
 	for {
 		select {
 		case <-retry.C:
 			armed = false
 			_ = c.open()
 		case r := <-c.queue:
-			batch = append(batch[:0], r)
-			c.send(c.take(batch))
+			batch = c.take(append(batch[:0], r))
+			if len(batch) < maxBatch {
+				batch = c.gather(batch, linger)
+			}
+			c.send(batch)
 		case <-c.stop:
 			for batch = c.take(batch[:0]); len(batch) > 0; batch = c.take(batch[:0]) {
 				c.send(batch)
@@ -145,41 +159,25 @@ func (c *collector) run() {
 	}
 }
 
-// take adds to batch what is queued already, without waiting for more.
-func (c *collector) take(batch []*intreport.Report) []*intreport.Report {
-	for len(batch) < maxBatch {
-		select {
-		case r := <-c.queue:
-			batch = append(batch, r)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
 // send encodes batch into datagrams and writes them. Sequence numbers are
 // taken even for datagrams that fail, so the collector sees the loss.
 func (c *collector) send(batch []*intreport.Report) {
-	c.msgs, c.perMsg = c.msgs[:0], c.perMsg[:0]
-	add := func(d []byte, reports int) {
-		c.msgs = append(c.msgs, ipv4.Message{Buffers: [][]byte{d}})
-		c.perMsg = append(c.perMsg, reports)
-	}
+	c.out.reset()
 	if c.v20 != nil {
 		for _, r := range batch {
 			n := c.v20.Len()
 			if d := c.v20.Add(r); d != nil {
-				add(d, n)
+				c.out.add(d, n)
 			}
 		}
 		if n := c.v20.Len(); n > 0 {
-			add(c.v20.Flush(), n)
+			c.out.add(c.v20.Flush(), n)
 		}
 	} else {
-		for i, r := range batch {
-			c.v05Bufs[i] = intreport.AppendV05(c.v05Bufs[i][:0], r, c.cfg.HwID, c.seq.Next(), c.cfg.SnapLen)
-			add(c.v05Bufs[i], 1)
+		// Encoded in place, back to back, ready for one segmented send.
+		for _, r := range batch {
+			c.out.buf = intreport.AppendV05(c.out.buf, r, c.cfg.HwID, c.seq.Next(), c.cfg.SnapLen)
+			c.out.closeDatagram(1)
 		}
 	}
 	c.write()
@@ -188,30 +186,44 @@ func (c *collector) send(batch []*intreport.Report) {
 
 func (c *collector) write() {
 	if err := c.open(); err != nil {
-		c.fail(err, len(c.msgs))
+		c.fail(err, c.out.datagrams())
 		return
 	}
-	for i := 0; i < len(c.msgs); {
-		n, err := c.writer.WriteBatch(c.msgs[i:], writeFlags)
+	o := c.out
+	o.pack(0, c.gso)
+	for m := 0; m < len(o.msgs); {
+		n, err := c.writer.WriteBatch(o.msgs[m:], writeFlags)
 		n = max(n, 0) // the raw sendmmsg result: -1 on error
-		for _, k := range c.perMsg[i : i+n] {
-			c.reports.Add(uint64(k))
+		for k := m; k < m+n; k++ {
+			c.reports.Add(uint64(o.msgReports(k)))
+			c.datagrams.Add(uint64(o.segments(k)))
 		}
-		c.datagrams.Add(uint64(n))
-		i += n
+		c.messages.Add(uint64(n))
+		m += n
 		if err == nil && n == 0 {
 			err = errors.New("sendmmsg sent nothing")
 		}
-		if err != nil {
-			// The first unsent datagram met the error (ECONNREFUSED from an
-			// ICMP port unreachable, EHOSTUNREACH, EAGAIN with a full socket
-			// buffer, EMSGSIZE above the path MTU): it is lost; go on.
-			c.fail(err, 1)
-			i++
-			if _, perr := netip.ParseAddrPort(c.target); perr != nil {
-				c.closeConn() // a name: resolve it again, the collector may have moved
-				return
-			}
+		if err == nil {
+			continue
+		}
+		if o.segments(m) > 1 && gsoRefused(err) {
+			// Nothing of the message was sent: send its datagrams and the
+			// rest one by one, and no longer segment on this socket.
+			c.gso = false
+			c.log.Info("INT collector: the kernel refuses UDP segmentation offload (GSO) on this socket; sending datagram by datagram",
+				"err", err, "segment_bytes", o.size(o.first[m]))
+			o.pack(o.first[m], false)
+			m = 0
+			continue
+		}
+		// The first unsent datagram met the error (ECONNREFUSED from an
+		// ICMP port unreachable, EHOSTUNREACH, EAGAIN with a full socket
+		// buffer, EMSGSIZE above the path MTU): it is lost; go on.
+		c.fail(err, o.segments(m))
+		m++
+		if _, perr := netip.ParseAddrPort(c.target); perr != nil {
+			c.closeConn() // a name: resolve it again, the collector may have moved
+			return
 		}
 	}
 }
@@ -248,12 +260,18 @@ func (c *collector) open() error {
 	if err := setDontFragment(uc, !v4); err != nil {
 		c.log.Warn("INT collector: cannot set Don't Fragment; reports may be fragmented", "err", err)
 	}
+	if c.sockopt != nil {
+		if rc, err := uc.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) { _ = c.sockopt(int(fd)) })
+		}
+	}
 	if v4 {
 		c.writer = ipv4.NewPacketConn(uc)
 	} else {
 		c.writer = ipv6.NewPacketConn(uc)
 	}
 	c.conn, c.dialErr = uc, nil
+	c.gso = gsoSupported && !c.noGSO
 	c.mu.Lock()
 	c.addr = remote.String()
 	wasUnresolved := c.unresolved != ""

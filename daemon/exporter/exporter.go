@@ -12,6 +12,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,6 +125,11 @@ type seams struct {
 	// dial opens a collector's socket (default net.Dialer.Dial), so that a
 	// test can make a name resolve later.
 	dial func(network, address string) (net.Conn, error)
+	// noGSO sends one datagram per message, as without UDP GSO; sockopt
+	// is applied to every socket opened, so that a test can make the
+	// kernel refuse segmentation.
+	noGSO   bool
+	sockopt func(fd int) error
 }
 
 // New starts an exporter. It fails only on a configuration error; sockets
@@ -157,6 +163,22 @@ func (e *Exporter) Send(r *intreport.Report) {
 		return
 	}
 	for _, c := range *e.collectors.Load() {
+		select {
+		case c.queue <- r:
+			if len(c.queue) == maxBatch {
+				c.nudgeSender() // a full batch waits: no need to linger
+			}
+			continue
+		default:
+		}
+		// Full: let the collector's sender run once before dropping r. On
+		// one CPU (GOMAXPROCS=1) the reader would otherwise fill the queue
+		// in a burst faster than the sender gets scheduled, and drop what
+		// the ring buffer could have held. The sender never blocks on its
+		// collector (writes do not wait), so this costs at most a
+		// reschedule per report, however slow or dead the collector.
+		c.nudgeSender()
+		runtime.Gosched()
 		select {
 		case c.queue <- r:
 		default:

@@ -3,7 +3,9 @@
 package exporter
 
 import (
+	"errors"
 	"net"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -36,4 +38,31 @@ func setDontFragment(c *net.UDPConn, v6 bool) error {
 		return err
 	}
 	return serr
+}
+
+// gsoSupported: Linux segments UDP sends given UDP_SEGMENT (since 4.18).
+const gsoSupported = true
+
+// segmentSizeLen is the length of one UDP_SEGMENT control message.
+var segmentSizeLen = unix.CmsgSpace(2)
+
+// appendSegmentSize appends the control message asking the kernel to cut
+// a send into datagrams of size bytes (UDP GSO).
+func appendSegmentSize(b []byte, size int) []byte {
+	at := len(b)
+	b = append(b, make([]byte, segmentSizeLen)...)
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[at]))
+	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	*(*uint16)(unsafe.Pointer(&b[at+unix.CmsgLen(0)])) = uint16(size)
+	return b
+}
+
+// gsoRefused says whether err is the kernel refusing a segmented send
+// (rather than the datagrams' own fate): no UDP_SEGMENT (before 4.18),
+// a socket or route it cannot segment for (EINVAL without checksums,
+// EIO through IPsec), or segments above the path MTU (EMSGSIZE).
+func gsoRefused(err error) bool {
+	return errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EIO) || errors.Is(err, unix.EMSGSIZE) ||
+		errors.Is(err, unix.ENOPROTOOPT) || errors.Is(err, unix.EOPNOTSUPP)
 }

@@ -268,5 +268,8 @@ func parseTunnel(p *Packet, b []byte) {
 		}
 		t.Inner = ip.Flow
 	}
-	p.Tunnel = &t
+	// A copy escapes, not t: taking t's address would put every UDP
+	// packet's t on the heap, tunnel or not (an allocation per report).
+	tunnel := t
+	p.Tunnel = &tunnel
 }

@@ -95,6 +95,12 @@ type bench struct {
 	plan    plan
 	binDir  string
 	cleanup *cleanupStack
+	// pprofDir, when set, receives a CPU profile of podintd for every step
+	// of the pipeline stage.
+	pprofDir string
+	// pipelineNoGRO: the pipeline stage's collector reads datagram by
+	// datagram, the kernel segmenting on the daemon's core.
+	pipelineNoGRO bool
 }
 
 // progress tells the person waiting what is running; the table goes to stdout.
@@ -106,11 +112,13 @@ func main() {
 	short := flag.Bool("short", false, "a smaller run (about two minutes) for CI")
 	binDir := flag.String("bin-dir", "", "podint binaries and reference CNI plugins (default: built into a temporary directory)")
 	only := flag.String("stages", "", "comma-separated stages to run (default all: "+stageNames()+")")
+	pprofDir := flag.String("pprof-dir", "", "write a CPU profile of podintd for every step of the pipeline stage into this directory (go tool pprof -top FILE)")
+	noGRO := flag.Bool("pipeline-no-gro", false, "the pipeline stage's collector reads without UDP_GRO: the kernel cuts segmented sends into datagrams on the daemon's core")
 	flag.Parse()
-	os.Exit(run(*short, *binDir, *only))
+	os.Exit(run(*short, *binDir, *only, *pprofDir, *noGRO))
 }
 
-func run(short bool, binDir, only string) int {
+func run(short bool, binDir, only, pprofDir string, noGRO bool) int {
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: needs root (network namespaces, bpffs, BPF programs, TCX)")
 		return 2
@@ -119,7 +127,7 @@ func run(short bool, binDir, only string) int {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 2
 	}
-	b := &bench{plan: fullPlan, cleanup: &cleanupStack{}}
+	b := &bench{plan: fullPlan, cleanup: &cleanupStack{}, pprofDir: pprofDir, pipelineNoGRO: noGRO}
 	if short {
 		b.plan = shortPlan
 	}

@@ -31,6 +31,8 @@ type nodeOptions struct {
 	// oneCore starts podintd with GOMAXPROCS=1 and pins it to the last CPU,
 	// so its figure is what one core sustains.
 	oneCore bool
+	// collectorGRO: the collector reads segmented sends whole (UDP_GRO).
+	collectorGRO bool
 }
 
 func (b *bench) startNode(ctx context.Context, o nodeOptions) (*benchNode, error) {
@@ -40,7 +42,7 @@ func (b *bench) startNode(ctx context.Context, o nodeOptions) (*benchNode, error
 		return nil, err
 	}
 	b.cleanup.push(func() { n.Close() })
-	col, err := newCollector(n.NS)
+	col, err := newCollector(n.NS, o.collectorGRO)
 	if err != nil {
 		return nil, err
 	}

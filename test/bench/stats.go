@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"slices"
+	"time"
 )
 
 // summary is the median and range of repeated measurements: the median is
@@ -44,6 +45,9 @@ type stepResult struct {
 	events   uint64  // events the step produced, lost ones included
 	lost     uint64  // of those, reports that never reached the collector
 	where    string  // where the lost ones went, from the loss counters
+	// cpu is podintd's CPU time over the step and its drain, softirq its
+	// core's softirq time (loopback delivery, charged to no process).
+	cpu, softirq time.Duration
 }
 
 func (s stepResult) lossless() bool { return s.events > 0 && s.lost == 0 }
