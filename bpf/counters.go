@@ -87,4 +87,5 @@ var CounterHelp = map[string]string{
 	"events_latency":     "flow events written because the hop latency moved by more than a factor of 2 from the last reported",
 	"events_tcp_end":     "flow events written for a TCP FIN or RST",
 	"events_interval":    "flow events written because a report interval had passed since the flow's last report",
+	"flows_evicted":      "flows a new flow pushed out of the full set of the flow table they share (their next packet reports as a new flow)",
 }

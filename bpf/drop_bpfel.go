@@ -14,8 +14,16 @@ import (
 )
 
 type dropDropKey struct {
-	_      structs.HostLayout
-	Flow   dropFlowKey
+	_    structs.HostLayout
+	Flow struct {
+		_     structs.HostLayout
+		Saddr [16]uint8
+		Daddr [16]uint8
+		Sport uint16
+		Dport uint16
+		Proto uint8
+		Pad   [3]uint8
+	}
 	Reason uint32
 	_      [4]byte
 }
@@ -43,32 +51,25 @@ type dropEvent struct {
 	L2             uint8
 	CtDir          uint8
 	Pad            [2]uint8
-	Flow           dropFlowKey
-	PreNat         dropFlowKey
-	Data           [256]uint8
-}
-
-type dropFlowKey struct {
-	_     structs.HostLayout
-	Saddr [16]uint8
-	Daddr [16]uint8
-	Sport uint16
-	Dport uint16
-	Proto uint8
-	Pad   [3]uint8
-}
-
-type dropFlowState struct {
-	_                 structs.HostLayout
-	LastReportNs      uint64
-	Packets           uint64
-	Bytes             uint64
-	IngressIfindex    uint32
-	EgressIfindex     uint32
-	ReportedLatencyNs uint32
-	WatchGen          uint16
-	Watched           uint8
-	Pad               uint8
+	Flow           struct {
+		_     structs.HostLayout
+		Saddr [16]uint8
+		Daddr [16]uint8
+		Sport uint16
+		Dport uint16
+		Proto uint8
+		Pad   [3]uint8
+	}
+	PreNat struct {
+		_     structs.HostLayout
+		Saddr [16]uint8
+		Daddr [16]uint8
+		Sport uint16
+		Dport uint16
+		Proto uint8
+		Pad   [3]uint8
+	}
+	Data [256]uint8
 }
 
 type dropInflight struct {
@@ -114,7 +115,6 @@ const (
 	dropMapDrops             = "drops"
 	dropMapDropsExcluded     = "drops_excluded"
 	dropMapEvents            = "events"
-	dropMapFlows             = "flows"
 	dropMapInflight          = "inflight"
 	dropMapPorts             = "ports"
 	dropMapProbeSettings     = "probe_settings"
@@ -178,7 +178,6 @@ type dropMapSpecs struct {
 	Drops         *ebpf.MapSpec `ebpf:"drops"`
 	DropsExcluded *ebpf.MapSpec `ebpf:"drops_excluded"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
-	Flows         *ebpf.MapSpec `ebpf:"flows"`
 	Inflight      *ebpf.MapSpec `ebpf:"inflight"`
 	Ports         *ebpf.MapSpec `ebpf:"ports"`
 	ProbeSettings *ebpf.MapSpec `ebpf:"probe_settings"`
@@ -218,7 +217,6 @@ type dropMaps struct {
 	Drops         *ebpf.Map `ebpf:"drops"`
 	DropsExcluded *ebpf.Map `ebpf:"drops_excluded"`
 	Events        *ebpf.Map `ebpf:"events"`
-	Flows         *ebpf.Map `ebpf:"flows"`
 	Inflight      *ebpf.Map `ebpf:"inflight"`
 	Ports         *ebpf.Map `ebpf:"ports"`
 	ProbeSettings *ebpf.Map `ebpf:"probe_settings"`
@@ -233,7 +231,6 @@ func (m *dropMaps) Close() error {
 		m.Drops,
 		m.DropsExcluded,
 		m.Events,
-		m.Flows,
 		m.Inflight,
 		m.Ports,
 		m.ProbeSettings,

@@ -34,7 +34,8 @@ const (
 	probeCounterCOUNTER_EVENTS_LATENCY     probeCounter = 15
 	probeCounterCOUNTER_EVENTS_TCP_END     probeCounter = 16
 	probeCounterCOUNTER_EVENTS_INTERVAL    probeCounter = 17
-	probeCounterCOUNTER_MAX                probeCounter = 18
+	probeCounterCOUNTER_FLOWS_EVICTED      probeCounter = 18
+	probeCounterCOUNTER_MAX                probeCounter = 19
 )
 
 type probeCtDir uint32
@@ -106,6 +107,12 @@ const (
 	probeEventTypeEVENT_DROP probeEventType = 2
 )
 
+type probeFlowEntry struct {
+	_   structs.HostLayout
+	Key probeFlowKey
+	St  probeFlowState
+}
+
 type probeFlowKey struct {
 	_     structs.HostLayout
 	Saddr [16]uint8
@@ -114,6 +121,11 @@ type probeFlowKey struct {
 	Dport uint16
 	Proto uint8
 	Pad   [3]uint8
+}
+
+type probeFlowSet struct {
+	_   structs.HostLayout
+	Way [4]uint64
 }
 
 type probeFlowState struct {
@@ -183,7 +195,8 @@ const (
 	probeMapCounters          = "counters"
 	probeMapDrops             = "drops"
 	probeMapEvents            = "events"
-	probeMapFlows             = "flows"
+	probeMapFlowEntries       = "flow_entries"
+	probeMapFlowSets          = "flow_sets"
 	probeMapInflight          = "inflight"
 	probeMapPodPorts          = "pod_ports"
 	probeMapPorts             = "ports"
@@ -267,7 +280,8 @@ type probeMapSpecs struct {
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	Drops         *ebpf.MapSpec `ebpf:"drops"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
-	Flows         *ebpf.MapSpec `ebpf:"flows"`
+	FlowEntries   *ebpf.MapSpec `ebpf:"flow_entries"`
+	FlowSets      *ebpf.MapSpec `ebpf:"flow_sets"`
 	Inflight      *ebpf.MapSpec `ebpf:"inflight"`
 	PodPorts      *ebpf.MapSpec `ebpf:"pod_ports"`
 	Ports         *ebpf.MapSpec `ebpf:"ports"`
@@ -317,7 +331,8 @@ type probeMaps struct {
 	Counters      *ebpf.Map `ebpf:"counters"`
 	Drops         *ebpf.Map `ebpf:"drops"`
 	Events        *ebpf.Map `ebpf:"events"`
-	Flows         *ebpf.Map `ebpf:"flows"`
+	FlowEntries   *ebpf.Map `ebpf:"flow_entries"`
+	FlowSets      *ebpf.Map `ebpf:"flow_sets"`
 	Inflight      *ebpf.Map `ebpf:"inflight"`
 	PodPorts      *ebpf.Map `ebpf:"pod_ports"`
 	Ports         *ebpf.Map `ebpf:"ports"`
@@ -331,7 +346,8 @@ func (m *probeMaps) Close() error {
 		m.Counters,
 		m.Drops,
 		m.Events,
-		m.Flows,
+		m.FlowEntries,
+		m.FlowSets,
 		m.Inflight,
 		m.PodPorts,
 		m.Ports,

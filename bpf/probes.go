@@ -214,7 +214,7 @@ func (p *Probes) writeSettings() error {
 func (p *Probes) Events() *ebpf.Map { return p.objs.Events }
 
 // Flows is the report filter's per-flow state.
-func (p *Probes) Flows() *ebpf.Map { return p.objs.Flows }
+func (p *Probes) Flows() *ebpf.Map { return p.objs.FlowSets }
 
 // Program returns the program for a direction ("ingress" or "egress") or
 // a pod-side hook (PodIngress, PodEgress).

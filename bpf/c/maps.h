@@ -11,7 +11,7 @@
  * makes the pins incompatible (the daemon then says to remove them). */
 #define RINGBUF_BYTES    (4 << 20) /* about 11,650 events of 360 bytes */
 #define INFLIGHT_SLOTS   65536     /* packets between an ingress and an egress hook at once */
-#define FLOW_ENTRIES     131072    /* flows the report filter remembers (LRU) */
+#define FLOW_ENTRIES     131072    /* flows the report filter remembers (flows.h) */
 #define DROP_ENTRIES     16384     /* (flow, reason) pairs the drop rate limit remembers (LRU) */
 #define PORT_ENTRIES     4096      /* probed ports of a node */
 
@@ -33,14 +33,6 @@ struct {
 	__type(value, struct inflight);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } inflight SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, FLOW_ENTRIES);
-	__type(key, struct flow_key);
-	__type(value, struct flow_state);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} flows SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

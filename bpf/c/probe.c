@@ -12,6 +12,7 @@
 #include "maps.h"
 #include "watch.h"
 #include "nat.h"
+#include "flows.h"
 
 #define TC_ACT_UNSPEC_ (-1)
 
@@ -148,7 +149,8 @@ static __always_inline __u8 flow_filter(struct packet *p, __u64 len, __u32 in_if
 {
 	__u32 latency = latency_kept(now - in_ts);
 
-	struct flow_state *st = bpf_map_lookup_elem(&flows, &p->key);
+	struct flow_ref ref = {};
+	struct flow_state *st = flow_find(&p->key, &ref);
 	if (!st) {
 		struct flow_state ns = {
 			.last_report_ns = now,
@@ -160,7 +162,7 @@ static __always_inline __u8 flow_filter(struct packet *p, __u64 len, __u32 in_if
 			.watch_gen = cfg->watch_gen,
 			.watched = flow_watched(&p->key, cfg),
 		};
-		bpf_map_update_elem(&flows, &p->key, &ns, BPF_ANY);
+		flow_insert(&ref, &p->key, &ns, now);
 		if (!ns.watched) {
 			count(COUNTER_UNWATCHED);
 			return 0;
@@ -214,6 +216,7 @@ static __always_inline __u8 flow_filter(struct packet *p, __u64 len, __u32 in_if
 	}
 	if (due)
 		cause |= CAUSE_INTERVAL;
+	flow_touch(&ref, now);
 	/* the collector now knows this latency: later changes count from it */
 	if (known)
 		st->reported_latency_ns = latency;

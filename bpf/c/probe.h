@@ -61,7 +61,7 @@ struct flow_key {
 	__u8 pad[3];
 } __attribute__((aligned(8)));
 
-/* Per-flow state of the report filter (LRU map "flows"). */
+/* Per-flow state of the report filter (flows.h). */
 struct flow_state {
 	__u64 last_report_ns;
 	__u64 packets;
@@ -166,6 +166,7 @@ enum counter {
 	COUNTER_EVENTS_LATENCY,
 	COUNTER_EVENTS_TCP_END,
 	COUNTER_EVENTS_INTERVAL,
+	COUNTER_FLOWS_EVICTED,      /* flows a new flow pushed out of the flow table: their next packet reports as new */
 	COUNTER_MAX,
 };
 
