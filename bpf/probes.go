@@ -61,7 +61,7 @@ const MaxSnapLen = int(probeSnapSNAP_LEN)
 // while probes run.
 type Settings struct {
 	ReportInterval time.Duration // at most one steady-state event per flow per interval
-	LatencyQuantum time.Duration // hop latency bucket width; a bucket change is reported
+	LatencyQuantum time.Duration // hop latencies below it count as it when judging a change (a move by a factor of 2)
 	InflightMaxAge time.Duration // an ingress timestamp older than this is not paired
 	SnapLen        int           // bytes of a packet an event captures, 1..MaxSnapLen; 0: MaxSnapLen
 }
