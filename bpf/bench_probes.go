@@ -16,7 +16,7 @@ import (
 
 // DropProgram is the kfree_skb probe. Tracing programs cannot be test-run,
 // so its cost is read from BPF statistics while the kernel drops packets.
-func (p *Probes) DropProgram() *ebpf.Program { return p.objs.PodintDrop }
+func (p *Probes) DropProgram() *ebpf.Program { return p.drop.PodintDrop }
 
 // PinnedProbes are the programs and maps of a running instance, opened from
 // its pin directory: a benchmark feeds the daemon's ring buffer through

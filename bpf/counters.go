@@ -81,4 +81,11 @@ var CounterHelp = map[string]string{
 	"drops_suppressed": "drops held back by the per-flow, per-reason rate limit",
 	"pod_side":         "packets the pod-side probe paired with their ingress record: they entered a pod bypassing its host veth's egress (a CNI's bpf_redirect_peer)",
 	"pod_port_unknown": "packets the pod-side probe could not handle: their pod interface has no host port entry (not reported, or no ingress record)",
+	// Flow events by cause: an event with several causes counts in each.
+	"events_new_flow":    "flow events written for a flow's first packet (or one the watchlist newly selects)",
+	"events_port_change": "flow events written because the flow's ingress or egress port changed",
+	"events_latency":     "flow events written because the hop latency moved by more than a factor of 2 from the last reported",
+	"events_tcp_end":     "flow events written for a TCP FIN or RST",
+	"events_interval":    "flow events written because a report interval had passed since the flow's last report",
+	"flows_evicted":      "flows a new flow pushed out of the full set of the flow table they share (their next packet reports as a new flow)",
 }

@@ -140,7 +140,7 @@ func (p *Probes) ProgramStats() ([]ProgramStat, error) {
 	for _, pr := range []struct {
 		name string
 		prog *ebpf.Program
-	}{{"ingress", p.objs.PodintIngress}, {"egress", p.objs.PodintEgress}, {"drop", p.objs.PodintDrop}, {PodIngress, p.objs.PodintPodIngress}, {PodEgress, p.objs.PodintPodEgress}} {
+	}{{"ingress", p.objs.PodintIngress}, {"egress", p.objs.PodintEgress}, {"drop", p.drop.PodintDrop}, {PodIngress, p.objs.PodintPodIngress}, {PodEgress, p.objs.PodintPodEgress}} {
 		st, err := pr.prog.Stats()
 		if err != nil {
 			return out, fmt.Errorf("statistics of the %s program: %w", pr.name, err)

@@ -209,7 +209,7 @@ func dropReasonShortName(v uint32) string {
 // pol excludes is counted (DropsExcluded) but raises no event. Reasons
 // beyond the policy map (subsystem reasons) are always reported.
 func (p *Probes) SetDropPolicy(pol DropPolicy) error {
-	m := p.objs.DropPolicy
+	m := p.drop.DropPolicy
 	n := m.MaxEntries()
 	for v := range pol {
 		if v >= n {
@@ -244,7 +244,7 @@ func (p *Probes) DropsExcluded() (map[string]uint64, error) {
 		key uint32
 		per []uint64
 	)
-	it := p.objs.DropsExcluded.Iterate()
+	it := p.drop.DropsExcluded.Iterate()
 	for it.Next(&key, &per) {
 		var sum uint64
 		for _, v := range per {

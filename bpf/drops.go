@@ -22,7 +22,7 @@ func (p *Probes) AttachDrops() error {
 		return p.dropsErr
 	}
 	path := dropsLinkPath(p.pinDir)
-	l, err := link.AttachTracing(link.TracingOptions{Program: p.objs.PodintDrop})
+	l, err := link.AttachTracing(link.TracingOptions{Program: p.drop.PodintDrop})
 	if err != nil {
 		return fmt.Errorf("attach drop probe to kfree_skb (needs BTF and kernel 5.17+ for drop reasons): %w", err)
 	}

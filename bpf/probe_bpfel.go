@@ -16,20 +16,26 @@ import (
 type probeCounter uint32
 
 const (
-	probeCounterCOUNTER_PACKETS          probeCounter = 0
-	probeCounterCOUNTER_NOT_IP           probeCounter = 1
-	probeCounterCOUNTER_TRUNCATED        probeCounter = 2
-	probeCounterCOUNTER_EVENTS           probeCounter = 3
-	probeCounterCOUNTER_RINGBUF_FULL     probeCounter = 4
-	probeCounterCOUNTER_SUPPRESSED       probeCounter = 5
-	probeCounterCOUNTER_INGRESS_UNKNOWN  probeCounter = 6
-	probeCounterCOUNTER_INFLIGHT_STALE   probeCounter = 7
-	probeCounterCOUNTER_UNWATCHED        probeCounter = 8
-	probeCounterCOUNTER_DROPS_SEEN       probeCounter = 9
-	probeCounterCOUNTER_DROPS_SUPPRESSED probeCounter = 10
-	probeCounterCOUNTER_POD_SIDE         probeCounter = 11
-	probeCounterCOUNTER_POD_PORT_UNKNOWN probeCounter = 12
-	probeCounterCOUNTER_MAX              probeCounter = 13
+	probeCounterCOUNTER_PACKETS            probeCounter = 0
+	probeCounterCOUNTER_NOT_IP             probeCounter = 1
+	probeCounterCOUNTER_TRUNCATED          probeCounter = 2
+	probeCounterCOUNTER_EVENTS             probeCounter = 3
+	probeCounterCOUNTER_RINGBUF_FULL       probeCounter = 4
+	probeCounterCOUNTER_SUPPRESSED         probeCounter = 5
+	probeCounterCOUNTER_INGRESS_UNKNOWN    probeCounter = 6
+	probeCounterCOUNTER_INFLIGHT_STALE     probeCounter = 7
+	probeCounterCOUNTER_UNWATCHED          probeCounter = 8
+	probeCounterCOUNTER_DROPS_SEEN         probeCounter = 9
+	probeCounterCOUNTER_DROPS_SUPPRESSED   probeCounter = 10
+	probeCounterCOUNTER_POD_SIDE           probeCounter = 11
+	probeCounterCOUNTER_POD_PORT_UNKNOWN   probeCounter = 12
+	probeCounterCOUNTER_EVENTS_NEW_FLOW    probeCounter = 13
+	probeCounterCOUNTER_EVENTS_PORT_CHANGE probeCounter = 14
+	probeCounterCOUNTER_EVENTS_LATENCY     probeCounter = 15
+	probeCounterCOUNTER_EVENTS_TCP_END     probeCounter = 16
+	probeCounterCOUNTER_EVENTS_INTERVAL    probeCounter = 17
+	probeCounterCOUNTER_FLOWS_EVICTED      probeCounter = 18
+	probeCounterCOUNTER_MAX                probeCounter = 19
 )
 
 type probeCtDir uint32
@@ -101,6 +107,12 @@ const (
 	probeEventTypeEVENT_DROP probeEventType = 2
 )
 
+type probeFlowEntry struct {
+	_   structs.HostLayout
+	Key probeFlowKey
+	St  probeFlowState
+}
+
 type probeFlowKey struct {
 	_     structs.HostLayout
 	Saddr [16]uint8
@@ -111,17 +123,22 @@ type probeFlowKey struct {
 	Pad   [3]uint8
 }
 
+type probeFlowSet struct {
+	_   structs.HostLayout
+	Way [4]uint64
+}
+
 type probeFlowState struct {
-	_              structs.HostLayout
-	LastReportNs   uint64
-	Packets        uint64
-	Bytes          uint64
-	IngressIfindex uint32
-	EgressIfindex  uint32
-	LatencyBucket  uint32
-	WatchGen       uint16
-	Watched        uint8
-	Pad            uint8
+	_                 structs.HostLayout
+	LastReportNs      uint64
+	Packets           uint64
+	Bytes             uint64
+	IngressIfindex    uint32
+	EgressIfindex     uint32
+	ReportedLatencyNs uint32
+	WatchGen          uint16
+	Watched           uint8
+	Pad               uint8
 }
 
 type probeInflight struct {
@@ -176,25 +193,22 @@ type probeWatchRule struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	probeMapCounters          = "counters"
-	probeMapDropPolicy        = "drop_policy"
 	probeMapDrops             = "drops"
-	probeMapDropsExcluded     = "drops_excluded"
 	probeMapEvents            = "events"
-	probeMapFlows             = "flows"
+	probeMapFlowEntries       = "flow_entries"
+	probeMapFlowSets          = "flow_sets"
 	probeMapInflight          = "inflight"
 	probeMapPodPorts          = "pod_ports"
 	probeMapPorts             = "ports"
 	probeMapProbeSettings     = "probe_settings"
 	probeMapScratch           = "scratch"
 	probeMapWatchlist         = "watchlist"
-	probeProgPodintDrop       = "podint_drop"
 	probeProgPodintEgress     = "podint_egress"
 	probeProgPodintIngress    = "podint_ingress"
 	probeProgPodintLocalIn    = "podint_local_in"
 	probeProgPodintLocalOut   = "podint_local_out"
 	probeProgPodintPodEgress  = "podint_pod_egress"
 	probeProgPodintPodIngress = "podint_pod_ingress"
-	probeVarSkbConsumedReason = "skb_consumed_reason"
 	probeVarUnusedCounter     = "unused_counter"
 	probeVarUnusedCtDir       = "unused_ct_dir"
 	probeVarUnusedDropAction  = "unused_drop_action"
@@ -251,7 +265,6 @@ type probeSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeProgramSpecs struct {
-	PodintDrop       *ebpf.ProgramSpec `ebpf:"podint_drop"`
 	PodintEgress     *ebpf.ProgramSpec `ebpf:"podint_egress"`
 	PodintIngress    *ebpf.ProgramSpec `ebpf:"podint_ingress"`
 	PodintLocalIn    *ebpf.ProgramSpec `ebpf:"podint_local_in"`
@@ -265,11 +278,10 @@ type probeProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeMapSpecs struct {
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
-	DropPolicy    *ebpf.MapSpec `ebpf:"drop_policy"`
 	Drops         *ebpf.MapSpec `ebpf:"drops"`
-	DropsExcluded *ebpf.MapSpec `ebpf:"drops_excluded"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
-	Flows         *ebpf.MapSpec `ebpf:"flows"`
+	FlowEntries   *ebpf.MapSpec `ebpf:"flow_entries"`
+	FlowSets      *ebpf.MapSpec `ebpf:"flow_sets"`
 	Inflight      *ebpf.MapSpec `ebpf:"inflight"`
 	PodPorts      *ebpf.MapSpec `ebpf:"pod_ports"`
 	Ports         *ebpf.MapSpec `ebpf:"ports"`
@@ -282,19 +294,18 @@ type probeMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probeVariableSpecs struct {
-	SkbConsumedReason *ebpf.VariableSpec `ebpf:"skb_consumed_reason"`
-	UnusedCounter     *ebpf.VariableSpec `ebpf:"unused_counter"`
-	UnusedCtDir       *ebpf.VariableSpec `ebpf:"unused_ct_dir"`
-	UnusedDropAction  *ebpf.VariableSpec `ebpf:"unused_drop_action"`
-	UnusedDropKey     *ebpf.VariableSpec `ebpf:"unused_drop_key"`
-	UnusedDropState   *ebpf.VariableSpec `ebpf:"unused_drop_state"`
-	UnusedEvent       *ebpf.VariableSpec `ebpf:"unused_event"`
-	UnusedEventCause  *ebpf.VariableSpec `ebpf:"unused_event_cause"`
-	UnusedEventType   *ebpf.VariableSpec `ebpf:"unused_event_type"`
-	UnusedFlowState   *ebpf.VariableSpec `ebpf:"unused_flow_state"`
-	UnusedSettings    *ebpf.VariableSpec `ebpf:"unused_settings"`
-	UnusedSnap        *ebpf.VariableSpec `ebpf:"unused_snap"`
-	UnusedWatchRule   *ebpf.VariableSpec `ebpf:"unused_watch_rule"`
+	UnusedCounter    *ebpf.VariableSpec `ebpf:"unused_counter"`
+	UnusedCtDir      *ebpf.VariableSpec `ebpf:"unused_ct_dir"`
+	UnusedDropAction *ebpf.VariableSpec `ebpf:"unused_drop_action"`
+	UnusedDropKey    *ebpf.VariableSpec `ebpf:"unused_drop_key"`
+	UnusedDropState  *ebpf.VariableSpec `ebpf:"unused_drop_state"`
+	UnusedEvent      *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedEventCause *ebpf.VariableSpec `ebpf:"unused_event_cause"`
+	UnusedEventType  *ebpf.VariableSpec `ebpf:"unused_event_type"`
+	UnusedFlowState  *ebpf.VariableSpec `ebpf:"unused_flow_state"`
+	UnusedSettings   *ebpf.VariableSpec `ebpf:"unused_settings"`
+	UnusedSnap       *ebpf.VariableSpec `ebpf:"unused_snap"`
+	UnusedWatchRule  *ebpf.VariableSpec `ebpf:"unused_watch_rule"`
 }
 
 // probeObjects contains all objects after they have been loaded into the kernel.
@@ -318,11 +329,10 @@ func (o *probeObjects) Close() error {
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeMaps struct {
 	Counters      *ebpf.Map `ebpf:"counters"`
-	DropPolicy    *ebpf.Map `ebpf:"drop_policy"`
 	Drops         *ebpf.Map `ebpf:"drops"`
-	DropsExcluded *ebpf.Map `ebpf:"drops_excluded"`
 	Events        *ebpf.Map `ebpf:"events"`
-	Flows         *ebpf.Map `ebpf:"flows"`
+	FlowEntries   *ebpf.Map `ebpf:"flow_entries"`
+	FlowSets      *ebpf.Map `ebpf:"flow_sets"`
 	Inflight      *ebpf.Map `ebpf:"inflight"`
 	PodPorts      *ebpf.Map `ebpf:"pod_ports"`
 	Ports         *ebpf.Map `ebpf:"ports"`
@@ -334,11 +344,10 @@ type probeMaps struct {
 func (m *probeMaps) Close() error {
 	return _ProbeClose(
 		m.Counters,
-		m.DropPolicy,
 		m.Drops,
-		m.DropsExcluded,
 		m.Events,
-		m.Flows,
+		m.FlowEntries,
+		m.FlowSets,
 		m.Inflight,
 		m.PodPorts,
 		m.Ports,
@@ -352,26 +361,24 @@ func (m *probeMaps) Close() error {
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probeVariables struct {
-	SkbConsumedReason *ebpf.Variable `ebpf:"skb_consumed_reason"`
-	UnusedCounter     *ebpf.Variable `ebpf:"unused_counter"`
-	UnusedCtDir       *ebpf.Variable `ebpf:"unused_ct_dir"`
-	UnusedDropAction  *ebpf.Variable `ebpf:"unused_drop_action"`
-	UnusedDropKey     *ebpf.Variable `ebpf:"unused_drop_key"`
-	UnusedDropState   *ebpf.Variable `ebpf:"unused_drop_state"`
-	UnusedEvent       *ebpf.Variable `ebpf:"unused_event"`
-	UnusedEventCause  *ebpf.Variable `ebpf:"unused_event_cause"`
-	UnusedEventType   *ebpf.Variable `ebpf:"unused_event_type"`
-	UnusedFlowState   *ebpf.Variable `ebpf:"unused_flow_state"`
-	UnusedSettings    *ebpf.Variable `ebpf:"unused_settings"`
-	UnusedSnap        *ebpf.Variable `ebpf:"unused_snap"`
-	UnusedWatchRule   *ebpf.Variable `ebpf:"unused_watch_rule"`
+	UnusedCounter    *ebpf.Variable `ebpf:"unused_counter"`
+	UnusedCtDir      *ebpf.Variable `ebpf:"unused_ct_dir"`
+	UnusedDropAction *ebpf.Variable `ebpf:"unused_drop_action"`
+	UnusedDropKey    *ebpf.Variable `ebpf:"unused_drop_key"`
+	UnusedDropState  *ebpf.Variable `ebpf:"unused_drop_state"`
+	UnusedEvent      *ebpf.Variable `ebpf:"unused_event"`
+	UnusedEventCause *ebpf.Variable `ebpf:"unused_event_cause"`
+	UnusedEventType  *ebpf.Variable `ebpf:"unused_event_type"`
+	UnusedFlowState  *ebpf.Variable `ebpf:"unused_flow_state"`
+	UnusedSettings   *ebpf.Variable `ebpf:"unused_settings"`
+	UnusedSnap       *ebpf.Variable `ebpf:"unused_snap"`
+	UnusedWatchRule  *ebpf.Variable `ebpf:"unused_watch_rule"`
 }
 
 // probePrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadProbeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probePrograms struct {
-	PodintDrop       *ebpf.Program `ebpf:"podint_drop"`
 	PodintEgress     *ebpf.Program `ebpf:"podint_egress"`
 	PodintIngress    *ebpf.Program `ebpf:"podint_ingress"`
 	PodintLocalIn    *ebpf.Program `ebpf:"podint_local_in"`
@@ -382,7 +389,6 @@ type probePrograms struct {
 
 func (p *probePrograms) Close() error {
 	return _ProbeClose(
-		p.PodintDrop,
 		p.PodintEgress,
 		p.PodintIngress,
 		p.PodintLocalIn,

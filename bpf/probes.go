@@ -61,7 +61,7 @@ const MaxSnapLen = int(probeSnapSNAP_LEN)
 // while probes run.
 type Settings struct {
 	ReportInterval time.Duration // at most one steady-state event per flow per interval
-	LatencyQuantum time.Duration // hop latency bucket width; a bucket change is reported
+	LatencyQuantum time.Duration // hop latencies below it count as it when judging a change (a move by a factor of 2)
 	InflightMaxAge time.Duration // an ingress timestamp older than this is not paired
 	SnapLen        int           // bytes of a packet an event captures, 1..MaxSnapLen; 0: MaxSnapLen
 }
@@ -76,6 +76,7 @@ var DefaultSettings = Settings{
 // Probes are the loaded programs and maps of one node instance.
 type Probes struct {
 	objs     probeObjects
+	drop     dropObjects // the drop probe, its own object (c/drop.c) sharing the pinned maps
 	pinDir   string
 	dropsErr error // why the drop probe cannot be attached, if it cannot
 	mu       sync.Mutex
@@ -107,24 +108,26 @@ func Load(pinDir string, s Settings) (*Probes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read probe objects: %w", err)
 	}
+	dropSpec, err := loadDrop()
+	if err != nil {
+		return nil, fmt.Errorf("read drop probe object: %w", err)
+	}
 	p := &Probes{pinDir: pinDir}
 	// Without the running kernel's value of SKB_CONSUMED, the drop probe
 	// would report delivered packets as drops: it is not attached then.
 	if consumed, err := KernelDropReasonValue("SKB_CONSUMED"); err != nil {
 		p.dropsErr = fmt.Errorf("the kernel's BTF does not name SKB_CONSUMED (drop reasons need kernel 5.17+ with BTF): %w", err)
-	} else if err := spec.Variables["skb_consumed_reason"].Set(consumed); err != nil {
+	} else if err := dropSpec.Variables["skb_consumed_reason"].Set(consumed); err != nil {
 		return nil, fmt.Errorf("set skb_consumed_reason: %w", err)
 	}
 	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: mapsDir(pinDir)}}
-	if err := spec.LoadAndAssign(&p.objs, opts); err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("load probes: verifier rejected them: %+v", ve)
-		}
-		if errors.Is(err, ebpf.ErrMapIncompatible) {
-			return nil, fmt.Errorf("load probes: maps pinned under %s come from an incompatible podint version; remove them to start afresh: %w", mapsDir(pinDir), err)
-		}
-		return nil, fmt.Errorf("load probes: %w", err)
+	// The TC probes first: the drop probe's load then opens the maps they pinned.
+	if err := loadChecked(spec, &p.objs, opts, pinDir); err != nil {
+		return nil, err
+	}
+	if err := loadChecked(dropSpec, &p.drop, opts, pinDir); err != nil {
+		p.objs.Close()
+		return nil, err
 	}
 	// Continue from the pinned settings, so that the watchlist generation
 	// moves on and flows decided under older rules are decided again.
@@ -145,6 +148,22 @@ func Load(pinDir string, s Settings) (*Probes, error) {
 		}
 	}
 	return p, nil
+}
+
+// loadChecked loads one object of the probes into objs, saying what to do
+// when the verifier or the pinned maps refuse it.
+func loadChecked(spec *ebpf.CollectionSpec, objs any, opts *ebpf.CollectionOptions, pinDir string) error {
+	if err := spec.LoadAndAssign(objs, opts); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return fmt.Errorf("load probes: verifier rejected them: %+v", ve)
+		}
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return fmt.Errorf("load probes: maps pinned under %s come from an incompatible podint version; remove them to start afresh: %w", mapsDir(pinDir), err)
+		}
+		return fmt.Errorf("load probes: %w", err)
+	}
+	return nil
 }
 
 // netnsIno identifies the caller's network namespace as the kernel does
@@ -195,7 +214,7 @@ func (p *Probes) writeSettings() error {
 func (p *Probes) Events() *ebpf.Map { return p.objs.Events }
 
 // Flows is the report filter's per-flow state.
-func (p *Probes) Flows() *ebpf.Map { return p.objs.Flows }
+func (p *Probes) Flows() *ebpf.Map { return p.objs.FlowSets }
 
 // Program returns the program for a direction ("ingress" or "egress") or
 // a pod-side hook (PodIngress, PodEgress).
@@ -212,7 +231,7 @@ func (p *Probes) Program(direction string) *ebpf.Program {
 }
 
 // Close releases the file descriptors; pinned objects stay in the kernel.
-func (p *Probes) Close() error { return p.objs.Close() }
+func (p *Probes) Close() error { return errors.Join(p.drop.Close(), p.objs.Close()) }
 
 // Unpin removes every pin of the instance: programs, maps and links.
 // Attached probes are detached as their links go away.

@@ -10,7 +10,10 @@
  * They only observe: both always return NF_ACCEPT. */
 #pragma once
 
-#include "drop.h"
+#include "maps.h"
+#include "kernel.h"
+#include "parse.h"
+#include "nat.h"
 
 #define NF_ACCEPT_ 1
 
@@ -33,16 +36,6 @@ static __always_inline __u32 l3_read(struct sk_buff *skb, __u8 *buf)
 	if (bpf_probe_read_kernel(buf, n, skb->head + nh) != 0)
 		return 0;
 	return n;
-}
-
-/* l3_packet parses a packet copied from its network header into p: the
- * flow as parse_l3_buf reads it and the signature (l3_sig). It returns 0
- * when p holds both. */
-static __always_inline int l3_packet(const __u8 *d, __u32 n, struct packet *p)
-{
-	if (parse_l3_buf(d, n, &p->key) != 0)
-		return -1;
-	return l3_sig(d, n, p);
 }
 
 /* is_tunnel says whether p is an overlay's outer packet (VXLAN, Geneve):
@@ -73,10 +66,10 @@ int podint_local_in(struct bpf_nf_ctx *ctx)
 	struct packet p = {};
 	__u32 n = l3_read(skb, ev->data);
 	__u64 now = bpf_ktime_get_ns();
-	int parsed = l3_packet(ev->data, n, &p);
-	if (parsed == 0 && is_tunnel(&p))
+	int parsed = parse_l3_buf(ev->data, n, &p);
+	if (parsed == PARSE_OK && is_tunnel(&p))
 		return NF_ACCEPT_; /* decapsulated next; its inner packet goes on */
-	if (parsed != 0 || f->sig != p.sig || now - f->ts > cfg->inflight_max_age_ns) {
+	if (parsed != PARSE_OK || f->sig != p.sig || now - f->ts > cfg->inflight_max_age_ns) {
 		count(COUNTER_INFLIGHT_STALE);
 		return NF_ACCEPT_;
 	}
@@ -97,11 +90,12 @@ int podint_local_in(struct bpf_nf_ctx *ctx)
 	ev->l2 = 0;
 	ev->flow = p.key;
 	ev->ct_dir = pre_nat_flow(skb, &ev->pre_nat);
-	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), 0) != 0) {
+	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), ringbuf_flags()) != 0) {
 		count(COUNTER_RINGBUF_FULL);
 		return NF_ACCEPT_;
 	}
 	count(COUNTER_EVENTS);
+	count_causes(cause);
 	return NF_ACCEPT_;
 }
 
@@ -116,7 +110,7 @@ int podint_local_out(struct bpf_nf_ctx *ctx)
 	if (!ev)
 		return NF_ACCEPT_;
 	struct packet p = {};
-	if (l3_packet(ev->data, l3_read(skb, ev->data), &p) != 0 || is_tunnel(&p))
+	if (parse_l3_buf(ev->data, l3_read(skb, ev->data), &p) != PARSE_OK || is_tunnel(&p))
 		return NF_ACCEPT_; /* a tunnel: keeps the record of the packet it carries */
 	__u64 id = (__u64)(unsigned long)skb - (__u64)(unsigned long)&inflight;
 	struct inflight *v = inflight_slot(id);

@@ -7,13 +7,25 @@
 #include <bpf/bpf_helpers.h>
 #include "probe.h"
 
+/* Map sizes. A pinned map keeps its size across upgrades: changing one
+ * makes the pins incompatible (the daemon then says to remove them). */
+#define RINGBUF_BYTES    (4 << 20) /* about 11,650 events of 360 bytes */
+#define INFLIGHT_SLOTS   65536     /* packets between an ingress and an egress hook at once */
+#define FLOW_ENTRIES     131072    /* flows the report filter remembers (flows.h) */
+#define DROP_ENTRIES     16384     /* (flow, reason) pairs the drop rate limit remembers (LRU) */
+#define PORT_ENTRIES     4096      /* probed ports of a node */
+
+/* 2^64 / the golden ratio: the multiplier of Fibonacci hashing, which
+ * spreads sk_buff addresses (multiples of the slab's object size) over the
+ * in-flight slots. */
+#define GOLDEN_RATIO_64 0x9E3779B97F4A7C15ULL
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
+	__uint(max_entries, RINGBUF_BYTES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } events SEC(".maps");
 
-#define INFLIGHT_SLOTS 65536
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, INFLIGHT_SLOTS);
@@ -24,15 +36,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 131072);
-	__type(key, struct flow_key);
-	__type(value, struct flow_state);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} flows SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, DROP_ENTRIES);
 	__type(key, struct drop_key);
 	__type(value, struct drop_state);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -42,7 +46,7 @@ struct {
  * the packet entered or was leaving through one of them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, PORT_ENTRIES);
 	__type(key, __u32);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -87,6 +91,21 @@ static __always_inline void count(__u32 idx)
 		*v += 1;
 }
 
+/* count_causes counts a flow event written by each of its causes. */
+static __always_inline void count_causes(__u8 cause)
+{
+	if (cause & CAUSE_NEW_FLOW)
+		count(COUNTER_EVENTS_NEW_FLOW);
+	if (cause & CAUSE_PORT_CHANGE)
+		count(COUNTER_EVENTS_PORT_CHANGE);
+	if (cause & CAUSE_LATENCY)
+		count(COUNTER_EVENTS_LATENCY);
+	if (cause & CAUSE_TCP_END)
+		count(COUNTER_EVENTS_TCP_END);
+	if (cause & CAUSE_INTERVAL)
+		count(COUNTER_EVENTS_INTERVAL);
+}
+
 static __always_inline struct settings *settings(void)
 {
 	__u32 zero = 0;
@@ -97,13 +116,14 @@ static __always_inline struct settings *settings(void)
  * wrote at the same time is recognised as torn rather than paired. */
 static __always_inline __u64 inflight_check(__u64 skb, __u64 ts, __u32 ifindex, __u32 sig)
 {
-	return (skb ^ (ts * 0x9E3779B97F4A7C15ULL)) ^ ((__u64)ifindex << 32 | sig);
+	return (skb ^ (ts * GOLDEN_RATIO_64)) ^ ((__u64)ifindex << 32 | sig);
 }
 
 /* inflight_slot: the slot of a packet in the direct-mapped in-flight table. */
 static __always_inline struct inflight *inflight_slot(__u64 skb)
 {
-	__u32 slot = (__u32)((skb * 0x9E3779B97F4A7C15ULL) >> 48) & (INFLIGHT_SLOTS - 1);
+	/* the top 16 bits of the product are the best mixed */
+	__u32 slot = (__u32)((skb * GOLDEN_RATIO_64) >> 48) & (INFLIGHT_SLOTS - 1);
 	return bpf_map_lookup_elem(&inflight, &slot);
 }
 
@@ -134,4 +154,26 @@ static __always_inline void event_head(struct event *ev, __u8 type, __u8 cause, 
 	ev->cause = cause;
 	ev->ct_dir = CT_NONE;
 	__builtin_memset(ev->pad, 0, sizeof(ev->pad));
+}
+
+/* Waking the ring buffer's reader costs the writer an interrupt (an IPI on
+ * its CPU) and the reader a context switch, about 5 µs per event when the
+ * reader sleeps between events. Events are therefore written without a
+ * wakeup; the reader polls on a short deadline (daemon/events), and is
+ * woken early when the ring fills past RINGBUF_WAKEUP_BYTES, so a burst
+ * costs one wakeup and a lone event waits at most the reader's deadline. */
+#define RINGBUF_WAKEUP_BYTES (64 << 10) /* about 180 events */
+#define RINGBUF_HDR_BYTES    8          /* BPF_RINGBUF_HDR_SZ, before every record */
+#define EVENT_RECORD_BYTES   (sizeof(struct event) + RINGBUF_HDR_BYTES)
+_Static_assert(INFLIGHT_SLOTS == 1 << 16, "inflight_slot takes the top 16 bits of the hash");
+
+/* ringbuf_flags: the submit flags of an event about to be written: a
+ * wakeup only for the event that takes the unread data past the threshold
+ * (asked before writing, so the record is not counted yet). */
+static __always_inline __u64 ringbuf_flags(void)
+{
+	__u64 unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (unread < RINGBUF_WAKEUP_BYTES && unread + EVENT_RECORD_BYTES >= RINGBUF_WAKEUP_BYTES)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
 }

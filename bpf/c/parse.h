@@ -13,7 +13,22 @@
 
 #define ETH_P_8021Q_ 0x8100
 #define ETH_P_8021AD_ 0x88A8
+#define ETH_P_TEB_ 0x6558      /* Transparent Ethernet Bridging: Geneve's inner Ethernet frame */
+#define ETH_PROTO_OFF 12       /* the EtherType, after the two MAC addresses */
+#define VLAN_HLEN 4
+#define VLAN_PROTO_OFF 2       /* the inner EtherType, after the tag's TCI */
 #define MAX_VLAN_TAGS 2
+
+#define IPV4_HLEN 20           /* without options */
+#define IPV4_NO_OPTIONS 0x45   /* version 4, header length 5 words */
+#define IPV4_IHL_MASK 0x0f
+#define IPV4_MF 0x2000         /* more fragments */
+#define IPV4_FRAG_OFFSET_MASK 0x1fff
+#define IPV4_MAX_HLEN_MASK 0x3f /* 63: bounds a header length (at most 60) for the verifier */
+#define IPV6_HLEN 40
+#define IPV6_FLOW_LABEL_MASK 0xfffff
+#define IPV6_FRAG_OFFSET_MASK 0xfff8 /* of the fragment header's bytes 2..3 */
+#define IPV6_FRAG_HLEN 8
 #define MAX_IPV6_EXT 6
 
 #define IPPROTO_ICMPV6_ 58
@@ -24,10 +39,30 @@
 #define NEXTHDR_AUTH 51
 #define NEXTHDR_DEST 60
 
+#define ICMP_ECHOREPLY_ 0
+#define ICMP_ECHO_ 8
+#define ICMPV6_ECHO_REQUEST_ 128
+#define ICMPV6_ECHO_REPLY_ 129
+
+#define UDP_HLEN 8
+#define TCP_FLAGS_OFF 13
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_RST 0x04
+#define L4_PORTS_BYTES 4       /* source and destination port */
+/* What the parsers read of a transport header: TCP through its flags; the
+ * UDP header and its first payload word; SCTP's ports and verification
+ * tag; ICMP's type, code and echo id and sequence. */
+#define L4_READ_BYTES 14
+#define L4_BUF_BYTES 16        /* L4_READ_BYTES rounded up to a power of two */
+
 #define VXLAN_PORT 4789
 #define VXLAN_LINUX_PORT 8472
 #define GENEVE_PORT 6081
-#define ETH_P_TEB_ 0x6558
+#define VXLAN_HLEN 8
+#define GENEVE_HLEN 8
+#define GENEVE_OPT_LEN_MASK 0x3f /* options length, in 4-byte words */
+
+#define FNV32_PRIME 16777619u
 
 /* is_overlay_port: a UDP destination port of an overlay (VXLAN, Geneve),
  * whose packets the probes report by their inner flow. */
@@ -36,10 +71,14 @@ static __always_inline int is_overlay_port(__u16 dport)
 	return dport == VXLAN_PORT || dport == VXLAN_LINUX_PORT || dport == GENEVE_PORT;
 }
 
+/* What every parser returns. */
 enum parse_result {
-	PARSE_OK = 0,
-	PARSE_NOT_IP = 1,
-	PARSE_TRUNCATED = 2,
+	PARSE_OK = 0,        /* p holds the flow and the signature */
+	PARSE_NOT_IP = 1,    /* not IPv4 or IPv6 */
+	PARSE_TRUNCATED = 2, /* a header shorter than it claims, or malformed */
+	PARSE_NO_L4 = 3,     /* the addresses are read, not the transport header (a later fragment, or IPv6 extension headers not followed) */
+	PARSE_OVERLAY = 4,   /* parse_frame: an overlay's outer packet, its inner frame at p->inner_off */
+	PARSE_INDIRECT = 5,  /* parse_direct: not a packet it reads; parse_frame does */
 };
 
 struct packet {
@@ -49,15 +88,10 @@ struct packet {
 	 * addresses and ports. */
 	__u32 sig;
 	__u32 frame_off; /* offset of the Ethernet header of the reported frame */
+	__u32 inner_off; /* PARSE_OVERLAY: offset of the inner Ethernet header */
 	__u8 tcp_flags;
 	__u8 l4_ok;      /* ports/type were read (not a later fragment, not truncated) */
 	__u8 outer;      /* the flow is the inner flow of an overlay packet */
-};
-
-struct l4_hdr {
-	__be16 sport;
-	__be16 dport;
-	__u8 rest[10];
 };
 
 /* sig_mix adds a header field to the packet's signature (FNV-1a over 32-bit
@@ -68,7 +102,7 @@ struct l4_hdr {
  * Not ports, addresses, checksums, the ICMP echo id or the TTL. */
 static __always_inline void sig_mix(struct packet *p, __u32 w)
 {
-	p->sig = (p->sig ^ w) * 16777619u;
+	p->sig = (p->sig ^ w) * FNV32_PRIME;
 }
 
 static __always_inline __u32 be16_at(const __u8 *b)
@@ -89,95 +123,144 @@ static __always_inline void set_v4(__u8 *dst, __be32 addr)
 	__builtin_memcpy(dst + 12, &addr, 4);
 }
 
-/* parse_l4 reads ports (or ICMP type/code) and TCP flags at off. */
-static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off, struct packet *p)
+static __always_inline int is_ipv6_ext(__u8 nh)
 {
-	struct l4_hdr h;
+	return nh == NEXTHDR_HOP || nh == NEXTHDR_ROUTING || nh == NEXTHDR_DEST || nh == NEXTHDR_AUTH ||
+	       nh == NEXTHDR_FRAGMENT;
+}
 
+static __always_inline int is_icmp_echo(__u8 type)
+{
+	return type == ICMP_ECHO_ || type == ICMP_ECHOREPLY_ || type == ICMPV6_ECHO_REQUEST_ ||
+	       type == ICMPV6_ECHO_REPLY_;
+}
+
+/* The header readers below are the one place each header is understood.
+ * Every parser calls them, whether it reads the packet in place (parse_direct),
+ * through copies made with bpf_skb_load_bytes (parse_frame), or from a copy of
+ * the packet made in the kernel's sk_buff (parse_l3_buf), so the flow and the
+ * signature come out the same on every path and records made by one pair
+ * with the others. */
+
+/* ipv4_fields reads the IPv4 header at ip (IPV4_HLEN readable bytes): the
+ * addresses, the protocol and the signature's words. It returns PARSE_OK
+ * with *hlen the header's length, PARSE_NO_L4 for a later fragment (no
+ * transport header), or PARSE_TRUNCATED when it is not a valid header. */
+static __always_inline int ipv4_fields(const __u8 *ip, struct packet *p, __u32 *hlen)
+{
+	__u32 ihl = (ip[0] & IPV4_IHL_MASK) * 4;
+	if ((ip[0] >> 4) != 4 || ihl < IPV4_HLEN)
+		return PARSE_TRUNCATED;
+	p->key.proto = ip[9];
+	set_v4(p->key.saddr, *(const __be32 *)&ip[12]);
+	set_v4(p->key.daddr, *(const __be32 *)&ip[16]);
+	sig_mix(p, ip[9]);
+	sig_mix(p, be32_at(&ip[2])); /* total length, ID */
+	sig_mix(p, be16_at(&ip[6])); /* flags, fragment offset */
+	*hlen = ihl;
+	return (be16_at(&ip[6]) & IPV4_FRAG_OFFSET_MASK) ? PARSE_NO_L4 : PARSE_OK;
+}
+
+/* ipv6_fields reads the IPv6 header at ip6 (IPV6_HLEN readable bytes, its
+ * version checked by the caller) whose upper-layer protocol is nexthdr,
+ * after the extension headers. */
+static __always_inline void ipv6_fields(const __u8 *ip6, __u8 nexthdr, struct packet *p)
+{
+	__builtin_memcpy(p->key.saddr, &ip6[8], 16);
+	__builtin_memcpy(p->key.daddr, &ip6[24], 16);
+	p->key.proto = nexthdr;
+	sig_mix(p, nexthdr);
+	sig_mix(p, be32_at(&ip6[0]) & IPV6_FLOW_LABEL_MASK);
+	sig_mix(p, be16_at(&ip6[4])); /* payload length */
+}
+
+/* l4_fields reads the transport header at l4, of which n bytes belong to
+ * the packet (l4 holds L4_READ_BYTES readable bytes; n may be fewer): ports
+ * (ICMP type and code), TCP flags and the signature's words. Protocols
+ * without ports are flows by address: PARSE_OK. */
+static __always_inline int l4_fields(const __u8 *l4, __u32 n, struct packet *p)
+{
 	switch (p->key.proto) {
 	case IPPROTO_TCP:
-		if (bpf_skb_load_bytes(skb, off, &h, 14) < 0)
+		if (n < L4_READ_BYTES)
 			return PARSE_TRUNCATED;
-		p->tcp_flags = h.rest[9];
-		sig_mix(p, be32_at(&h.rest[0])); /* seq */
-		sig_mix(p, be32_at(&h.rest[4])); /* ack */
-		sig_mix(p, h.rest[9]);
+		p->tcp_flags = l4[TCP_FLAGS_OFF];
+		sig_mix(p, be32_at(&l4[4])); /* sequence */
+		sig_mix(p, be32_at(&l4[8])); /* acknowledgment */
+		sig_mix(p, l4[TCP_FLAGS_OFF]);
 		break;
 	case IPPROTO_UDP:
-	case IPPROTO_SCTP_:
-		if (bpf_skb_load_bytes(skb, off, &h, 12) == 0) {
-			if (p->key.proto == IPPROTO_SCTP_)
-				sig_mix(p, be32_at(&h.rest[0])); /* verification tag */
-			else if (be16_at(&h.rest[0]) >= 12) /* a payload word, not padding */
-				sig_mix(p, be32_at(&h.rest[4]));
-		} else if (bpf_skb_load_bytes(skb, off, &h, 4) < 0) {
+		if (n < L4_PORTS_BYTES)
 			return PARSE_TRUNCATED;
-		}
+		/* a payload word, not padding after a shorter datagram */
+		if (n >= UDP_HLEN + 4 && be16_at(&l4[4]) >= UDP_HLEN + 4)
+			sig_mix(p, be32_at(&l4[8]));
+		break;
+	case IPPROTO_SCTP_:
+		if (n < L4_PORTS_BYTES)
+			return PARSE_TRUNCATED;
+		if (n >= 12)
+			sig_mix(p, be32_at(&l4[4])); /* verification tag */
 		break;
 	case IPPROTO_ICMP:
-	case IPPROTO_ICMPV6_: {
-		__u8 tc[8];
-		if (bpf_skb_load_bytes(skb, off, tc, 2) < 0)
+	case IPPROTO_ICMPV6_:
+		if (n < 2)
 			return PARSE_TRUNCATED;
-		p->key.sport = tc[0];
-		p->key.dport = tc[1];
+		p->key.sport = l4[0]; /* type */
+		p->key.dport = l4[1]; /* code */
 		p->l4_ok = 1;
-		sig_mix(p, (__u32)tc[0] << 8 | tc[1]);
+		sig_mix(p, (__u32)l4[0] << 8 | l4[1]);
 		/* echo: NAT rewrites the id (bytes 4-5), not the sequence */
-		if ((tc[0] == 8 || tc[0] == 0 || tc[0] == 128 || tc[0] == 129) &&
-		    bpf_skb_load_bytes(skb, off, tc, 8) == 0)
-			sig_mix(p, be16_at(&tc[6]));
+		if (is_icmp_echo(l4[0]) && n >= 8)
+			sig_mix(p, be16_at(&l4[6]));
+		return PARSE_OK;
+	default:
 		return PARSE_OK;
 	}
-	default:
-		return PARSE_OK; /* other protocols are flows by address only */
-	}
-	p->key.sport = bpf_ntohs(h.sport);
-	p->key.dport = bpf_ntohs(h.dport);
+	p->key.sport = be16_at(&l4[0]);
+	p->key.dport = be16_at(&l4[2]);
 	p->l4_ok = 1;
 	return PARSE_OK;
 }
 
 /* parse_ipv6_ext walks IPv6 extension headers from *off, leaving *off at
- * the upper-layer header and *nexthdr naming it. It returns 0 when that
- * header can be read, 1 when there is none to read (a later fragment, or
- * more extension headers than we follow), or PARSE_TRUNCATED. */
+ * the upper-layer header and *nexthdr naming it. PARSE_OK: that header can
+ * be read; PARSE_NO_L4: there is none to read (a later fragment, or more
+ * extension headers than we follow); or PARSE_TRUNCATED. */
 static __always_inline int parse_ipv6_ext(struct __sk_buff *skb, __u32 *off, __u8 *nexthdr)
 {
 	__u32 o = *off;
 	__u8 nh = *nexthdr;
-	int more = 1;
+	int r = PARSE_NO_L4;
 
 #pragma unroll
 	for (int i = 0; i < MAX_IPV6_EXT; i++) {
 		__u8 h[4] = {};
 		__u32 len;
 
-		if (nh != NEXTHDR_HOP && nh != NEXTHDR_ROUTING && nh != NEXTHDR_DEST &&
-		    nh != NEXTHDR_AUTH && nh != NEXTHDR_FRAGMENT) {
-			more = 0;
+		if (!is_ipv6_ext(nh)) {
+			r = PARSE_OK;
 			break;
 		}
 		if (bpf_skb_load_bytes(skb, o, h, 4) < 0)
 			return PARSE_TRUNCATED;
 		if (nh == NEXTHDR_FRAGMENT) {
-			len = 8;
-			/* fragment offset: the top 13 bits of bytes 2..3 */
-			if ((((__u32)h[2] << 8 | h[3]) & 0xfff8) != 0) {
+			len = IPV6_FRAG_HLEN;
+			if ((be16_at(&h[2]) & IPV6_FRAG_OFFSET_MASK) != 0) {
 				*nexthdr = h[0];
-				return 1;
+				return PARSE_NO_L4;
 			}
 		} else if (nh == NEXTHDR_AUTH) {
-			len = ((__u32)h[1] + 2) * 4;
+			len = ((__u32)h[1] + 2) * 4; /* AH counts 4-byte words, less 2 */
 		} else {
-			len = ((__u32)h[1] + 1) * 8;
+			len = ((__u32)h[1] + 1) * 8; /* 8-byte units, less the first */
 		}
 		nh = h[0];
 		o += len;
 	}
 	*off = o;
 	*nexthdr = nh;
-	return more;
+	return r;
 }
 
 /* parse_frame parses an Ethernet frame starting at off into p. It is a
@@ -187,151 +270,166 @@ static __always_inline int parse_ipv6_ext(struct __sk_buff *skb, __u32 *off, __u
 __noinline int parse_frame(struct __sk_buff *skb, __u32 off, struct packet *p)
 {
 	__be16 proto;
+	int r;
 
 	if (!p)
 		return PARSE_TRUNCATED;
 
-	if (bpf_skb_load_bytes(skb, off + 12, &proto, 2) < 0)
+	if (bpf_skb_load_bytes(skb, off + ETH_PROTO_OFF, &proto, 2) < 0)
 		return PARSE_TRUNCATED;
 	off += ETH_HLEN;
 #pragma unroll
 	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
 		if (proto != bpf_htons(ETH_P_8021Q_) && proto != bpf_htons(ETH_P_8021AD_))
 			break;
-		if (bpf_skb_load_bytes(skb, off + 2, &proto, 2) < 0)
+		if (bpf_skb_load_bytes(skb, off + VLAN_PROTO_OFF, &proto, 2) < 0)
 			return PARSE_TRUNCATED;
-		off += 4;
+		off += VLAN_HLEN;
 	}
 
 	if (proto == bpf_htons(ETH_P_IP)) {
-		__u8 ip[20];
-		if (bpf_skb_load_bytes(skb, off, ip, 20) < 0)
+		__u8 ip[IPV4_HLEN];
+		__u32 hlen = 0;
+		if (bpf_skb_load_bytes(skb, off, ip, IPV4_HLEN) < 0)
 			return PARSE_TRUNCATED;
-		__u32 ihl = ip[0] & 0x0f;
-		if ((ip[0] >> 4) != 4 || ihl < 5)
-			return PARSE_TRUNCATED;
-		p->key.proto = ip[9];
-		set_v4(p->key.saddr, *(__be32 *)&ip[12]);
-		set_v4(p->key.daddr, *(__be32 *)&ip[16]);
-		sig_mix(p, ip[9]);
-		sig_mix(p, be32_at(&ip[2])); /* total length, ID */
-		sig_mix(p, be16_at(&ip[6])); /* fragment offset */
-		/* a later fragment carries no L4 header */
-		if (((ip[6] << 8 | ip[7]) & 0x1fff) != 0)
-			return PARSE_OK;
-		off += ihl * 4;
+		r = ipv4_fields(ip, p, &hlen);
+		if (r != PARSE_OK)
+			return r == PARSE_NO_L4 ? PARSE_OK : r; /* a later fragment: a flow by address */
+		off += hlen;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
-		__u8 ip6[40];
-		if (bpf_skb_load_bytes(skb, off, ip6, 40) < 0)
+		__u8 ip6[IPV6_HLEN];
+		if (bpf_skb_load_bytes(skb, off, ip6, IPV6_HLEN) < 0)
 			return PARSE_TRUNCATED;
 		if ((ip6[0] >> 4) != 6)
 			return PARSE_TRUNCATED;
-		__builtin_memcpy(p->key.saddr, &ip6[8], 16);
-		__builtin_memcpy(p->key.daddr, &ip6[24], 16);
 		__u8 nexthdr = ip6[6];
-		off += 40;
-		int r = parse_ipv6_ext(skb, &off, &nexthdr);
-		p->key.proto = nexthdr;
-		sig_mix(p, nexthdr);
-		sig_mix(p, be32_at(&ip6[0]) & 0xfffff); /* flow label */
-		sig_mix(p, be16_at(&ip6[4]));           /* payload length */
-		if (r == PARSE_TRUNCATED)
-			return r;
-		if (r != 0)
-			return PARSE_OK; /* a flow by address */
+		off += IPV6_HLEN;
+		r = parse_ipv6_ext(skb, &off, &nexthdr);
+		ipv6_fields(ip6, nexthdr, p);
+		if (r != PARSE_OK)
+			return r == PARSE_NO_L4 ? PARSE_OK : r;
 	} else {
 		return PARSE_NOT_IP;
 	}
-	int r = parse_l4(skb, off, p);
+
+	__u8 l4[L4_BUF_BYTES] = {};
+	__u32 n = skb->len > off ? skb->len - off : 0;
+	if (n > L4_READ_BYTES)
+		n = L4_READ_BYTES;
+	/* a no-op for n in [1, L4_READ_BYTES] that lets the verifier see a
+	 * length in [1, L4_BUF_BYTES] (a power of two) */
+	if (n > 0 && bpf_skb_load_bytes(skb, off, l4, ((n - 1) & (L4_BUF_BYTES - 1)) + 1) < 0)
+		n = 0;
+	r = l4_fields(l4, n, p);
 	if (r != PARSE_OK)
 		return r;
-	/* remember where an overlay's inner frame starts */
-	if (p->key.proto == IPPROTO_UDP) {
-		if (p->key.dport == VXLAN_PORT || p->key.dport == VXLAN_LINUX_PORT)
-			return -(int)(off + 8 + 8); /* UDP + VXLAN headers */
-		if (p->key.dport == GENEVE_PORT) {
-			__u8 g[4];
-			if (bpf_skb_load_bytes(skb, off + 8, g, 4) < 0)
-				return PARSE_OK;
-			if (g[2] != 0x65 || g[3] != 0x58) /* inner is not Ethernet */
-				return PARSE_OK;
-			return -(int)(off + 8 + 8 + (g[0] & 0x3f) * 4);
-		}
-	}
-	return PARSE_OK;
-}
 
+	/* an overlay: remember where its inner frame starts */
+	if (p->key.proto != IPPROTO_UDP || !is_overlay_port(p->key.dport))
+		return PARSE_OK;
+	off += UDP_HLEN;
+	if (p->key.dport == GENEVE_PORT) {
+		__u8 g[4];
+		if (bpf_skb_load_bytes(skb, off, g, 4) < 0)
+			return PARSE_OK;
+		if (be16_at(&g[2]) != ETH_P_TEB_) /* the inner packet is not an Ethernet frame */
+			return PARSE_OK;
+		p->inner_off = off + GENEVE_HLEN + (g[0] & GENEVE_OPT_LEN_MASK) * 4;
+	} else {
+		p->inner_off = off + VXLAN_HLEN;
+	}
+	return PARSE_OVERLAY;
+}
 
 /* parse_direct reads the common packet, Ethernet + IPv4 (no options, not a
  * fragment) or IPv6 (no extension header) + TCP or UDP (not an overlay
  * port), straight from the linear data: no helper calls. Anything else, or
- * headers outside the linear part, returns -1 for parse_frame. */
+ * headers outside the linear part: PARSE_INDIRECT, for parse_frame. */
 static __always_inline int parse_direct(struct __sk_buff *skb, struct packet *p)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
 	__u8 *eth = data;
-	if ((void *)(eth + 14) > end)
-		return -1;
-	__be16 proto = *(__be16 *)(eth + 12);
+	if ((void *)(eth + ETH_HLEN) > end)
+		return PARSE_INDIRECT;
+	__be16 proto = *(__be16 *)(eth + ETH_PROTO_OFF);
 	__u8 *l4;
 	__u8 l4proto;
 	if (proto == bpf_htons(ETH_P_IP)) {
-		__u8 *ip = eth + 14;
-		if ((void *)(ip + 20) > end)
-			return -1;
-		if (ip[0] != 0x45 || ((ip[6] << 8 | ip[7]) & 0x3fff) != 0)
-			return -1;
+		__u8 *ip = eth + ETH_HLEN;
+		if ((void *)(ip + IPV4_HLEN + L4_READ_BYTES) > end)
+			return PARSE_INDIRECT;
+		if (ip[0] != IPV4_NO_OPTIONS || (be16_at(&ip[6]) & (IPV4_MF | IPV4_FRAG_OFFSET_MASK)) != 0)
+			return PARSE_INDIRECT;
 		l4proto = ip[9];
-		l4 = ip + 20;
+		l4 = ip + IPV4_HLEN;
 		if (l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP)
-			return -1;
-		if ((void *)(l4 + 14) > end)
-			return -1;
-		set_v4(p->key.saddr, *(__be32 *)&ip[12]);
-		set_v4(p->key.daddr, *(__be32 *)&ip[16]);
-		/* the same words, in the same order, as parse_frame mixes */
-		sig_mix(p, l4proto);
-		sig_mix(p, be32_at(&ip[2]));
-		sig_mix(p, be16_at(&ip[6]));
+			return PARSE_INDIRECT;
+		if (l4proto == IPPROTO_UDP && is_overlay_port(be16_at(&l4[2])))
+			return PARSE_INDIRECT;
+		__u32 hlen;
+		ipv4_fields(ip, p, &hlen);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
-		__u8 *ip6 = eth + 14;
-		if ((void *)(ip6 + 40) > end)
-			return -1;
+		__u8 *ip6 = eth + ETH_HLEN;
+		if ((void *)(ip6 + IPV6_HLEN + L4_READ_BYTES) > end)
+			return PARSE_INDIRECT;
 		if ((ip6[0] >> 4) != 6)
-			return -1;
+			return PARSE_INDIRECT;
 		l4proto = ip6[6];
-		l4 = ip6 + 40;
+		l4 = ip6 + IPV6_HLEN;
 		if (l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP)
-			return -1;
-		if ((void *)(l4 + 14) > end)
-			return -1;
-		__builtin_memcpy(p->key.saddr, &ip6[8], 16);
-		__builtin_memcpy(p->key.daddr, &ip6[24], 16);
-		sig_mix(p, l4proto);
-		sig_mix(p, be32_at(&ip6[0]) & 0xfffff);
-		sig_mix(p, be16_at(&ip6[4]));
+			return PARSE_INDIRECT;
+		if (l4proto == IPPROTO_UDP && is_overlay_port(be16_at(&l4[2])))
+			return PARSE_INDIRECT;
+		ipv6_fields(ip6, l4proto, p);
 	} else {
-		return -1;
+		return PARSE_INDIRECT;
 	}
-	__u16 sport = (__u16)l4[0] << 8 | l4[1];
-	__u16 dport = (__u16)l4[2] << 8 | l4[3];
-	if (l4proto == IPPROTO_UDP && is_overlay_port(dport))
-		return -1;
-	p->key.proto = l4proto;
-	p->key.sport = sport;
-	p->key.dport = dport;
-	p->tcp_flags = l4proto == IPPROTO_TCP ? l4[13] : 0;
-	p->l4_ok = 1;
-	if (l4proto == IPPROTO_TCP) {
-		sig_mix(p, be32_at(&l4[4]));
-		sig_mix(p, be32_at(&l4[8]));
-		sig_mix(p, l4[13]);
-	} else if (be16_at(&l4[4]) >= 12) {
-		sig_mix(p, be32_at(&l4[8]));
-	}
-	return PARSE_OK;
+	return l4_fields(l4, L4_READ_BYTES, p);
 }
+
+/* parse_l3_buf parses a packet copied from its network header (n bytes of
+ * it at d, a SNAP_LEN buffer), as the programs that see the kernel's
+ * sk_buff rather than a TC context read it (the drop probe, the CPU port).
+ * PARSE_OK: p holds the flow and the same signature parse_frame finds;
+ * PARSE_NO_L4: the addresses only (IPv6 extension headers are not followed
+ * here, so there is no signature to pair with); or PARSE_NOT_IP,
+ * PARSE_TRUNCATED. */
+static __always_inline int parse_l3_buf(const __u8 *d, __u32 n, struct packet *p)
+{
+	__u32 off = 0;
+
+	if (n < IPV4_HLEN)
+		return PARSE_TRUNCATED;
+	if ((d[0] >> 4) == 4) {
+		int r = ipv4_fields(d, p, &off);
+		if (r != PARSE_OK)
+			return r == PARSE_NO_L4 ? PARSE_OK : r;
+	} else if ((d[0] >> 4) == 6) {
+		if (n < IPV6_HLEN)
+			return PARSE_TRUNCATED;
+		if (is_ipv6_ext(d[6])) {
+			__builtin_memcpy(p->key.saddr, &d[8], 16);
+			__builtin_memcpy(p->key.daddr, &d[24], 16);
+			p->key.proto = d[6];
+			return PARSE_NO_L4;
+		}
+		ipv6_fields(d, d[6], p);
+		off = IPV6_HLEN;
+	} else {
+		return PARSE_NOT_IP;
+	}
+	/* at most 63, in a way the compiler cannot drop: every read of l4 is at
+	 * a constant offset inside the SNAP_LEN buffer; n only says which bytes
+	 * belong to this packet */
+	asm volatile("" : "+r"(off));
+	off &= IPV4_MAX_HLEN_MASK;
+	__u32 l4n = n > off ? n - off : 0;
+	if (l4n > L4_READ_BYTES)
+		l4n = L4_READ_BYTES;
+	return l4_fields(d + off, l4n, p) == PARSE_OK ? PARSE_OK : PARSE_NO_L4;
+}
+_Static_assert(IPV4_MAX_HLEN_MASK + L4_READ_BYTES <= SNAP_LEN, "parse_l3_buf reads inside the SNAP_LEN buffer");
 
 /* parse_packet parses skb from its Ethernet header; for overlay packets it
  * reports the inner flow, and keeps the outer flow when the inner one does
@@ -342,10 +440,10 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct packet *p)
 		return PARSE_OK;
 	__builtin_memset(p, 0, sizeof(*p));
 	int r = parse_frame(skb, 0, p);
-	if (r >= 0)
+	if (r != PARSE_OVERLAY)
 		return r;
 	struct packet inner = {};
-	__u32 off = (__u32)(-r);
+	__u32 off = p->inner_off;
 	if (parse_frame(skb, off, &inner) == PARSE_OK) {
 		*p = inner;
 		p->frame_off = off;

@@ -33,7 +33,7 @@ struct pod_port_key {
  * each probed pod interface; written by the plugin at ADD, removed at DEL. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, PORT_ENTRIES);
 	__type(key, struct pod_port_key);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);

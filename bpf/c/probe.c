@@ -12,6 +12,7 @@
 #include "maps.h"
 #include "watch.h"
 #include "nat.h"
+#include "flows.h"
 
 #define TC_ACT_UNSPEC_ (-1)
 
@@ -90,6 +91,7 @@ static __always_inline __u32 snap_limit(void)
 static __always_inline void emit(struct __sk_buff *skb, struct packet *p, __u64 in_ts, __u32 in_if,
 				 __u32 out_if, __u64 now, __u8 cause, __u64 packets, __u64 bytes)
 {
+	__u64 flags = ringbuf_flags();
 	struct event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
 		count(COUNTER_RINGBUF_FULL);
@@ -113,8 +115,30 @@ static __always_inline void emit(struct __sk_buff *skb, struct packet *p, __u64 
 		if (bpf_skb_load_bytes(skb, off, ev->data, snap) == 0)
 			ev->snap_len = snap;
 	}
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, flags);
 	count(COUNTER_EVENTS);
+	count_causes(cause);
+}
+
+/* A hop latency change is worth a report when the latency moved by more
+ * than a factor of LATENCY_CHANGE_FACTOR from the one last reported, both
+ * taken as at least the latency quantum: log-scale buckets centred on the
+ * last report, so jitter (100 µs ↔ 180 µs) is not a change and a queue
+ * building up (100 µs → 50 ms) is, and no bucket edge can flip back and
+ * forth. */
+#define LATENCY_CHANGE_FACTOR 2
+#define LATENCY_MAX_NS 0xffffffffULL /* what flow_state keeps: 4.29 s */
+
+static __always_inline __u32 latency_kept(__u64 ns)
+{
+	return ns < LATENCY_MAX_NS ? (__u32)ns : (__u32)LATENCY_MAX_NS;
+}
+
+static __always_inline int latency_moved(__u64 now_ns, __u64 last_ns, __u64 quantum)
+{
+	__u64 a = now_ns > quantum ? now_ns : quantum;
+	__u64 b = last_ns > quantum ? last_ns : quantum;
+	return a > b * LATENCY_CHANGE_FACTOR || b > a * LATENCY_CHANGE_FACTOR;
 }
 
 /* flow_filter is the per-flow report filter for a packet that crossed the
@@ -123,11 +147,10 @@ static __always_inline void emit(struct __sk_buff *skb, struct packet *p, __u64 
 static __always_inline __u8 flow_filter(struct packet *p, __u64 len, __u32 in_if, __u32 out_if, __u64 in_ts,
 					__u64 now, __u8 cause, struct settings *cfg, __u64 *packets, __u64 *bytes)
 {
-	__u64 latency = now - in_ts;
-	__u64 quantum = cfg->latency_quantum_ns ? cfg->latency_quantum_ns : 1;
-	__u32 bucket = latency / quantum;
+	__u32 latency = latency_kept(now - in_ts);
 
-	struct flow_state *st = bpf_map_lookup_elem(&flows, &p->key);
+	struct flow_ref ref = {};
+	struct flow_state *st = flow_find(&p->key, &ref);
 	if (!st) {
 		struct flow_state ns = {
 			.last_report_ns = now,
@@ -135,11 +158,11 @@ static __always_inline __u8 flow_filter(struct packet *p, __u64 len, __u32 in_if
 			.bytes = len,
 			.ingress_ifindex = in_if,
 			.egress_ifindex = out_if,
-			.latency_bucket = bucket,
+			.reported_latency_ns = latency,
 			.watch_gen = cfg->watch_gen,
 			.watched = flow_watched(&p->key, cfg),
 		};
-		bpf_map_update_elem(&flows, &p->key, &ns, BPF_ANY);
+		flow_insert(&ref, &p->key, &ns, now);
 		if (!ns.watched) {
 			count(COUNTER_UNWATCHED);
 			return 0;
@@ -169,14 +192,14 @@ static __always_inline __u8 flow_filter(struct packet *p, __u64 len, __u32 in_if
 		st->ingress_ifindex = in_if;
 	}
 	/* A latency change is reported at most every quarter interval, so a flow
-	 * whose latency jitters across a bucket edge cannot flood the collector;
-	 * the bucket is kept until reported, so a lasting change still is. */
-	if (st->latency_bucket != bucket && !(cause & CAUSE_NO_INGRESS) &&
-	    now - st->last_report_ns >= cfg->report_interval_ns / 4) {
+	 * whose latency swings by factors cannot flood the collector; the last
+	 * reported latency is kept until reported again, so a lasting change
+	 * still is. */
+	int known = !(cause & CAUSE_NO_INGRESS);
+	if (known && now - st->last_report_ns >= cfg->report_interval_ns / 4 &&
+	    latency_moved(latency, st->reported_latency_ns, cfg->latency_quantum_ns))
 		cause |= CAUSE_LATENCY;
-		st->latency_bucket = bucket;
-	}
-	if (p->key.proto == IPPROTO_TCP && (p->tcp_flags & 0x05)) /* FIN or RST */
+	if (p->key.proto == IPPROTO_TCP && (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
 		cause |= CAUSE_TCP_END;
 
 	__u64 last = st->last_report_ns;
@@ -193,6 +216,10 @@ static __always_inline __u8 flow_filter(struct packet *p, __u64 len, __u32 in_if
 	}
 	if (due)
 		cause |= CAUSE_INTERVAL;
+	flow_touch(&ref, now);
+	/* the collector now knows this latency: later changes count from it */
+	if (known)
+		st->reported_latency_ns = latency;
 	return cause;
 }
 
@@ -247,7 +274,6 @@ static __always_inline void probe_egress(struct __sk_buff *skb)
 	probe_egress_port(skb, skb->ifindex, 0);
 }
 
-#include "drop.h"
 #include "cpu.h"
 #include "podside.h"
 

@@ -61,14 +61,14 @@ struct flow_key {
 	__u8 pad[3];
 } __attribute__((aligned(8)));
 
-/* Per-flow state of the report filter (LRU map "flows"). */
+/* Per-flow state of the report filter (flows.h). */
 struct flow_state {
 	__u64 last_report_ns;
 	__u64 packets;
 	__u64 bytes;
 	__u32 ingress_ifindex;
 	__u32 egress_ifindex;
-	__u32 latency_bucket;
+	__u32 reported_latency_ns; /* hop latency of the flow's last report (at most 4.29 s) */
 	__u16 watch_gen;   /* watchlist generation "watched" was decided under */
 	__u8 watched;      /* the watchlist selects this flow */
 	__u8 pad;
@@ -159,13 +159,21 @@ enum counter {
 	COUNTER_DROPS_SUPPRESSED,   /* drops the per-flow rate limit held back */
 	COUNTER_POD_SIDE,           /* packets the pod-side probe paired: they reached the pod bypassing its host veth's egress */
 	COUNTER_POD_PORT_UNKNOWN,   /* pod-side packets not handled: their pod interface has no host port in pod_ports */
+	/* Flow events written, by cause (an event with several causes counts
+	 * in each): what makes a flow report more than once per interval. */
+	COUNTER_EVENTS_NEW_FLOW,
+	COUNTER_EVENTS_PORT_CHANGE,
+	COUNTER_EVENTS_LATENCY,
+	COUNTER_EVENTS_TCP_END,
+	COUNTER_EVENTS_INTERVAL,
+	COUNTER_FLOWS_EVICTED,      /* flows a new flow pushed out of the flow table: their next packet reports as new */
 	COUNTER_MAX,
 };
 
 /* Index 0 of the "probe_settings" array map, written by the daemon. */
 struct settings {
 	__u64 report_interval_ns;   /* at most one steady-state event per flow per interval */
-	__u64 latency_quantum_ns;   /* width of a hop latency bucket */
+	__u64 latency_quantum_ns;   /* hop latencies below it count as it: the floor a change is measured from */
 	__u64 inflight_max_age_ns;  /* older in-flight entries are not paired */
 	__u64 netns_ino;            /* the node's network namespace: drops elsewhere (in pods) are not the node's */
 	__u32 watch_rules;          /* rules in use in "watchlist"; 0 reports every flow */

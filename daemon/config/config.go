@@ -34,7 +34,7 @@ type Config struct {
 	Collectors     []string      // host:port of INT collectors
 	ReportFormat   string        // v0.5 or v2.0
 	ReportInterval time.Duration // steady-state reports per flow at most once per interval
-	LatencyQuantum time.Duration // a hop latency change of one quantum is reported
+	LatencyQuantum time.Duration // the floor of hop latency changes: below it, latencies count as it
 	SnapLen        int           // bytes of the inner frame carried in a report
 	DropReasons    []string      // kernel drop reasons reported or not, over bpf.DefaultDropReasons
 	Uplinks        []string      // uplink interfaces; empty = the default route's; "none" = no uplink
@@ -75,7 +75,7 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&c.Collectors, "collector", c.Collectors, "INT collector host:port (repeatable; default port 32766)")
 	fs.StringVar(&c.ReportFormat, "report-format", c.ReportFormat, "INT report format: v0.5 or v2.0")
 	fs.DurationVar(&c.ReportInterval, "report-interval", c.ReportInterval, "at most one steady-state report per flow per interval")
-	fs.DurationVar(&c.LatencyQuantum, "latency-quantum", c.LatencyQuantum, "report a flow again when its hop latency moves by this bucket width")
+	fs.DurationVar(&c.LatencyQuantum, "latency-quantum", c.LatencyQuantum, "report a flow again when its hop latency moves by more than a factor of 2; latencies below this count as this")
 	fs.IntVar(&c.SnapLen, "snap-len", c.SnapLen, fmt.Sprintf("bytes of the packet carried in each report, %d..%d", exporter.MinSnapLen, bpf.MaxSnapLen))
 	fs.StringSliceVar(&c.DropReasons, "drop-reasons", c.DropReasons, "kernel drop reasons to report or not, applied in order over the default ("+
 		strings.Join(bpf.DefaultDropReasons, ",")+"): -NAME, -NAME@multicast, +NAME, NAME_* for a prefix, all, none, default (reloaded on change)")

@@ -7,12 +7,20 @@ import (
 	"log/slog"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/podint/podint/bpf"
 )
+
+// PollInterval is how long an event may wait in the ring buffer before the
+// reader looks: the probes write events without waking the reader (a
+// wakeup costs the packet's CPU an interrupt, about 5 µs), and wake it only
+// when 64 KiB are unread (c/maps.h, RINGBUF_WAKEUP_BYTES), so a lone event
+// reaches the exporter within PollInterval and a burst costs one wakeup.
+const PollInterval = 5 * time.Millisecond
 
 // Sink receives decoded events. It must not block for long: the ring buffer
 // fills while it does, and the probes count what they cannot write. The
@@ -46,8 +54,15 @@ func (r *Reader) Run(ctx context.Context, sink Sink) error {
 	stop := context.AfterFunc(ctx, func() { r.rd.Close() })
 	defer stop()
 	var rec ringbuf.Record
+	r.rd.SetDeadline(time.Now().Add(PollInterval))
 	for {
 		if err := r.rd.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				// The ring is drained: look again in PollInterval, or
+				// when the probes wake us.
+				r.rd.SetDeadline(time.Now().Add(PollInterval))
+				continue
+			}
 			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return nil
 			}

@@ -34,6 +34,7 @@ type collector struct {
 	mu     sync.Mutex
 	record bool
 	flows  map[intreport.Flow]*flowSeen
+	delays []float64 // ns from each flow report's packet at its egress port to its arrival here
 }
 
 // flowSeen is what the collector saw of one flow.
@@ -140,8 +141,16 @@ func (c *collector) remember(d *intreport.Datagram) {
 		return
 	}
 	now := time.Now()
+	mono := monotonicNs()
 	for i := range d.Reports {
 		r := &d.Reports[i]
+		if r.Kind == intreport.KindFlow {
+			// The probe's egress time is CLOCK_MONOTONIC (bpf_ktime_get_ns)
+			// on this machine; v0.5 carries its low 32 bits.
+			if d := uint32(mono) - uint32(r.EgressTS); d < 1<<31 {
+				c.delays = append(c.delays, float64(d))
+			}
+		}
 		fs := c.flows[r.Flow]
 		if fs == nil {
 			fs = &flowSeen{}
@@ -163,6 +172,21 @@ func (c *collector) startRecording() {
 	defer c.mu.Unlock()
 	c.record = true
 	c.flows = map[intreport.Flow]*flowSeen{}
+	c.delays = nil
+}
+
+// recordedDelays returns the report delays recorded since startRecording.
+func (c *collector) recordedDelays() []float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.delays
+}
+
+// monotonicNs is CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns.
+func monotonicNs() uint64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
 }
 
 // recorded returns what was recorded and stops recording.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/podint/podint/internal/intreport"
+	podintv1 "github.com/podint/podint/proto/podint/v1"
 	"github.com/podint/podint/test/harness"
 )
 
@@ -89,4 +91,99 @@ func TestHopLatencyReflectsAHeldPacket(t *testing.T) {
 		t.Errorf("the queue held %d packets, want at least 20", h.Held())
 	}
 	t.Log(fmt.Sprintf("%d packets held %s each", h.Held(), hold))
+}
+
+// TestALatencyStepIsReportedBeforeTheInterval holds the packets of a flow
+// that was crossing freely for 50 ms in an NFQUEUE handler: the step is a
+// latency change (a move by more than a factor of 2), reported with the
+// first held packet a quarter interval after the flow's last report, not
+// only with the next interval's report.
+func TestALatencyStepIsReportedBeforeTheInterval(t *testing.T) {
+	const hold = 50 * time.Millisecond
+	const interval = 2 * time.Second // latency changes: at most every 500 ms
+	c, cols := startClusterWith(t, harness.ClusterConfig{Node: harness.NodeConfig{
+		DaemonArgs: []string{"--report-interval", interval.String()}}})
+	ctx := testContext(t)
+	n1, n2 := c.Nodes[0], c.Nodes[1]
+	a, b := addPod(t, n1, "a"), addPod(t, n2, "b")
+	srv, err := b.ListenUDP(9300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	conn, err := a.ListenUDP(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sport := uint16(conn.LocalAddr().(interface{ AddrPort() netip.AddrPort }).AddrPort().Port())
+	dst := netip.AddrPortFrom(b.IP, 9300)
+	send := func() {
+		if _, err := conn.WriteToUDPAddrPort([]byte("step"), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flowReport := func(held bool) (*intreport.Decoded, error) {
+		return cols[0].WaitFor(ctx, func(d *intreport.Decoded) bool {
+			f := d.Report.Flow
+			if d.Kind != intreport.KindFlow || f.Src != a.IP || f.SrcPort != sport || f.DstPort != 9300 {
+				return false
+			}
+			ns, ok := d.HopLatency()
+			return ok && (time.Duration(ns) >= hold) == held
+		})
+	}
+
+	send()
+	if _, err := flowReport(false); err != nil {
+		t.Fatalf("the flow's first packet was not reported: %v", err)
+	}
+	before := kernelCounter(t, ctx, n1, "kernel_events_latency")
+
+	h, err := harness.NewHolder(n1.NS, 8, hold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := n1.NS.Do(func() error {
+		out, err := exec.Command("iptables-legacy", "-A", "FORWARD", "-d", b.IP.String(), "-p", "udp",
+			"--dport", "9300", "-j", "NFQUEUE", "--queue-num", "8").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("iptables-legacy: %v: %s", err, out)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(interval/4 + 100*time.Millisecond) // past the latency rate limit, inside the interval
+	send()
+	r, err := flowReport(true)
+	if err != nil {
+		t.Fatalf("no report of the held packet: %v", err)
+	}
+	if after := kernelCounter(t, ctx, n1, "kernel_events_latency"); after <= before {
+		t.Fatalf("the held packet's report (hop latency %v) was not counted as a latency change (kernel_events_latency %d, before %d)",
+			r.Report.EgressTS-r.Report.IngressTS, after, before)
+	}
+}
+
+// kernelCounter reads one of the probes' counters from the daemon's stats.
+func kernelCounter(t *testing.T, ctx context.Context, n *harness.Node, name string) uint64 {
+	t.Helper()
+	c, closeFn, err := n.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	st, err := c.Stats(ctx, &podintv1.StatsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v uint64
+	for _, c := range st.GetCounters() {
+		if c.GetName() == name {
+			v += c.GetValue()
+		}
+	}
+	return v
 }

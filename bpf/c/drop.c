@@ -1,15 +1,20 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Drop reports: the kfree_skb tracepoint with the kernel's drop reason,
  * for packets that entered the node through a probed port or were leaving
  * through one, freed in the node's network namespace, for a reason the
  * daemon's policy reports. The reason is passed on as the kernel's enum
  * value; the daemon names it from the running kernel's BTF (values differ
  * between kernels) and maps it to an INT drop reason code. */
-#pragma once
 
+/* Its own object (drop_bpfel.o), loaded after the TC probes' object: the
+ * maps both use are pinned by name, so the second load opens the first's. */
+
+#include "parse.h"
 #include "maps.h"
 #include "watch.h"
 #include "kernel.h"
-#include "l3.h"
+
+char __license[] SEC("license") = "Dual BSD/GPL";
 
 /* SKB_CONSUMED on the running kernel, set by the loader from BTF: a freed
  * packet with this reason was delivered, not dropped. */
@@ -62,53 +67,6 @@ static __always_inline int dest_is_group(const struct flow_key *k)
 	if (*(const __u64 *)d != 0 || *(const __u32 *)&d[8] != bpf_htonl(0xffff))
 		return 0;
 	return (d[12] & 0xf0) == 0xe0 || *(const __u32 *)&d[12] == 0xffffffff;
-}
-
-/* parse_l3_buf reads the flow of an IP packet captured from its network
- * header. It returns 0 when at least the addresses were read. */
-static __always_inline int parse_l3_buf(const __u8 *d, __u32 n, struct flow_key *k)
-{
-	__u32 off;
-
-	if (n < 20)
-		return -1;
-	if ((d[0] >> 4) == 4) {
-		__u32 ihl = (d[0] & 0x0f) * 4;
-		if (ihl < 20)
-			return -1;
-		k->proto = d[9];
-		set_v4(k->saddr, *(const __be32 *)&d[12]);
-		set_v4(k->daddr, *(const __be32 *)&d[16]);
-		if (((d[6] << 8 | d[7]) & 0x1fff) != 0)
-			return 0;
-		off = ihl;
-	} else if ((d[0] >> 4) == 6) {
-		if (n < 40)
-			return -1;
-		__builtin_memcpy(k->saddr, &d[8], 16);
-		__builtin_memcpy(k->daddr, &d[24], 16);
-		k->proto = d[6];
-		off = 40;
-	} else {
-		return -1;
-	}
-	off &= 0x3f; /* at most 60: keeps the reads below inside the buffer */
-	if (off + 4 > n)
-		return 0;
-	switch (k->proto) {
-	case IPPROTO_TCP:
-	case IPPROTO_UDP:
-	case IPPROTO_SCTP_:
-		k->sport = (__u16)d[off] << 8 | d[off + 1];
-		k->dport = (__u16)d[off + 2] << 8 | d[off + 3];
-		break;
-	case IPPROTO_ICMP:
-	case IPPROTO_ICMPV6_:
-		k->sport = d[off];
-		k->dport = d[off + 1];
-		break;
-	}
-	return 0;
 }
 
 static __always_inline int is_port(__u32 ifindex)
@@ -179,7 +137,6 @@ int podint_drop(__u64 *ctx)
 	struct event *ev = bpf_map_lookup_elem(&scratch, &zero);
 	if (!ev)
 		return 0;
-	__builtin_memset(&ev->flow, 0, sizeof(ev->flow));
 	ev->snap_len = 0;
 	__u16 nh = skb->network_header;
 	__u32 linear = skb->tail - nh;
@@ -190,18 +147,20 @@ int podint_drop(__u64 *ctx)
 		if (bpf_probe_read_kernel(ev->data, snap, skb->head + nh) == 0)
 			ev->snap_len = snap;
 	}
-	int parsed = parse_l3_buf(ev->data, ev->snap_len, &ev->flow);
-	if (action == DROP_SKIP_GROUP && parsed == 0 && dest_is_group(&ev->flow)) {
+	struct packet sp = {};
+	int parsed = parse_l3_buf(ev->data, ev->snap_len, &sp);
+	int has_flow = parsed == PARSE_OK || parsed == PARSE_NO_L4;
+	ev->flow = sp.key;
+	if (action == DROP_SKIP_GROUP && has_flow && dest_is_group(&ev->flow)) {
 		count_excluded(reason);
 		return 0;
 	}
 	count(COUNTER_DROPS_SEEN);
-	if (parsed != 0)
+	if (!has_flow)
 		return 0; /* not IP, or not readable: no flow to report */
 	/* The record must be this packet's: a freed sk_buff's address is soon
 	 * another packet's, maybe in another namespace. */
-	struct packet sp = {};
-	if (in_ts != now && (l3_sig(ev->data, ev->snap_len, &sp) != 0 || sp.sig != rec_sig)) {
+	if (in_ts != now && (parsed != PARSE_OK || sp.sig != rec_sig)) {
 		count(COUNTER_INFLIGHT_STALE);
 		in_ts = now;
 		in_if = iif_port;
@@ -233,7 +192,7 @@ int podint_drop(__u64 *ctx)
 	ev->pkt_len = len;
 	ev->drop_reason = reason;
 	ev->l2 = 0;
-	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), 0) != 0) {
+	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), ringbuf_flags()) != 0) {
 		count(COUNTER_RINGBUF_FULL);
 		return 0;
 	}
