@@ -16,7 +16,8 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
+	"github.com/podint/podint/bpf/pins"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
@@ -70,25 +71,25 @@ func addProbe(conf *NetConf, log *slog.Logger, at attachment, id podIdentity, re
 		return failOrIgnore(conf, log, ErrHostVeth, "find the pod's host veth", err)
 	}
 	paths := conf.Paths()
-	probeID := bpf.ProbeID(at.containerID, at.podIf)
+	probeID := pins.ProbeID(at.containerID, at.podIf)
 	hostIf, ifindex := host.Attrs().Name, host.Attrs().Index
 	opts := conf.attachOptions()
-	opts.Pod = &bpf.PodInterface{Netns: at.netns, Ifindex: pod.Ifindex}
-	mode, err := bpf.Attach(paths.PinDir, probeID, ifindex, opts)
+	opts.Pod = &attach.PodInterface{Netns: at.netns, Ifindex: pod.Ifindex}
+	mode, err := attach.Attach(paths.PinDir, probeID, ifindex, opts)
 	if err != nil {
 		return failOrIgnore(conf, log, ErrAttach, "attach the probe to "+hostIf, err)
 	}
 	log = log.With("host_interface", hostIf, "ifindex", ifindex, "attach_mode", mode)
 	p := probeOf(hostIf, ifindex, mode, id, at, res)
 	p.Pod.Mac = pod.MAC
-	p.PodHooks = bpf.PodHooks(paths.PinDir, probeID)
+	p.PodHooks = attach.PodHooks(paths.PinDir, probeID)
 	err = withDaemon(paths.Socket, func(d *daemonConn) error { return d.register(p) })
 	switch {
 	case err == nil:
 		log.Info("probe attached and registered")
 		return nil
 	case conf.FailPolicy == FailPolicyFail:
-		_ = bpf.Detach(paths.PinDir, probeID, ifindex) // a failed ADD leaves nothing behind
+		_ = attach.Detach(paths.PinDir, probeID, ifindex) // a failed ADD leaves nothing behind
 		code := uint(ErrRegister)
 		if daemonUnreachable(err) {
 			code = types.ErrTryAgainLater
@@ -131,16 +132,16 @@ func cmdDel(args *skel.CmdArgs) error {
 		log.Warn("invalid configuration; removing the probe all the same", "err", err)
 	}
 	paths := conf.Paths()
-	probeID := bpf.ProbeID(args.ContainerID, args.IfName)
+	probeID := pins.ProbeID(args.ContainerID, args.IfName)
 	ifindex := 0
-	if bpf.PinnedMode(paths.PinDir, probeID) == bpf.AttachTC {
+	if attach.PinnedMode(paths.PinDir, probeID) == attach.TC {
 		// tc filters live on the veth: find it while the pod's netns exists,
 		// rather than searching every interface of the node.
 		if host, _, err := findHostVeth(args.Netns, args.IfName); err == nil {
 			ifindex = host.Attrs().Index
 		}
 	}
-	if err := bpf.Detach(paths.PinDir, probeID, ifindex); err != nil {
+	if err := attach.Detach(paths.PinDir, probeID, ifindex); err != nil {
 		log.Warn("could not remove the whole probe", "err", err)
 	}
 	if err := removePending(paths, probeID); err != nil {
@@ -171,15 +172,15 @@ func cmdCheck(args *skel.CmdArgs) error {
 		return types.NewError(ErrNoProbe, "podint: cannot find the pod's host veth", err.Error())
 	}
 	paths := conf.Paths()
-	probeID := bpf.ProbeID(args.ContainerID, args.IfName)
-	if _, err := bpf.Verify(paths.PinDir, probeID, host.Attrs().Index); err != nil {
+	probeID := pins.ProbeID(args.ContainerID, args.IfName)
+	if _, err := attach.Verify(paths.PinDir, probeID, host.Attrs().Index); err != nil {
 		return types.NewError(ErrNoProbe, "podint: probe missing on "+host.Attrs().Name, err.Error())
 	}
 	var reg *podintv1.Probe
 	err = withDaemon(paths.Socket, func(d *daemonConn) error {
 		ps, err := d.probes()
 		for _, p := range ps {
-			if p.GetKind() == podintv1.PortKind_PORT_KIND_POD && bpf.ProbeID(p.GetPod().GetContainerId(), p.GetPod().GetInterface()) == probeID {
+			if p.GetKind() == podintv1.PortKind_PORT_KIND_POD && pins.ProbeID(p.GetPod().GetContainerId(), p.GetPod().GetInterface()) == probeID {
 				reg = p
 			}
 		}
@@ -229,17 +230,20 @@ func cmdGC(args *skel.CmdArgs) error {
 	defer done()
 	valid := map[string]bool{}
 	for _, a := range conf.validAttachments() {
-		valid[bpf.ProbeID(a.ContainerID, a.IfName)] = true
+		valid[pins.ProbeID(a.ContainerID, a.IfName)] = true
 	}
-	stale := func(id string) bool { return !valid[id] && !bpf.IsUplinkProbeID(id) }
+	stale := func(id string) bool { return !valid[id] && !pins.IsUplinkProbeID(id) }
 	paths := conf.Paths()
-	ids, err := bpf.AttachedProbes(paths.PinDir)
+	ids, err := attach.AttachedProbes(paths.PinDir)
 	if err != nil {
 		return types.NewError(types.ErrIOFailure, "podint: cannot list probes", err.Error())
 	}
 	// Half-attached probes of ADDs that died count too; those of valid
 	// attachments may be ADDs under way and stay.
-	staged, _ := bpf.StagedProbes(paths.PinDir)
+	staged, err := attach.StagedProbes(paths.PinDir)
+	if err != nil {
+		return types.NewError(types.ErrIOFailure, "podint: cannot list half-attached probes", err.Error())
+	}
 	var staleIDs []string
 	for _, id := range slices.Compact(slices.Sorted(slices.Values(append(ids, staged...)))) {
 		if stale(id) {
@@ -247,7 +251,7 @@ func cmdGC(args *skel.CmdArgs) error {
 			staleIDs = append(staleIDs, id)
 		}
 	}
-	errs := []error{bpf.DetachProbes(paths.PinDir, staleIDs)}
+	errs := []error{attach.DetachProbes(paths.PinDir, staleIDs)}
 	for _, id := range pendingProbeIDs(paths) {
 		if stale(id) {
 			errs = append(errs, removePending(paths, id))
@@ -257,7 +261,7 @@ func cmdGC(args *skel.CmdArgs) error {
 		ps, err := d.probes()
 		for _, p := range ps {
 			pod := p.GetPod()
-			if p.GetKind() != podintv1.PortKind_PORT_KIND_POD || !stale(bpf.ProbeID(pod.GetContainerId(), pod.GetInterface())) {
+			if p.GetKind() != podintv1.PortKind_PORT_KIND_POD || !stale(pins.ProbeID(pod.GetContainerId(), pod.GetInterface())) {
 				continue
 			}
 			log.Info("unregistering stale probe", "container", pod.GetContainerId(), "pod_interface", pod.GetInterface())

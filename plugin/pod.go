@@ -4,7 +4,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
 	"github.com/podint/podint/internal/cniresult"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
@@ -44,7 +44,7 @@ type attachment struct {
 }
 
 // probeOf is the registration of a pod's probe.
-func probeOf(hostIf string, ifindex int, mode bpf.AttachMode, id podIdentity, at attachment, res *current.Result) *podintv1.Probe {
+func probeOf(hostIf string, ifindex int, mode attach.Mode, id podIdentity, at attachment, res *current.Result) *podintv1.Probe {
 	return &podintv1.Probe{
 		Ifindex:       uint32(ifindex),
 		HostInterface: hostIf,

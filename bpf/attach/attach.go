@@ -1,4 +1,8 @@
-package bpf
+// Package attach hooks the probe programs a daemon pinned (bpf/pins) to an
+// interface and takes them off again: what the CNI plugin does on ADD, DEL,
+// CHECK and GC, and the daemon for uplinks. It opens pinned objects only
+// when a verb needs them, and links no loader or ELF.
+package attach
 
 import (
 	"errors"
@@ -8,38 +12,37 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/podint/podint/bpf/pins"
 )
 
-// Directions a probe hooks, in attach order.
-var Directions = []string{"ingress", "egress"}
-
-// AttachMode is how a probe's programs hook an interface.
-type AttachMode string
+// Mode is how a probe's programs hook an interface.
+type Mode string
 
 const (
-	// AttachAuto uses TCX where the kernel has it (6.6+) and tc otherwise.
-	AttachAuto AttachMode = "auto"
-	// AttachTCX hooks with TCX links, pinned under the probe's link dir.
-	AttachTCX AttachMode = "tcx"
-	// AttachTC hooks with direct-action cls_bpf filters on a clsact qdisc.
-	AttachTC AttachMode = "tc"
+	// Auto uses TCX where the kernel has it (6.6+) and tc otherwise.
+	Auto Mode = "auto"
+	// TCX hooks with TCX links, pinned under the probe's link dir.
+	TCX Mode = "tcx"
+	// TC hooks with direct-action cls_bpf filters on a clsact qdisc.
+	TC Mode = "tc"
 )
 
 // Position is where the probe goes among the programs already on a hook.
 type Position string
 
 const (
-	// PositionFirst runs the probe before every other program, so one that
+	// First runs the probe before every other program, so one that
 	// redirects or drops cannot hide packets from it.
-	PositionFirst Position = "first"
-	// PositionLast runs the probe after the programs attached before it.
-	PositionLast Position = "last"
+	First Position = "first"
+	// Last runs the probe after the programs attached before it.
+	Last Position = "last"
 )
 
-// AttachOptions choose how Attach hooks a probe; the zero value means
-// AttachAuto at PositionFirst.
-type AttachOptions struct {
-	Mode     AttachMode
+// Options choose how Attach hooks a probe; the zero value means
+// Auto at First.
+type Options struct {
+	Mode     Mode
 	Position Position
 	// Pod, when set, also gets the pod-side probe (TCX mode only): a pod's
 	// probe sees the packets a CNI redirects into the pod past the host
@@ -47,82 +50,43 @@ type AttachOptions struct {
 	Pod *PodInterface
 }
 
-func (o AttachOptions) withDefaults() (AttachOptions, error) {
-	if o.Mode == "" {
-		o.Mode = AttachAuto
+// ParseMode reads an attach mode as configs spell it; "" is Auto.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case "":
+		return Auto, nil
+	case Auto, TCX, TC:
+		return m, nil
 	}
-	if o.Position == "" {
-		o.Position = PositionFirst
-	}
-	switch o.Mode {
-	case AttachAuto, AttachTCX, AttachTC:
-	default:
-		return o, fmt.Errorf("attach mode %q: want %q, %q or %q", o.Mode, AttachAuto, AttachTCX, AttachTC)
-	}
-	switch o.Position {
-	case PositionFirst, PositionLast:
-	default:
-		return o, fmt.Errorf("attach position %q: want %q or %q", o.Position, PositionFirst, PositionLast)
-	}
-	return o, nil
+	return "", fmt.Errorf("attach mode %q: want %q, %q or %q", s, Auto, TCX, TC)
 }
 
-func linksDir(pinDir string) string { return filepath.Join(pinDir, "links") }
-
-// LinkDir is where the pins of one probe live. probeID names the
-// attachment, e.g. "<container id>_<interface>" or "uplink_eth0".
-//
-// A TCX probe pins its links there as ingress and egress. A tc probe pins
-// the programs its cls_bpf filters run as tc_ingress and tc_egress: tc
-// filters cannot be pinned, and the pins mark the probe as attached for
-// DEL, CHECK, GC and the daemon alike.
-func LinkDir(pinDir, probeID string) string {
-	return filepath.Join(linksDir(pinDir), probeID)
-}
-
-// stagingDir is where Attach builds a probe's pins before it moves them to
-// LinkDir in one rename: a probe in LinkDir is complete, whoever looks. What
-// stays here was left by an Attach that did not finish (a plugin killed
-// mid-ADD); Detach removes it with the rest.
-func stagingDir(pinDir, probeID string) string {
-	return filepath.Join(pinDir, "staging", probeID)
-}
-
-// ProbeID names the pins of a pod's probe after its CNI attachment, which is
-// what DEL and GC are given.
-func ProbeID(containerID, ifName string) string {
-	return sanitize(containerID) + "_" + sanitize(ifName)
-}
-
-// UplinkProbeID names the pins of an uplink's probe.
-func UplinkProbeID(ifName string) string { return "uplink_" + sanitize(ifName) }
-
-// IsUplinkProbeID reports whether id names an uplink's probe, which the
-// daemon owns (CNI GC leaves it alone).
-func IsUplinkProbeID(id string) bool { return strings.HasPrefix(id, "uplink_") }
-
-// sanitize makes s safe as one bpffs path element (bpffs refuses dots).
-func sanitize(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == '/' || r == 0 || r == '.' {
-			return '_'
-		}
-		return r
-	}, s)
-	if s == "" {
-		s = "_"
+// ParsePosition reads an attach position as configs spell it; "" is First.
+func ParsePosition(s string) (Position, error) {
+	switch p := Position(s); p {
+	case "":
+		return First, nil
+	case First, Last:
+		return p, nil
 	}
-	return s
+	return "", fmt.Errorf("attach position %q: want %q or %q", s, First, Last)
+}
+
+func (o Options) withDefaults() (Options, error) {
+	var err, perr error
+	o.Mode, err = ParseMode(string(o.Mode))
+	o.Position, perr = ParsePosition(string(o.Position))
+	return o, errors.Join(err, perr)
 }
 
 // Attach hooks the pinned probe programs to both directions of ifindex and
 // pins what keeps them there under LinkDir, so the probe outlives the
 // calling process; the pins appear there together, once both hooks are in
-// place. It returns the mode it used: with AttachAuto, TCX unless
+// place. It returns the mode it used: with Auto, TCX unless
 // the kernel lacks it (cilium/ebpf's feature probe says so), then tc.
 // Attaching an already attached probe replaces it rather than stacking a
 // second one; a failed Attach leaves nothing behind.
-func Attach(pinDir, probeID string, ifindex int, opts AttachOptions) (AttachMode, error) {
+func Attach(pinDir, probeID string, ifindex int, opts Options) (Mode, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return "", err
@@ -135,31 +99,31 @@ func Attach(pinDir, probeID string, ifindex int, opts AttachOptions) (AttachMode
 	if err := Detach(pinDir, probeID, ifindex); err != nil {
 		return "", fmt.Errorf("remove the earlier probe %s: %w", probeID, err)
 	}
-	stage := stagingDir(pinDir, probeID)
-	for _, d := range []string{stage, linksDir(pinDir)} {
+	stage := pins.StagingDir(pinDir, probeID)
+	for _, d := range []string{stage, pins.LinksDir(pinDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return "", fmt.Errorf("create pin directory: %w", err)
 		}
 	}
 	mode := opts.Mode
 	switch mode {
-	case AttachTCX:
+	case TCX:
 		err = attachTCX(progs, stage, ifindex, opts.Position)
-	case AttachTC:
+	case TC:
 		err = attachTC(progs, stage, probeID, ifindex, opts.Position)
-	case AttachAuto:
-		mode = AttachTCX
+	case Auto:
+		mode = TCX
 		err = attachTCX(progs, stage, ifindex, opts.Position)
 		if errors.Is(err, ebpf.ErrNotSupported) {
-			mode = AttachTC
+			mode = TC
 			err = attachTC(progs, stage, probeID, ifindex, opts.Position)
 		}
 	}
-	if err == nil && mode == AttachTCX && opts.Pod != nil {
+	if err == nil && mode == TCX && opts.Pod != nil {
 		err = attachPodSide(pinDir, stage, *opts.Pod, ifindex, opts.Position)
 	}
 	if err == nil {
-		if err = os.Rename(stage, LinkDir(pinDir, probeID)); err != nil {
+		if err = os.Rename(stage, pins.LinkDir(pinDir, probeID)); err != nil {
 			err = fmt.Errorf("move the pins of probe %s into place: %w", probeID, err)
 		}
 	}
@@ -170,19 +134,19 @@ func Attach(pinDir, probeID string, ifindex int, opts AttachOptions) (AttachMode
 	return mode, nil
 }
 
-// programs are the pinned probe programs, by direction.
-type programs map[string]*ebpf.Program
+// programs are the pinned programs of the host veth's hooks.
+type programs map[pins.Hook]*ebpf.Program
 
 func openPrograms(pinDir string) (programs, error) {
 	progs := programs{}
-	for _, d := range Directions {
-		p, err := ebpf.LoadPinnedProgram(ProgramPath(pinDir, d), nil)
+	for _, h := range pins.HostHooks() {
+		path := pins.ProgramPath(pinDir, h)
+		p, err := ebpf.LoadPinnedProgram(path, nil)
 		if err != nil {
 			progs.close()
-			return nil, fmt.Errorf("open pinned %s program %s (is podintd running with this instance root?): %w",
-				d, ProgramPath(pinDir, d), err)
+			return nil, fmt.Errorf("open pinned %s program %s (is podintd running with this instance root?): %w", h, path, err)
 		}
-		progs[d] = p
+		progs[h] = p
 	}
 	return progs, nil
 }
@@ -194,19 +158,19 @@ func (p programs) close() {
 }
 
 // PinnedMode is the mode of the probe pinned as probeID, "" when there is none.
-func PinnedMode(pinDir, probeID string) AttachMode {
-	return dirMode(LinkDir(pinDir, probeID))
+func PinnedMode(pinDir, probeID string) Mode {
+	return dirMode(pins.LinkDir(pinDir, probeID))
 }
 
 // dirMode tells a probe's mode from the pins in dir.
-func dirMode(dir string) AttachMode {
+func dirMode(dir string) Mode {
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		switch {
-		case strings.HasPrefix(e.Name(), tcPinPrefix):
-			return AttachTC
-		case e.Name() == "ingress" || e.Name() == "egress":
-			return AttachTCX
+		case strings.HasPrefix(e.Name(), pins.TCPinPrefix):
+			return TC
+		case e.Name() == string(pins.Ingress) || e.Name() == string(pins.Egress):
+			return TCX
 		}
 	}
 	return ""
@@ -215,7 +179,7 @@ func dirMode(dir string) AttachMode {
 // hasTC reports whether the probe, complete or half attached, has tc
 // filters to remove.
 func hasTC(pinDir, probeID string) bool {
-	return dirMode(LinkDir(pinDir, probeID)) == AttachTC || dirMode(stagingDir(pinDir, probeID)) == AttachTC
+	return dirMode(pins.LinkDir(pinDir, probeID)) == TC || dirMode(pins.StagingDir(pinDir, probeID)) == TC
 }
 
 // Detach removes a probe, complete or half attached: its tc filters, then
@@ -263,9 +227,9 @@ func DetachProbes(pinDir string, probeIDs []string) error {
 // unpinProbe detaches the probe's TCX links and removes its pins and
 // directories.
 func unpinProbe(pinDir, probeID string) error {
-	forgetPodPort(pinDir, LinkDir(pinDir, probeID))
-	forgetPodPort(pinDir, stagingDir(pinDir, probeID))
-	return errors.Join(unpinDir(LinkDir(pinDir, probeID)), unpinDir(stagingDir(pinDir, probeID)))
+	forgetPodPort(pinDir, pins.LinkDir(pinDir, probeID))
+	forgetPodPort(pinDir, pins.StagingDir(pinDir, probeID))
+	return errors.Join(unpinDir(pins.LinkDir(pinDir, probeID)), unpinDir(pins.StagingDir(pinDir, probeID)))
 }
 
 func unpinDir(dir string) error {
@@ -293,11 +257,11 @@ func unpinDir(dir string) error {
 }
 
 // AttachedProbes lists the ids of the probes with pins, in either mode.
-func AttachedProbes(pinDir string) ([]string, error) { return subdirs(linksDir(pinDir)) }
+func AttachedProbes(pinDir string) ([]string, error) { return subdirs(pins.LinksDir(pinDir)) }
 
 // StagedProbes lists the ids of probes whose Attach did not finish (a
 // plugin killed mid-ADD): they may hold hooks, but are no AttachedProbes.
-func StagedProbes(pinDir string) ([]string, error) { return subdirs(filepath.Join(pinDir, "staging")) }
+func StagedProbes(pinDir string) ([]string, error) { return subdirs(pins.StagingRoot(pinDir)) }
 
 func subdirs(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
@@ -318,13 +282,13 @@ func subdirs(dir string) ([]string, error) {
 
 // Verify checks that the probe pinned as probeID hooks both directions of
 // ifindex, and returns its mode. Its error names what is missing.
-func Verify(pinDir, probeID string, ifindex int) (AttachMode, error) {
+func Verify(pinDir, probeID string, ifindex int) (Mode, error) {
 	switch mode := PinnedMode(pinDir, probeID); mode {
-	case AttachTCX:
+	case TCX:
 		return mode, errors.Join(verifyTCX(pinDir, probeID, ifindex), verifyPodSide(pinDir, probeID))
-	case AttachTC:
+	case TC:
 		return mode, verifyTC(pinDir, probeID, ifindex)
 	default:
-		return "", fmt.Errorf("no probe pinned under %s", LinkDir(pinDir, probeID))
+		return "", fmt.Errorf("no probe pinned under %s", pins.LinkDir(pinDir, probeID))
 	}
 }

@@ -1,28 +1,31 @@
-package bpf
+package attach
 
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"github.com/podint/podint/bpf/pins"
 )
 
 // attachTCXLink is link.AttachTCX; tests replace it to act as a kernel
 // without TCX.
 var attachTCXLink = link.AttachTCX
 
-func tcxAttachType(direction string) ebpf.AttachType {
-	if direction == "egress" {
+func tcxAttachType(h pins.Hook) ebpf.AttachType {
+	if h.IsEgress() {
 		return ebpf.AttachTCXEgress
 	}
 	return ebpf.AttachTCXIngress
 }
 
 func tcxAnchor(pos Position) link.Anchor {
-	if pos == PositionLast {
+	if pos == Last {
 		return link.Tail()
 	}
 	return link.Head()
@@ -31,7 +34,7 @@ func tcxAnchor(pos Position) link.Anchor {
 // attachTCX hooks both directions with TCX links pinned in dir. On a kernel
 // without TCX the error wraps ebpf.ErrNotSupported.
 func attachTCX(progs programs, dir string, ifindex int, pos Position) error {
-	for _, d := range Directions {
+	for _, d := range pins.HostHooks() {
 		l, err := attachTCXLink(link.TCXOptions{
 			Interface: ifindex,
 			Program:   progs[d],
@@ -41,7 +44,7 @@ func attachTCX(progs programs, dir string, ifindex int, pos Position) error {
 		if err != nil {
 			return fmt.Errorf("attach %s probe to ifindex %d with TCX: %w", d, ifindex, err)
 		}
-		err = l.Pin(filepath.Join(dir, d))
+		err = l.Pin(filepath.Join(dir, string(d)))
 		// The pin keeps the link; this process's descriptor is not needed.
 		l.Close()
 		if err != nil {
@@ -57,9 +60,11 @@ func attachTCX(progs programs, dir string, ifindex int, pos Position) error {
 // again (a repeated ADD) fails with EEXIST.
 func detachTCXLink(path string) error {
 	l, err := link.LoadPinnedLink(path, nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // gone: nothing is hooked
+	}
 	if err != nil {
-		// Not a link, or gone: removing the pin is all there is to do.
-		return nil
+		return fmt.Errorf("open pinned link %s to detach it: %w", path, err)
 	}
 	defer l.Close()
 	if err := l.Detach(); err != nil && !errors.Is(err, unix.ENOLINK) {
@@ -68,27 +73,15 @@ func detachTCXLink(path string) error {
 	return nil
 }
 
-// LinkIfindex returns the interface a probe's pinned TCX link is attached
+// linkIfindex returns the interface a probe's pinned TCX link is attached
 // to, or 0 when that interface is gone.
-func LinkIfindex(pinDir, probeID, direction string) (int, error) {
-	l, err := link.LoadPinnedLink(filepath.Join(LinkDir(pinDir, probeID), direction), nil)
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	info, err := l.Info()
-	if err != nil {
-		return 0, fmt.Errorf("link info: %w", err)
-	}
-	if tcx := info.TCX(); tcx != nil {
-		return int(tcx.Ifindex), nil
-	}
-	return 0, nil
+func linkIfindex(pinDir, probeID string, h pins.Hook) (int, error) {
+	return pinnedLinkIfindex(filepath.Join(pins.LinkDir(pinDir, probeID), string(h)))
 }
 
 func verifyTCX(pinDir, probeID string, ifindex int) error {
-	for _, d := range Directions {
-		idx, err := LinkIfindex(pinDir, probeID, d)
+	for _, d := range pins.HostHooks() {
+		idx, err := linkIfindex(pinDir, probeID, d)
 		if err != nil {
 			return fmt.Errorf("%s probe missing: %w", d, err)
 		}
