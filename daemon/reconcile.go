@@ -1,9 +1,6 @@
 package daemon
 
 import (
-	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -15,6 +12,7 @@ import (
 	"github.com/podint/podint/daemon/cnicache"
 	"github.com/podint/podint/daemon/podnet"
 	"github.com/podint/podint/daemon/registry"
+	"github.com/podint/podint/internal/registration"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
@@ -210,8 +208,11 @@ func (d *Daemon) readCNICache() map[string]cnicache.Attachment {
 
 // pending reads the registration the plugin left for the probe, if any.
 func (d *Daemon) pending(id string) *podintv1.Probe {
-	b, err := os.ReadFile(filepath.Join(d.paths.PendingDir, id+".json"))
+	b, err := registration.ReadPending(d.paths.PendingDir, id)
 	if err != nil {
+		d.log.Warn("reconcile: pending registration unreadable", "probe", id, "err", err)
+	}
+	if b == nil {
 		return nil
 	}
 	p := &podintv1.Probe{}
@@ -223,20 +224,14 @@ func (d *Daemon) pending(id string) *podintv1.Probe {
 }
 
 func (d *Daemon) removePending(id string) {
-	err := os.Remove(filepath.Join(d.paths.PendingDir, id+".json"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := registration.RemovePending(d.paths.PendingDir, id); err != nil {
 		d.log.Warn("cannot remove pending registration", "probe", id, "err", err)
 	}
 }
 
 // removeStalePending drops pending registrations of probes that are gone.
 func (d *Daemon) removeStalePending() {
-	ents, _ := os.ReadDir(d.paths.PendingDir)
-	for _, e := range ents {
-		id, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok {
-			continue
-		}
+	for _, id := range registration.PendingProbeIDs(d.paths.PendingDir) {
 		if _, registered := d.store.Get(id); !registered && attach.PinnedMode(d.paths.PinDir, id) == "" {
 			d.removePending(id)
 		}

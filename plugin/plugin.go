@@ -18,7 +18,7 @@ import (
 
 	"github.com/podint/podint/bpf/attach"
 	"github.com/podint/podint/bpf/pins"
-	podintv1 "github.com/podint/podint/proto/podint/v1"
+	"github.com/podint/podint/internal/registration"
 )
 
 // Error codes of podint's own (CNI reserves 0-99). plugin/README.md lists
@@ -81,9 +81,9 @@ func addProbe(conf *NetConf, log *slog.Logger, at attachment, id podIdentity, re
 	}
 	log = log.With("host_interface", hostIf, "ifindex", ifindex, "attach_mode", mode)
 	p := probeOf(hostIf, ifindex, mode, id, at, res)
-	p.Pod.Mac = pod.MAC
+	p.Pod.MAC = pod.MAC
 	p.PodHooks = attach.PodHooks(paths.PinDir, probeID)
-	err = withDaemon(paths.Socket, func(d *daemonConn) error { return d.register(p) })
+	err = withDaemon(paths.Socket, func(d *registration.Client) error { return d.Register(p) })
 	switch {
 	case err == nil:
 		log.Info("probe attached and registered")
@@ -97,7 +97,7 @@ func addProbe(conf *NetConf, log *slog.Logger, at attachment, id podIdentity, re
 		return types.NewError(code, "podint: cannot register the probe with podintd at "+paths.Socket,
 			err.Error()+"; start podintd, or set failPolicy ignore to create pods without it")
 	case daemonUnreachable(err):
-		if serr := savePending(paths, probeID, p); serr != nil {
+		if serr := registration.SavePending(paths.PendingDir, probeID, p); serr != nil {
 			log.Warn("cannot leave the registration for podintd", "err", serr)
 		}
 		log.Warn("probe attached, but podintd is unreachable: the pod is not blocked (failPolicy ignore); "+
@@ -144,10 +144,10 @@ func cmdDel(args *skel.CmdArgs) error {
 	if err := attach.Detach(paths.PinDir, probeID, ifindex); err != nil {
 		log.Warn("could not remove the whole probe", "err", err)
 	}
-	if err := removePending(paths, probeID); err != nil {
+	if err := registration.RemovePending(paths.PendingDir, probeID); err != nil {
 		log.Warn("could not remove the pending registration", "err", err)
 	}
-	err = withDaemon(paths.Socket, func(d *daemonConn) error { return d.unregister(args.ContainerID, args.IfName) })
+	err = withDaemon(paths.Socket, func(d *registration.Client) error { return d.Unregister(args.ContainerID, args.IfName) })
 	if err != nil {
 		log.Info("could not unregister from podintd; it drops registrations without pins when it starts", "err", err)
 	}
@@ -176,11 +176,11 @@ func cmdCheck(args *skel.CmdArgs) error {
 	if _, err := attach.Verify(paths.PinDir, probeID, host.Attrs().Index); err != nil {
 		return types.NewError(ErrNoProbe, "podint: probe missing on "+host.Attrs().Name, err.Error())
 	}
-	var reg *podintv1.Probe
-	err = withDaemon(paths.Socket, func(d *daemonConn) error {
-		ps, err := d.probes()
+	var reg *registration.Probe
+	err = withDaemon(paths.Socket, func(d *registration.Client) error {
+		ps, err := d.ListProbes()
 		for _, p := range ps {
-			if p.GetKind() == podintv1.PortKind_PORT_KIND_POD && pins.ProbeID(p.GetPod().GetContainerId(), p.GetPod().GetInterface()) == probeID {
+			if p.Kind == registration.KindPod && p.Pod != nil && pins.ProbeID(p.Pod.ContainerID, p.Pod.Interface) == probeID {
 				reg = p
 			}
 		}
@@ -194,9 +194,9 @@ func cmdCheck(args *skel.CmdArgs) error {
 	case reg == nil:
 		return types.NewError(ErrNoProbe, "podint: podintd holds no registration of this probe",
 			"the probe is attached to "+host.Attrs().Name+" but podintd does not know the pod; ADD it again")
-	case int(reg.GetIfindex()) != host.Attrs().Index:
+	case int(reg.Ifindex) != host.Attrs().Index:
 		return types.NewError(ErrNoProbe, "podint: podintd holds the probe on another interface",
-			fmt.Sprintf("registered on ifindex %d, the pod's host veth is %s (%d)", reg.GetIfindex(), host.Attrs().Name, host.Attrs().Index))
+			fmt.Sprintf("registered on ifindex %d, the pod's host veth is %s (%d)", reg.Ifindex, host.Attrs().Name, host.Attrs().Index))
 	}
 	return nil
 }
@@ -211,7 +211,7 @@ func cmdStatus(args *skel.CmdArgs) error {
 	if conf.FailPolicy != FailPolicyFail {
 		return nil
 	}
-	err = withDaemon(conf.Paths().Socket, func(d *daemonConn) error { _, err := d.probes(); return err })
+	err = withDaemon(conf.Paths().Socket, func(d *registration.Client) error { _, err := d.ListProbes(); return err })
 	if err != nil {
 		return types.NewError(types.ErrPluginNotAvailable, "podint: podintd unreachable and failPolicy is fail", err.Error())
 	}
@@ -252,20 +252,20 @@ func cmdGC(args *skel.CmdArgs) error {
 		}
 	}
 	errs := []error{attach.DetachProbes(paths.PinDir, staleIDs)}
-	for _, id := range pendingProbeIDs(paths) {
+	for _, id := range registration.PendingProbeIDs(paths.PendingDir) {
 		if stale(id) {
-			errs = append(errs, removePending(paths, id))
+			errs = append(errs, registration.RemovePending(paths.PendingDir, id))
 		}
 	}
-	err = withDaemon(paths.Socket, func(d *daemonConn) error {
-		ps, err := d.probes()
+	err = withDaemon(paths.Socket, func(d *registration.Client) error {
+		ps, err := d.ListProbes()
 		for _, p := range ps {
-			pod := p.GetPod()
-			if p.GetKind() != podintv1.PortKind_PORT_KIND_POD || !stale(pins.ProbeID(pod.GetContainerId(), pod.GetInterface())) {
+			pod := p.Pod
+			if p.Kind != registration.KindPod || pod == nil || !stale(pins.ProbeID(pod.ContainerID, pod.Interface)) {
 				continue
 			}
-			log.Info("unregistering stale probe", "container", pod.GetContainerId(), "pod_interface", pod.GetInterface())
-			err = errors.Join(err, d.unregister(pod.GetContainerId(), pod.GetInterface()))
+			log.Info("unregistering stale probe", "container", pod.ContainerID, "pod_interface", pod.Interface)
+			err = errors.Join(err, d.Unregister(pod.ContainerID, pod.Interface))
 		}
 		return err
 	})
