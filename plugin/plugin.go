@@ -19,6 +19,7 @@ import (
 
 	"github.com/podint/podint/bpf/attach"
 	"github.com/podint/podint/bpf/pins"
+	"github.com/podint/podint/internal/podveth"
 	"github.com/podint/podint/internal/registration"
 )
 
@@ -64,8 +65,8 @@ func cmdAdd(args *skel.CmdArgs) error {
 // it logs what fails and returns nil: the pod is never blocked by podint.
 func addProbe(conf *NetConf, log *slog.Logger, at attachment, id podIdentity, res *current.Result) error {
 	start := time.Now()
-	host, pod, err := findHostVeth(at.netns, at.podIf)
-	if errors.Is(err, errNotVeth) {
+	pair, err := podveth.Find(at.netns, at.podIf)
+	if errors.Is(err, podveth.ErrNotVeth) {
 		log.Info("no probe: the pod interface is not a veth; result passed through", "reason", err)
 		return nil
 	}
@@ -74,9 +75,9 @@ func addProbe(conf *NetConf, log *slog.Logger, at attachment, id podIdentity, re
 	}
 	paths := conf.Paths()
 	probeID := pins.ProbeID(at.containerID, at.podIf)
-	hostIf, ifindex := host.Attrs().Name, host.Attrs().Index
+	hostIf, ifindex := pair.Host.Attrs().Name, pair.Host.Attrs().Index
 	opts := conf.attachOptions()
-	opts.Pod = &attach.PodInterface{Netns: at.netns, Ifindex: pod.Ifindex}
+	opts.Pod = &attach.PodInterface{Netns: at.netns, Ifindex: pair.PodIfindex}
 	found := time.Now()
 	mode, err := attach.Attach(paths.PinDir, probeID, ifindex, opts)
 	if err != nil {
@@ -88,7 +89,7 @@ func addProbe(conf *NetConf, log *slog.Logger, at attachment, id podIdentity, re
 	log = log.With("host_interface", hostIf, "ifindex", ifindex, "attach_mode", mode,
 		"find_veth", found.Sub(start), "attach", attached.Sub(found))
 	p := probeOf(hostIf, ifindex, mode, id, at, res)
-	p.Pod.MAC = pod.MAC
+	p.Pod.MAC = pair.PodMAC
 	p.PodHooks = attach.PodHooks(paths.PinDir, probeID)
 	err = withDaemon(paths.Socket, func(d *registration.Client) error { return d.Register(p) })
 	switch {
@@ -144,8 +145,8 @@ func cmdDel(args *skel.CmdArgs) error {
 	if attach.PinnedMode(paths.PinDir, probeID) == attach.TC {
 		// tc filters live on the veth: find it while the pod's netns exists,
 		// rather than searching every interface of the node.
-		if host, _, err := findHostVeth(args.Netns, args.IfName); err == nil {
-			ifindex = host.Attrs().Index
+		if pair, err := podveth.Find(args.Netns, args.IfName); err == nil {
+			ifindex = pair.Host.Attrs().Index
 		}
 	}
 	start := time.Now()
@@ -175,13 +176,14 @@ func cmdCheck(args *skel.CmdArgs) error {
 	if conf.PrevResult == nil {
 		return types.NewError(types.ErrInvalidNetworkConfig, "podint: no prevResult", "CHECK needs the result of the ADD")
 	}
-	host, _, err := findHostVeth(args.Netns, args.IfName)
-	if errors.Is(err, errNotVeth) {
+	pair, err := podveth.Find(args.Netns, args.IfName)
+	if errors.Is(err, podveth.ErrNotVeth) {
 		return nil // never probed
 	}
 	if err != nil {
 		return types.NewError(ErrNoProbe, "podint: cannot find the pod's host veth", err.Error())
 	}
+	host := pair.Host
 	paths := conf.Paths()
 	probeID := pins.ProbeID(args.ContainerID, args.IfName)
 	if _, err := attach.Verify(paths.PinDir, probeID, host.Attrs().Index); err != nil {
