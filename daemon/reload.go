@@ -119,24 +119,10 @@ func (d *Daemon) reloadConfig() {
 // while running.
 func restartOnly(a, b config.Config) []string {
 	var out []string
-	ta, va, vb := reflect.TypeOf(a), reflect.ValueOf(a), reflect.ValueOf(b)
-	for i := range ta.NumField() {
-		name := ta.Field(i).Name
-		switch name {
-		case "Collectors", "ReportInterval", "LatencyQuantum", "LogLevel", "DropReasons":
-			continue
-		}
-		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
-			out = append(out, flagNames[name])
+	for _, name := range config.Changed(a, b) {
+		if !slices.Contains(config.Reloadable, name) {
+			out = append(out, name)
 		}
 	}
 	return out
-}
-
-// flagNames are the flags of the Config fields that need a restart.
-var flagNames = map[string]string{
-	"Root": "root", "NodeName": "node-name", "SwitchID": "switch-id", "ReportFormat": "report-format",
-	"SnapLen": "snap-len", "Uplinks": "uplink", "Watchlist": "watchlist", "ConfigFile": "config",
-	"HTTPListen": "http-listen", "HTTPTokenFile": "http-token-file", "APIGroup": "api-group", "CNICacheDir": "cni-cache-dir",
-	"DetachOnExit": "detach-on-exit", "BPFStats": "bpf-stats",
 }

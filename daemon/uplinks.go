@@ -21,7 +21,7 @@ func uplinkNames(cfg config.Config) ([]string, error) {
 	if len(cfg.Uplinks) > 0 {
 		return cfg.Uplinks, nil
 	}
-	l, err := config.DefaultRouteLink()
+	l, err := defaultRouteLink()
 	if err != nil {
 		return nil, err
 	}
