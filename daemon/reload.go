@@ -5,42 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"reflect"
 	"slices"
-	"time"
-
-	"github.com/fsnotify/fsnotify"
 
 	"github.com/podint/podint/bpf"
 	"github.com/podint/podint/daemon/config"
+	"github.com/podint/podint/daemon/filewatch"
 )
 
 // watchConfig reloads the --config file when it changes (its directory is
 // watched, to follow a ConfigMap's symlink swap) and applies what can
 // change while running.
 func (d *Daemon) watchConfig(ctx context.Context) error {
-	fw, err := fsnotify.NewWatcher()
+	w, err := filewatch.New(d.cfg.ConfigFile)
 	if err != nil {
-		return fmt.Errorf("watch config: %w", err)
+		return fmt.Errorf("config: %w", err)
 	}
-	defer fw.Close()
-	if err := fw.Add(filepath.Dir(d.cfg.ConfigFile)); err != nil {
-		return fmt.Errorf("watch config directory %s: %w", filepath.Dir(d.cfg.ConfigFile), err)
-	}
-	var settle <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-fw.Errors:
-			d.log.Warn("config watch error", "err", err)
-		case <-fw.Events:
-			settle = time.After(100 * time.Millisecond) // changes come in bursts
-		case <-settle:
-			d.reloadConfig()
-		}
-	}
+	return w.Run(ctx, d.reloadConfig, d.log.With("file", d.cfg.ConfigFile))
 }
 
 // reloadConfig reads the configuration again and applies the settings that
