@@ -100,27 +100,37 @@ func Attach(pinDir, probeID string, ifindex int, opts Options) (Mode, error) {
 		return "", fmt.Errorf("remove the earlier probe %s: %w", probeID, err)
 	}
 	stage := pins.StagingDir(pinDir, probeID)
-	for _, d := range []string{stage, pins.LinksDir(pinDir)} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return "", fmt.Errorf("create pin directory: %w", err)
+	mkStage := func() error {
+		for _, d := range []string{stage, pins.LinksDir(pinDir)} {
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				return fmt.Errorf("create pin directory: %w", err)
+			}
 		}
+		return nil
+	}
+	if err := mkStage(); err != nil {
+		return "", err
 	}
 	mode := opts.Mode
 	switch mode {
 	case TCX:
-		err = attachTCX(progs, stage, ifindex, opts.Position)
+		err = attachAllTCX(pinDir, progs, stage, ifindex, opts)
 	case TC:
 		err = attachTC(progs, stage, probeID, ifindex, opts.Position)
 	case Auto:
 		mode = TCX
-		err = attachTCX(progs, stage, ifindex, opts.Position)
+		err = attachAllTCX(pinDir, progs, stage, ifindex, opts)
 		if errors.Is(err, ebpf.ErrNotSupported) {
 			mode = TC
-			err = attachTC(progs, stage, probeID, ifindex, opts.Position)
+			// Nothing was attached; start the stage afresh for tc, which has
+			// no pod side.
+			forgetHostPort(pinDir, ifindex)
+			if err = unpinProbe(pinDir, probeID); err == nil {
+				if err = mkStage(); err == nil {
+					err = attachTC(progs, stage, probeID, ifindex, opts.Position)
+				}
+			}
 		}
-	}
-	if err == nil && mode == TCX && opts.Pod != nil {
-		err = attachPodSide(pinDir, stage, *opts.Pod, ifindex, opts.Position)
 	}
 	if err == nil {
 		if err = os.Rename(stage, pins.LinkDir(pinDir, probeID)); err != nil {
@@ -132,6 +142,26 @@ func Attach(pinDir, probeID string, ifindex int, opts Options) (Mode, error) {
 		return "", err
 	}
 	return mode, nil
+}
+
+// attachAllTCX hooks both directions of ifindex and, when opts.Pod is set,
+// the pod-side probe, all at once.
+func attachAllTCX(pinDir string, progs programs, stage string, ifindex int, opts Options) error {
+	callerNS, err := callerNetns()
+	if err != nil {
+		return err
+	}
+	defer callerNS.Close()
+	jobs := hostTCXJobs(progs, stage, ifindex, callerNS)
+	if opts.Pod != nil {
+		podJobs, done, err := podSideJobs(pinDir, stage, *opts.Pod, ifindex, opts.Position)
+		if err != nil {
+			return err
+		}
+		defer done()
+		jobs = append(jobs, podJobs...)
+	}
+	return attachTCXJobs(jobs, opts.Position)
 }
 
 // programs are the pinned programs of the host veth's hooks.

@@ -9,7 +9,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/containernetworking/plugins/pkg/ns"
 	"golang.org/x/sys/unix"
 
 	"github.com/podint/podint/bpf/pins"
@@ -43,55 +42,49 @@ type PodInterface struct {
 	Ifindex int    // the interface's ifindex inside it
 }
 
-// attachPodSide hooks the pod-side program to the pod's interface and pins
-// its link in dir, then records which host port (hostIfindex) the
-// interface belongs to. The link lives in the pod's namespace; its pin, in
-// the node's bpffs, is what DEL, CHECK, GC and the daemon see.
-func attachPodSide(pinDir, dir string, pod PodInterface, hostIfindex int, pos Position) error {
-	hooks := podSideHooks(pos)
-	progs := map[pins.Hook]*ebpf.Program{}
+// podSideJobs prepares the pod-side probe's links to the pod's interface,
+// pinned in dir, and first records which host port (hostIfindex) the
+// interface belongs to: a packet the links see must find its host port.
+// The links live in the pod's namespace; their pins, in the node's bpffs,
+// are what DEL, CHECK, GC and the daemon see. done releases what the jobs
+// hold, once they ran.
+func podSideJobs(pinDir, dir string, pod PodInterface, hostIfindex int, pos Position) (jobs []tcxJob, done func(), err error) {
+	var closers []func() error
+	done = func() {
+		for _, c := range closers {
+			_ = c()
+		}
+	}
 	defer func() {
-		for _, p := range progs {
-			p.Close()
+		if err != nil {
+			done()
 		}
 	}()
-	for _, h := range hooks {
+	podNS, err := os.Open(pod.Netns)
+	if err != nil {
+		return nil, done, fmt.Errorf("open pod netns %q: %w", pod.Netns, err)
+	}
+	closers = append(closers, podNS.Close)
+	for _, h := range podSideHooks(pos) {
 		prog, err := ebpf.LoadPinnedProgram(pins.ProgramPath(pinDir, h), nil)
 		if errors.Is(err, os.ErrNotExist) {
-			return nil // an older podintd loaded no pod-side programs: host veth probes only
+			return nil, done, nil // an older podintd loaded no pod-side programs: host veth probes only
 		}
 		if err != nil {
-			return fmt.Errorf("open pinned pod-side program %s: %w", h, err)
+			return nil, done, fmt.Errorf("open pinned pod-side program %s: %w", h, err)
 		}
-		progs[h] = prog
+		closers = append(closers, prog.Close)
+		jobs = append(jobs, tcxJob{netns: podNS, ifindex: pod.Ifindex, hook: h, prog: prog,
+			pin: filepath.Join(dir, string(h)), what: "pod-side probe " + string(h) + " in " + pod.Netns})
 	}
-	podNS, err := ns.GetNS(pod.Netns)
-	if err != nil {
-		return fmt.Errorf("open pod netns %q: %w", pod.Netns, err)
-	}
-	defer podNS.Close()
 	ino, err := netnsInoOf(pod.Netns)
 	if err != nil {
-		return err
+		return nil, done, err
 	}
-	// The pod port first: a packet the links see must find its host port.
 	if err := setPodPort(pinDir, ino, pod.Ifindex, hostIfindex); err != nil {
-		return err
+		return nil, done, err
 	}
-	return podNS.Do(func(ns.NetNS) error {
-		for _, h := range hooks {
-			l, err := attachTCXLink(link.TCXOptions{Interface: pod.Ifindex, Program: progs[h], Attach: tcxAttachType(h), Anchor: tcxAnchor(pos)})
-			if err != nil {
-				return fmt.Errorf("attach pod-side probe %s to ifindex %d in %s with TCX: %w", h, pod.Ifindex, pod.Netns, err)
-			}
-			err = l.Pin(filepath.Join(dir, string(h)))
-			l.Close()
-			if err != nil {
-				return fmt.Errorf("pin pod-side link %s: %w", h, err)
-			}
-		}
-		return nil
-	})
+	return jobs, done, nil
 }
 
 func netnsInoOf(path string) (uint64, error) {
@@ -180,12 +173,19 @@ func forgetPodPort(pinDir, dir string) {
 	if host == 0 {
 		return
 	}
+	forgetHostPort(pinDir, host)
+}
+
+
+// forgetHostPort removes the pod port entries of host port ifindex, if the
+// map is there.
+func forgetHostPort(pinDir string, ifindex int) {
 	m, err := openPodPorts(pinDir)
 	if err != nil {
 		return
 	}
 	defer m.Close()
-	_ = deletePodPorts(m, func(h uint32) bool { return h == uint32(host) })
+	_ = deletePodPorts(m, func(h uint32) bool { return h == uint32(ifindex) })
 }
 
 // PrunePodPorts removes the host port entries of pod interfaces whose host

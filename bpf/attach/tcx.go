@@ -31,29 +31,6 @@ func tcxAnchor(pos Position) link.Anchor {
 	return link.Head()
 }
 
-// attachTCX hooks both directions with TCX links pinned in dir. On a kernel
-// without TCX the error wraps ebpf.ErrNotSupported.
-func attachTCX(progs programs, dir string, ifindex int, pos Position) error {
-	for _, d := range pins.HostHooks() {
-		l, err := attachTCXLink(link.TCXOptions{
-			Interface: ifindex,
-			Program:   progs[d],
-			Attach:    tcxAttachType(d),
-			Anchor:    tcxAnchor(pos),
-		})
-		if err != nil {
-			return fmt.Errorf("attach %s probe to ifindex %d with TCX: %w", d, ifindex, err)
-		}
-		err = l.Pin(filepath.Join(dir, string(d)))
-		// The pin keeps the link; this process's descriptor is not needed.
-		l.Close()
-		if err != nil {
-			return fmt.Errorf("pin %s link: %w", d, err)
-		}
-	}
-	return nil
-}
-
 // detachTCXLink takes the pinned link at path off its hook at once. Only
 // unpinning it would leave the kernel to release it later, from deferred
 // work: until then the program stays on the veth, and attaching it there
