@@ -176,7 +176,6 @@ func forgetPodPort(pinDir, dir string) {
 	forgetHostPort(pinDir, host)
 }
 
-
 // forgetHostPort removes the pod port entries of host port ifindex, if the
 // map is there.
 func forgetHostPort(pinDir string, ifindex int) {
