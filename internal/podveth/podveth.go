@@ -34,7 +34,7 @@ type Pair struct {
 func Find(netnsPath, podIf string) (Pair, error) {
 	podNS, err := ns.GetNS(netnsPath)
 	if err != nil {
-		return Pair{}, fmt.Errorf("open pod netns %q: %w", netnsPath, err)
+		return Pair{}, fmt.Errorf("pod netns %q cannot be opened: %w", netnsPath, err)
 	}
 	defer podNS.Close()
 
@@ -43,7 +43,7 @@ func Find(netnsPath, podIf string) (Pair, error) {
 	err = podNS.Do(func(ns.NetNS) error {
 		l, err := netlink.LinkByName(podIf)
 		if err != nil {
-			return fmt.Errorf("find %s in pod netns %s: %w", podIf, netnsPath, err)
+			return fmt.Errorf("pod interface %s not found in netns %s: %w", podIf, netnsPath, err)
 		}
 		veth, ok := l.(*netlink.Veth)
 		if !ok {
