@@ -94,7 +94,7 @@ func measureMemory(ctx context.Context, b *bench) (section, error) {
 	if got < uint64(pl.memFlows) {
 		sec.notes = append(sec.notes, fmt.Sprintf("the daemon received %d of %d flow events", got, pl.memFlows))
 	}
-	sec.notes = append(sec.notes, "probes: veths attached with attach.Attach and registered over gRPC as the plugin does, without running the CNI chain; flows: one new-flow event each")
+	sec.notes = append(sec.notes, "probes: veths attached with attach.Attach as the plugin does and registered over gRPC, without running the CNI chain; flows: one new-flow event each")
 	return sec, nil
 }
 
