@@ -29,8 +29,10 @@ type tcxJob struct {
 // attachTCXJobs attaches every job at once, each from an OS thread of its
 // own moved into the job's network namespace, and waits for all. A TCX
 // attach waits for an RCU grace period in the kernel; links attached at
-// once wait for the same ones, so ADD pays about one instead of one per
-// hook. On a kernel without TCX the error wraps ebpf.ErrNotSupported.
+// once wait side by side instead of one after the other (issue 15 measured
+// 1.28 ms against 1.35 ms for the two host hooks on a quiet machine; the
+// pod side adds a third or fourth wait). On a kernel without TCX the error
+// wraps ebpf.ErrNotSupported.
 func attachTCXJobs(jobs []tcxJob, pos Position) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(jobs))
