@@ -11,7 +11,7 @@ TEST_FLAGS ?= -count=1 -timeout 25m
 COMMANDS_LIST = test/tools/commands.txt
 APT_PACKAGES = $(shell awk '!/^[[:space:]]*#/ && NF >= 2 {print $$2}' $(COMMANDS_LIST) | sort -u)
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   = -X main.Version=$(VERSION)
+LDFLAGS   = -s -w -X main.Version=$(VERSION)
 # The reference CNI plugins, at the version go.mod pins (tool dependencies).
 CNI_PLUGINS = $(addprefix github.com/containernetworking/plugins/plugins/,\
 	main/bridge main/ptp main/loopback ipam/host-local meta/portmap meta/bandwidth)
@@ -40,8 +40,8 @@ check-deps:
 ## build: podint's binaries and the reference CNI plugins into bin/.
 build:
 	mkdir -p $(BIN)
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./plugin/cmd/podint ./daemon/cmd/podintd ./cli/cmd/podintctl ./install/cmd/podint-install ./collector/cmd/podint-collector
-	$(GO) build -o $(BIN)/ $(CNI_PLUGINS)
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./plugin/cmd/podint ./daemon/cmd/podintd ./cli/cmd/podintctl ./install/cmd/podint-install ./collector/cmd/podint-collector
+	$(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/ $(CNI_PLUGINS)
 
 ## image: podint's image (and the pause image) built offline, FROM scratch
 ## with buildah, into bin/images as docker-archives for `ctr images import`:

@@ -3,14 +3,19 @@ package bpf
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/podint/podint/bpf/pins"
 )
 
 // CounterNames are the kernel-side counters, in the order of enum counter in
-// c/probe.h, named as the daemon exports them.
-var CounterNames = counterNames()
+// c/probe.h, named as the daemon exports them. Read from the object's BTF
+// on first use, not at package init: what links this package without
+// exporting counters pays nothing for them.
+var CounterNames = sync.OnceValue(counterNames)
 
 // counterNames reads enum counter from the object's BTF, so the names come
 // from the C header like everything else shared with the kernel side.
@@ -45,11 +50,12 @@ const (
 
 // ReadCounters sums the per-CPU counters.
 func ReadCounters(m *ebpf.Map) ([]uint64, error) {
-	out := make([]uint64, len(CounterNames))
+	names := CounterNames()
+	out := make([]uint64, len(names))
 	for i := range out {
 		var per []uint64
 		if err := m.Lookup(uint32(i), &per); err != nil {
-			return nil, fmt.Errorf("read counter %s: %w", CounterNames[i], err)
+			return nil, fmt.Errorf("read counter %s: %w", names[i], err)
 		}
 		for _, v := range per {
 			out[i] += v
@@ -63,7 +69,7 @@ func (p *Probes) Counters() ([]uint64, error) { return ReadCounters(p.objs.Count
 
 // OpenPinnedCounters opens the counters map of a running instance.
 func OpenPinnedCounters(pinDir string) (*ebpf.Map, error) {
-	return ebpf.LoadPinnedMap(mapsDir(pinDir)+"/counters", nil)
+	return ebpf.LoadPinnedMap(pins.MapPath(pinDir, "counters"), nil)
 }
 
 // CounterHelp explains each kernel counter, by name.

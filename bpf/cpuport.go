@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+
+	"github.com/podint/podint/bpf/pins"
 )
 
 // CPUPort is the port id of the node's own stack, as an INT switch has a
@@ -36,8 +37,6 @@ var cpuHooks = []cpuHook{
 	{"cpu_out6", link.NetfilterProtoIPv6, link.NetfilterInetLocalOut, math.MinInt32 + 1, func(p *Probes) *ebpf.Program { return p.objs.PodintLocalOut }},
 }
 
-func cpuLinkPath(pinDir, name string) string { return filepath.Join(pinDir, name+"_link") }
-
 // AttachCPUPort attaches the CPU port's programs to the netfilter hooks of
 // the caller's network namespace (the node's). Like the drop probe's, the
 // links are pinned and replaced only once the new ones are attached.
@@ -48,7 +47,7 @@ func (p *Probes) AttachCPUPort() error {
 		if err != nil {
 			return fmt.Errorf("attach the CPU port to netfilter (%s; needs kernel 6.4+): %w", h.name, err)
 		}
-		err = replacePinnedLink(l, cpuLinkPath(p.pinDir, h.name))
+		err = pins.Replace(pins.CPULinkPath(p.pinDir, h.name), l.Pin)
 		l.Close()
 		if err != nil {
 			return fmt.Errorf("pin the CPU port's %s link: %w", h.name, err)
@@ -57,27 +56,11 @@ func (p *Probes) AttachCPUPort() error {
 	return nil
 }
 
-// replacePinnedLink pins l at path in place of whatever is pinned there.
-func replacePinnedLink(l link.Link, path string) error {
-	tmp := path + "_new"
-	_ = os.Remove(tmp)
-	if err := l.Pin(tmp); err != nil {
-		return err
-	}
-	if old, err := link.LoadPinnedLink(path, nil); err == nil {
-		_ = old.Unpin()
-		old.Close()
-	} else if !errors.Is(err, os.ErrNotExist) {
-		_ = os.Remove(path)
-	}
-	return os.Rename(tmp, path)
-}
-
 // DetachCPUPort removes the CPU port's programs.
 func DetachCPUPort(pinDir string) error {
 	var errs []error
 	for _, h := range cpuHooks {
-		l, err := link.LoadPinnedLink(cpuLinkPath(pinDir, h.name), nil)
+		l, err := link.LoadPinnedLink(pins.CPULinkPath(pinDir, h.name), nil)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}

@@ -8,6 +8,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
+
+	"github.com/podint/podint/bpf/pins"
 )
 
 // nfAccept is NF_ACCEPT: the netfilter programs let every packet through.
@@ -116,7 +118,7 @@ func TestTheCPUPortPairsLikeAPort(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			runProbe(t, p.Program("ingress"), in)
+			runProbe(t, p.Program(pins.Ingress), in)
 			slot := newestRecord(t, p)
 			runNetfilter(t, p.objs.PodintLocalIn, delivered)
 			after, err := p.Counters()
@@ -140,7 +142,7 @@ func TestTheCPUPortPairsLikeAPort(t *testing.T) {
 		for i := 0; i < pairAttempts; i++ {
 			clearFlows(t, p)
 			runNetfilter(t, p.objs.PodintLocalOut, sent)
-			runProbe(t, p.Program("egress"), sent)
+			runProbe(t, p.Program(pins.Egress), sent)
 			evs := drain(t, rd)
 			if len(evs) != 1 {
 				t.Fatalf("%d events for one egress packet, want 1", len(evs))
@@ -162,7 +164,7 @@ func TestTheCPUPortPairsLikeAPort(t *testing.T) {
 		}
 		other := tcpFrame(t, podA, nodeIP, 40000, 80, 2000)
 		for i := 0; i < pairAttempts; i++ {
-			runProbe(t, p.Program("ingress"), in)
+			runProbe(t, p.Program(pins.Ingress), in)
 			runNetfilter(t, p.objs.PodintLocalIn, other)
 			if evs := drain(t, rd); len(evs) != 0 {
 				t.Fatalf("attempt %d: LOCAL_IN reported another packet's ingress record", i+1)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
+	"github.com/podint/podint/bpf/internal/bpftest"
 )
 
 // pairHeld runs a packet through the ingress probe, holds it for hold, and
@@ -67,7 +68,7 @@ func TestALatencyStepIsReportedWithinAnIntervalAndJitterIsNot(t *testing.T) {
 	requireRoot(t)
 	s := DefaultSettings
 	s.ReportInterval = 400 * time.Millisecond // latency reports at most every 100 ms
-	p, err := Load(tempPinDir(t), s)
+	p, err := Load(bpftest.TempPinDir(t), s)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
+
+	"github.com/podint/podint/bpf/pins"
 )
 
 // The ingress probe keys its record by the sk_buff's address, and every
@@ -63,8 +65,8 @@ func ingressThenEgress(t *testing.T, p *Probes, rd *ringbuf.Reader, in, out []by
 	if err != nil {
 		t.Fatal(err)
 	}
-	runProbe(t, p.Program("ingress"), in)
-	runProbe(t, p.Program("egress"), out)
+	runProbe(t, p.Program(pins.Ingress), in)
+	runProbe(t, p.Program(pins.Egress), out)
 	after, err := p.Counters()
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/podint/podint/bpf/pins"
 )
 
 // hostPortForTestRun makes BPF_PROG_TEST_RUN's packets, which run on the
@@ -35,7 +37,7 @@ func TestPodSideProbesLetEveryPacketContinue(t *testing.T) {
 			for n := 0; n <= len(tc.frame); n++ {
 				// The pod sends (egress records), then a pod receives:
 				// both hooks on every length of every frame.
-				for _, h := range PodSideHooks {
+				for _, h := range pins.PodHooks() {
 					if runProbe(t, p.Program(h), tc.frame[:n]) {
 						ran++
 					}
@@ -67,7 +69,7 @@ func TestPodSideWithoutHostPortIsCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	frame := packetCases(t)[0].frame
-	runProbe(t, p.Program(PodEgress), frame)
+	runProbe(t, p.Program(pins.PodEgress), frame)
 	after, err := p.Counters()
 	if err != nil {
 		t.Fatal(err)
@@ -75,15 +77,15 @@ func TestPodSideWithoutHostPortIsCounted(t *testing.T) {
 	idx := int(probeCounterCOUNTER_POD_PORT_UNKNOWN)
 	if after[idx]-before[idx] != 1 {
 		t.Fatalf("%s went from %d to %d after a packet of an unknown pod interface, want +1",
-			CounterNames[idx], before[idx], after[idx])
+			CounterNames()[idx], before[idx], after[idx])
 	}
 	hostPortForTestRun(t, p, 77)
-	runProbe(t, p.Program(PodEgress), frame)
+	runProbe(t, p.Program(pins.PodEgress), frame)
 	again, err := p.Counters()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if again[idx] != after[idx] {
-		t.Fatalf("%s counted a packet of a known pod interface", CounterNames[idx])
+		t.Fatalf("%s counted a packet of a known pod interface", CounterNames()[idx])
 	}
 }

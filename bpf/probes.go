@@ -1,23 +1,15 @@
-// Package bpf owns podint's kernel side: the TC probe programs (C sources in
-// c/, compiled by bpf2go), and loading, pinning and attaching them.
-//
-// Pin layout under an instance's pin directory:
-//
-//	maps/<name>           ring buffer, flow state, counters, settings, watchlist, ports,
-//	                      drop reason policy and its counters (drop_policy, drops_excluded)
-//	progs/ingress|egress|pod_ingress|pod_egress  the programs the CNI plugin attaches
-//	links/<probe>/ingress|egress        one pinned TCX link per hook
-//	links/<probe>/pod_ingress|pod_egress  the pod-side TCX links, in the pod's netns (attach_pod.go)
-//	links/<probe>/tc_ingress|tc_egress  the programs of a tc (cls_bpf) probe's filters
-//	staging/<probe>/      a probe being attached, renamed into links/ once whole
-//	drops_link            the kfree_skb tracing link
+// Package bpf owns podint's kernel side: the probe programs (C sources in
+// c/, compiled by bpf2go), and what the daemon does with them: load and pin
+// them (layout in bpf/pins), update their maps (settings, watchlist, drop
+// policy), read their counters, attach the drop probe and the CPU port.
+// Hooking a probe to an interface is bpf/attach's, which the CNI plugin
+// links without this package.
 package bpf
 
 import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -25,6 +17,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/podint/podint/bpf/pins"
 	"github.com/podint/podint/internal/bpffs"
 )
 
@@ -83,15 +76,6 @@ type Probes struct {
 	settings probeSettings
 }
 
-func mapsDir(pinDir string) string  { return filepath.Join(pinDir, "maps") }
-func progsDir(pinDir string) string { return filepath.Join(pinDir, "progs") }
-
-// ProgramPath is where the program for a direction ("ingress" or "egress")
-// is pinned.
-func ProgramPath(pinDir, direction string) string {
-	return filepath.Join(progsDir(pinDir), direction)
-}
-
 // Load loads the probes into the kernel. Maps already pinned under pinDir
 // are reused, so a restarted daemon keeps the ring buffer, its unread
 // events and the flow state; the programs are (re)pinned for the plugin.
@@ -99,7 +83,7 @@ func Load(pinDir string, s Settings) (*Probes, error) {
 	if _, err := bpffs.Ensure(pinDir); err != nil {
 		return nil, err
 	}
-	for _, d := range []string{mapsDir(pinDir), progsDir(pinDir), linksDir(pinDir)} {
+	for _, d := range []string{pins.MapsDir(pinDir), pins.ProgsDir(pinDir), pins.LinksDir(pinDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("create pin directory: %w", err)
 		}
@@ -120,7 +104,7 @@ func Load(pinDir string, s Settings) (*Probes, error) {
 	} else if err := dropSpec.Variables["skb_consumed_reason"].Set(consumed); err != nil {
 		return nil, fmt.Errorf("set skb_consumed_reason: %w", err)
 	}
-	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: mapsDir(pinDir)}}
+	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pins.MapsDir(pinDir)}}
 	// The TC probes first: the drop probe's load then opens the maps they pinned.
 	if err := loadChecked(spec, &p.objs, opts, pinDir); err != nil {
 		return nil, err
@@ -140,9 +124,8 @@ func Load(pinDir string, s Settings) (*Probes, error) {
 		p.Close()
 		return nil, err
 	}
-	for dir, prog := range map[string]*ebpf.Program{"ingress": p.objs.PodintIngress, "egress": p.objs.PodintEgress,
-		PodIngress: p.objs.PodintPodIngress, PodEgress: p.objs.PodintPodEgress} {
-		if err := repin(prog, ProgramPath(pinDir, dir)); err != nil {
+	for _, h := range []pins.Hook{pins.Ingress, pins.Egress, pins.PodIngress, pins.PodEgress} {
+		if err := pins.Replace(pins.ProgramPath(pinDir, h), p.Program(h).Pin); err != nil {
 			p.Close()
 			return nil, err
 		}
@@ -159,7 +142,7 @@ func loadChecked(spec *ebpf.CollectionSpec, objs any, opts *ebpf.CollectionOptio
 			return fmt.Errorf("load probes: verifier rejected them: %+v", ve)
 		}
 		if errors.Is(err, ebpf.ErrMapIncompatible) {
-			return fmt.Errorf("load probes: maps pinned under %s come from an incompatible podint version; remove them to start afresh: %w", mapsDir(pinDir), err)
+			return fmt.Errorf("load probes: maps pinned under %s come from an incompatible podint version; remove them to start afresh: %w", pins.MapsDir(pinDir), err)
 		}
 		return fmt.Errorf("load probes: %w", err)
 	}
@@ -176,19 +159,6 @@ func netnsIno() (uint64, error) {
 	return st.Ino, nil
 }
 
-// repin replaces whatever is pinned at path with prog.
-func repin(prog *ebpf.Program, path string) error {
-	tmp := path + "_new" // bpffs refuses names with dots
-	_ = os.Remove(tmp)
-	if err := prog.Pin(tmp); err != nil {
-		return fmt.Errorf("pin program %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename pinned program to %s: %w", path, err)
-	}
-	return nil
-}
-
 // SetSettings updates the report filter of running probes.
 func (p *Probes) SetSettings(s Settings) error {
 	p.mu.Lock()
@@ -201,6 +171,27 @@ func (p *Probes) SetSettings(s Settings) error {
 	}
 	p.settings.SnapLen = uint16(s.SnapLen)
 	return p.writeSettings()
+}
+
+// SetPinnedReportInterval changes the report interval of the probes a
+// running daemon pinned under pinDir, and leaves the rest of their settings
+// as the daemon wrote them (benchmarks set 0: every packet takes the
+// report path).
+func SetPinnedReportInterval(pinDir string, d time.Duration) error {
+	m, err := ebpf.LoadPinnedMap(pins.MapPath(pinDir, "probe_settings"), nil)
+	if err != nil {
+		return fmt.Errorf("open pinned settings (is the daemon running on %s?): %w", pinDir, err)
+	}
+	defer m.Close()
+	var s probeSettings
+	if err := m.Lookup(uint32(0), &s); err != nil {
+		return fmt.Errorf("read probe settings: %w", err)
+	}
+	s.ReportIntervalNs = uint64(d)
+	if err := m.Put(uint32(0), &s); err != nil {
+		return fmt.Errorf("write probe settings: %w", err)
+	}
+	return nil
 }
 
 func (p *Probes) writeSettings() error {
@@ -216,25 +207,28 @@ func (p *Probes) Events() *ebpf.Map { return p.objs.Events }
 // Flows is the report filter's per-flow state.
 func (p *Probes) Flows() *ebpf.Map { return p.objs.FlowSets }
 
-// Program returns the program for a direction ("ingress" or "egress") or
-// a pod-side hook (PodIngress, PodEgress).
-func (p *Probes) Program(direction string) *ebpf.Program {
-	switch direction {
-	case "ingress":
+// Program returns the program that runs at hook h, nil for no hook of
+// the probes.
+func (p *Probes) Program(h pins.Hook) *ebpf.Program {
+	switch h {
+	case pins.Ingress:
 		return p.objs.PodintIngress
-	case PodIngress:
+	case pins.Egress:
+		return p.objs.PodintEgress
+	case pins.PodIngress:
 		return p.objs.PodintPodIngress
-	case PodEgress:
+	case pins.PodEgress:
 		return p.objs.PodintPodEgress
 	}
-	return p.objs.PodintEgress
+	return nil
 }
+
+// DropProgram is the kfree_skb probe. Tracing programs cannot be test-run,
+// so benchmarks read its cost from BPF statistics.
+func (p *Probes) DropProgram() *ebpf.Program { return p.drop.PodintDrop }
 
 // Close releases the file descriptors; pinned objects stay in the kernel.
 func (p *Probes) Close() error { return errors.Join(p.drop.Close(), p.objs.Close()) }
 
-// Unpin removes every pin of the instance: programs, maps and links.
-// Attached probes are detached as their links go away.
-func Unpin(pinDir string) error {
-	return os.RemoveAll(pinDir)
-}
+// PinDir is where the probes are pinned.
+func (p *Probes) PinDir() string { return p.pinDir }

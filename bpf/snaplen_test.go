@@ -6,6 +6,8 @@ import (
 
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/podint/podint/bpf/pins"
 )
 
 // MaxSnapLen is generated from SNAP_LEN, the size of the event's data.
@@ -50,7 +52,7 @@ func TestEventsCaptureTheConfiguredSnapLength(t *testing.T) {
 			t.Fatal(err)
 		}
 		clearFlows(t, p)
-		runProbe(t, p.Program("egress"), tc.frame)
+		runProbe(t, p.Program(pins.Egress), tc.frame)
 		evs := drain(t, rd)
 		if len(evs) != 1 {
 			t.Fatalf("snap length %d: %d events, want 1", tc.snap, len(evs))

@@ -15,6 +15,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
+
+	"github.com/podint/podint/bpf/pins"
 )
 
 // tcxNext is TCX_NEXT (== TC_ACT_UNSPEC): "continue", as the kernel sees a
@@ -163,8 +165,8 @@ func TestEveryPacketContinuesAndWellFormedOnesAreRecorded(t *testing.T) {
 	for _, tc := range packetCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			clearFlows(t, p)
-			runProbe(t, p.Program("ingress"), tc.frame)
-			runProbe(t, p.Program("egress"), tc.frame)
+			runProbe(t, p.Program(pins.Ingress), tc.frame)
+			runProbe(t, p.Program(pins.Egress), tc.frame)
 			evs := drain(t, rd)
 			if tc.want == nil {
 				if len(evs) != 0 {
@@ -195,7 +197,7 @@ func TestTruncatedPacketsContinueAtEveryLength(t *testing.T) {
 	ran := 0
 	for _, tc := range packetCases(t) {
 		for n := 0; n < len(tc.frame); n++ {
-			for _, d := range Directions {
+			for _, d := range pins.HostHooks() {
 				if runProbe(t, p.Program(d), tc.frame[:n]) {
 					ran++
 				}

@@ -75,7 +75,7 @@ func New(cfg config.Config, opts Options) (d *Daemon, err error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	log := opts.Log
-	sw, err := cfg.SwitchIDValue()
+	sw, err := switchID(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -1,19 +1,18 @@
 package daemon
 
 import (
-	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
+	"github.com/podint/podint/bpf/pins"
 	"github.com/podint/podint/daemon/cnicache"
 	"github.com/podint/podint/daemon/podnet"
 	"github.com/podint/podint/daemon/registry"
+	"github.com/podint/podint/internal/registration"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
@@ -40,7 +39,7 @@ type reconcileCounts struct {
 // It logs what it changes and never fails: a probe it cannot adopt is left
 // as it is, and said so.
 func (d *Daemon) reconcile(uplinks []string) {
-	pinned, err := bpf.AttachedProbes(d.paths.PinDir)
+	pinned, err := attach.AttachedProbes(d.paths.PinDir)
 	if err != nil {
 		d.log.Error("reconcile: cannot list pinned probes", "err", err)
 		return
@@ -63,8 +62,8 @@ func (d *Daemon) reconcile(uplinks []string) {
 	}
 	var cache map[string]cnicache.Attachment // read once, when needed
 	for _, id := range pinned {
-		if bpf.IsUplinkProbeID(id) {
-			if !slices.ContainsFunc(uplinks, func(n string) bool { return bpf.UplinkProbeID(n) == id }) {
+		if pins.IsUplinkProbeID(id) {
+			if !slices.ContainsFunc(uplinks, func(n string) bool { return pins.UplinkProbeID(n) == id }) {
 				d.detach(id, 0, "its uplink is no longer configured")
 			}
 			continue
@@ -91,7 +90,7 @@ func (d *Daemon) forget(id string, p *podintv1.Probe, why string) {
 
 // detach removes a probe's pins (and tc filters) and its port mark.
 func (d *Daemon) detach(id string, ifindex int, why string) {
-	if err := bpf.Detach(d.paths.PinDir, id, ifindex); err != nil {
+	if err := attach.Detach(d.paths.PinDir, id, ifindex); err != nil {
 		d.log.Warn("reconcile: cannot remove probe", "probe", id, "err", err)
 	}
 	if ifindex != 0 {
@@ -104,7 +103,7 @@ func (d *Daemon) detach(id string, ifindex int, why string) {
 
 // rebuild registers a pinned probe the daemon has no registration of.
 func (d *Daemon) rebuild(id string, cache map[string]cnicache.Attachment) {
-	ifindex, err := bpf.PinnedIfindex(d.paths.PinDir, id)
+	ifindex, err := attach.PinnedIfindex(d.paths.PinDir, id)
 	if err != nil {
 		d.log.Warn("reconcile: probe pinned but unreadable; left as it is", "probe", id, "err", err)
 		return
@@ -133,8 +132,8 @@ func (d *Daemon) rebuild(id string, cache map[string]cnicache.Attachment) {
 	}
 	p.Ifindex, p.HostInterface = uint32(ifindex), hostIf
 	p.Kind = podintv1.PortKind_PORT_KIND_POD
-	p.AttachMode = string(bpf.PinnedMode(d.paths.PinDir, id))
-	p.PodHooks = bpf.PodHooks(d.paths.PinDir, id)
+	p.AttachMode = string(attach.PinnedMode(d.paths.PinDir, id))
+	p.PodHooks = attach.PodHooks(d.paths.PinDir, id)
 	if pod := p.GetPod(); pod.GetNetns() != "" && pod.GetMac() == "" {
 		if v, err := podnet.VerifyPodVeth(ifindex, hostIf, pod.GetNetns(), pod.GetInterface()); err == nil {
 			pod.Mac = v.PodMAC
@@ -168,7 +167,7 @@ func (d *Daemon) adoptAll() {
 		if p.GetKind() == podintv1.PortKind_PORT_KIND_UPLINK {
 			continue // attached afresh at start
 		}
-		if _, err := d.probes.UpdateProbe(registry.ID(p), idx); err != nil {
+		if _, err := attach.Update(d.paths.PinDir, registry.ID(p), idx, d.probes.Program); err != nil {
 			d.reconciled.updateErr.Add(1)
 			d.log.Warn("probe keeps its earlier programs: in-place update failed", "probe", registry.ID(p), "err", err)
 			continue
@@ -188,7 +187,7 @@ func (d *Daemon) adoptAll() {
 	// of a live veth stays even unregistered: an ADD under way writes it
 	// before it registers.
 	live := func(host int) bool { return keep[host] || podnet.Exists(host, "") }
-	if err := d.probes.PrunePodPorts(live); err != nil {
+	if err := attach.PrunePodPorts(d.paths.PinDir, live); err != nil {
 		d.log.Warn("reconcile: cannot prune pod ports", "err", err)
 	}
 }
@@ -202,15 +201,18 @@ func (d *Daemon) readCNICache() map[string]cnicache.Attachment {
 	}
 	out := make(map[string]cnicache.Attachment, len(list))
 	for _, a := range list {
-		out[bpf.ProbeID(a.ContainerID, a.IfName)] = a
+		out[pins.ProbeID(a.ContainerID, a.IfName)] = a
 	}
 	return out
 }
 
 // pending reads the registration the plugin left for the probe, if any.
 func (d *Daemon) pending(id string) *podintv1.Probe {
-	b, err := os.ReadFile(filepath.Join(d.paths.PendingDir, id+".json"))
+	b, err := registration.ReadPending(d.paths.PendingDir, id)
 	if err != nil {
+		d.log.Warn("reconcile: pending registration unreadable", "probe", id, "err", err)
+	}
+	if b == nil {
 		return nil
 	}
 	p := &podintv1.Probe{}
@@ -222,21 +224,15 @@ func (d *Daemon) pending(id string) *podintv1.Probe {
 }
 
 func (d *Daemon) removePending(id string) {
-	err := os.Remove(filepath.Join(d.paths.PendingDir, id+".json"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := registration.RemovePending(d.paths.PendingDir, id); err != nil {
 		d.log.Warn("cannot remove pending registration", "probe", id, "err", err)
 	}
 }
 
 // removeStalePending drops pending registrations of probes that are gone.
 func (d *Daemon) removeStalePending() {
-	ents, _ := os.ReadDir(d.paths.PendingDir)
-	for _, e := range ents {
-		id, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok {
-			continue
-		}
-		if _, registered := d.store.Get(id); !registered && bpf.PinnedMode(d.paths.PinDir, id) == "" {
+	for _, id := range registration.PendingProbeIDs(d.paths.PendingDir) {
+		if _, registered := d.store.Get(id); !registered && attach.PinnedMode(d.paths.PinDir, id) == "" {
 			d.removePending(id)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
+	"github.com/podint/podint/bpf/pins"
 	"github.com/podint/podint/daemon/podnet"
 	"github.com/podint/podint/daemon/registry"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
@@ -20,9 +22,9 @@ func (d *Daemon) verify(p *podintv1.Probe) error {
 		return err
 	}
 	id := registry.ID(p)
-	if bpf.PinnedMode(d.paths.PinDir, id) == "" {
+	if attach.PinnedMode(d.paths.PinDir, id) == "" {
 		return fmt.Errorf("no probe is attached for it (nothing pinned under %s): the CNI plugin attaches before it registers",
-			bpf.LinkDir(d.paths.PinDir, id))
+			pins.LinkDir(d.paths.PinDir, id))
 	}
 	p.HostInterface = v.HostName
 	if pod.GetMac() == "" {
@@ -50,11 +52,11 @@ func (d *Daemon) unregistered(id string, p *podintv1.Probe) {
 // detachAll removes every probe and forgets the registrations, for
 // --detach-on-exit: podint leaves the node as it found it.
 func (d *Daemon) detachAll() {
-	ids, err := bpf.AttachedProbes(d.paths.PinDir)
+	ids, err := attach.AttachedProbes(d.paths.PinDir)
 	if err != nil {
 		d.log.Error("detach on exit: cannot list probes", "err", err)
 	}
-	if err := bpf.DetachProbes(d.paths.PinDir, ids); err != nil {
+	if err := attach.DetachProbes(d.paths.PinDir, ids); err != nil {
 		d.log.Error("detach on exit: some probes remain", "err", err)
 	}
 	if err := bpf.DetachDrops(d.paths.PinDir); err != nil {

@@ -5,42 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"reflect"
 	"slices"
-	"time"
-
-	"github.com/fsnotify/fsnotify"
 
 	"github.com/podint/podint/bpf"
 	"github.com/podint/podint/daemon/config"
+	"github.com/podint/podint/daemon/filewatch"
 )
 
 // watchConfig reloads the --config file when it changes (its directory is
 // watched, to follow a ConfigMap's symlink swap) and applies what can
 // change while running.
 func (d *Daemon) watchConfig(ctx context.Context) error {
-	fw, err := fsnotify.NewWatcher()
+	w, err := filewatch.New(d.cfg.ConfigFile)
 	if err != nil {
-		return fmt.Errorf("watch config: %w", err)
+		return fmt.Errorf("config: %w", err)
 	}
-	defer fw.Close()
-	if err := fw.Add(filepath.Dir(d.cfg.ConfigFile)); err != nil {
-		return fmt.Errorf("watch config directory %s: %w", filepath.Dir(d.cfg.ConfigFile), err)
-	}
-	var settle <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-fw.Errors:
-			d.log.Warn("config watch error", "err", err)
-		case <-fw.Events:
-			settle = time.After(100 * time.Millisecond) // changes come in bursts
-		case <-settle:
-			d.reloadConfig()
-		}
-	}
+	return w.Run(ctx, d.reloadConfig, d.log.With("file", d.cfg.ConfigFile))
 }
 
 // reloadConfig reads the configuration again and applies the settings that
@@ -119,24 +100,10 @@ func (d *Daemon) reloadConfig() {
 // while running.
 func restartOnly(a, b config.Config) []string {
 	var out []string
-	ta, va, vb := reflect.TypeOf(a), reflect.ValueOf(a), reflect.ValueOf(b)
-	for i := range ta.NumField() {
-		name := ta.Field(i).Name
-		switch name {
-		case "Collectors", "ReportInterval", "LatencyQuantum", "LogLevel", "DropReasons":
-			continue
-		}
-		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
-			out = append(out, flagNames[name])
+	for _, name := range config.Changed(a, b) {
+		if !slices.Contains(config.Reloadable, name) {
+			out = append(out, name)
 		}
 	}
 	return out
-}
-
-// flagNames are the flags of the Config fields that need a restart.
-var flagNames = map[string]string{
-	"Root": "root", "NodeName": "node-name", "SwitchID": "switch-id", "ReportFormat": "report-format",
-	"SnapLen": "snap-len", "Uplinks": "uplink", "Watchlist": "watchlist", "ConfigFile": "config",
-	"HTTPListen": "http-listen", "HTTPTokenFile": "http-token-file", "APIGroup": "api-group", "CNICacheDir": "cni-cache-dir",
-	"DetachOnExit": "detach-on-exit", "BPFStats": "bpf-stats", "PprofListen": "pprof-listen",
 }

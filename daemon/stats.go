@@ -22,7 +22,7 @@ func (d *Daemon) Stats() []*podintv1.Counter {
 	}
 	if kc, err := d.probes.Counters(); err == nil {
 		for i, v := range kc {
-			add("kernel_"+bpf.CounterNames[i], bpf.CounterHelp[bpf.CounterNames[i]], v, nil)
+			add("kernel_"+bpf.CounterNames()[i], bpf.CounterHelp[bpf.CounterNames()[i]], v, nil)
 		}
 	}
 	if ex, err := d.probes.DropsExcluded(); err == nil {

@@ -6,7 +6,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
+	"github.com/podint/podint/bpf/pins"
 	"github.com/podint/podint/daemon/config"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
@@ -20,7 +21,7 @@ func uplinkNames(cfg config.Config) ([]string, error) {
 	if len(cfg.Uplinks) > 0 {
 		return cfg.Uplinks, nil
 	}
-	l, err := config.DefaultRouteLink()
+	l, err := defaultRouteLink()
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +37,7 @@ func (d *Daemon) attachUplinks(names []string) error {
 			return fmt.Errorf("uplink %q: %w (see --uplink)", name, err)
 		}
 		idx := l.Attrs().Index
-		mode, err := d.attachUplink(bpf.UplinkProbeID(name), idx)
+		mode, err := d.attachUplink(pins.UplinkProbeID(name), idx)
 		if err != nil {
 			return fmt.Errorf("uplink %q: %w", name, err)
 		}
@@ -67,13 +68,13 @@ func linkAddrs(l netlink.Link) []string {
 // attachUplink keeps the uplink's probe an earlier daemon left, with this
 // daemon's programs put in place, so the uplink is never unobserved across
 // a restart; otherwise it attaches one.
-func (d *Daemon) attachUplink(id string, ifindex int) (bpf.AttachMode, error) {
-	if idx, err := bpf.PinnedIfindex(d.paths.PinDir, id); err == nil && idx == ifindex {
-		mode, err := d.probes.UpdateProbe(id, ifindex)
+func (d *Daemon) attachUplink(id string, ifindex int) (attach.Mode, error) {
+	if idx, err := attach.PinnedIfindex(d.paths.PinDir, id); err == nil && idx == ifindex {
+		mode, err := attach.Update(d.paths.PinDir, id, ifindex, d.probes.Program)
 		if err == nil {
 			return mode, nil
 		}
 		d.log.Warn("uplink probe cannot be updated in place; attaching it again", "probe", id, "err", err)
 	}
-	return bpf.Attach(d.paths.PinDir, id, ifindex, bpf.AttachOptions{})
+	return attach.Attach(d.paths.PinDir, id, ifindex, attach.Options{})
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
 	"github.com/podint/podint/daemon/podnet"
 	"github.com/podint/podint/daemon/registry"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
@@ -67,7 +67,7 @@ func (d *Daemon) sweepVanished() {
 		// The veth took its hooks with it; what is left are the pins. They
 		// go before the registration, so that a probe no longer listed has
 		// no pins either.
-		if err := bpf.Detach(d.paths.PinDir, id, 0); err != nil {
+		if err := attach.Detach(d.paths.PinDir, id, 0); err != nil {
 			d.log.Warn("cannot remove the pins of a probe whose veth is gone", "probe", id, "err", err)
 		}
 		_ = d.probes.RemovePort(int(p.GetIfindex()))

@@ -8,7 +8,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
 	"github.com/podint/podint/internal/instance"
 )
 
@@ -32,10 +32,10 @@ type NetConf struct {
 	LogFile string `json:"logFile,omitempty"`
 	// AttachMode is "auto" (default: TCX where the kernel has it, else tc),
 	// "tcx" or "tc".
-	AttachMode bpf.AttachMode `json:"attachMode,omitempty"`
+	AttachMode attach.Mode `json:"attachMode,omitempty"`
 	// AttachPosition is "first" (default: before every other TC program on
 	// the veth) or "last".
-	AttachPosition bpf.Position `json:"attachPosition,omitempty"`
+	AttachPosition attach.Position `json:"attachPosition,omitempty"`
 
 	// Attachments is the spec's misspelt name of the GC list (CNI #1101);
 	// ValidAttachments in PluginConf has the correct one.
@@ -45,8 +45,8 @@ type NetConf struct {
 // Paths are the instance paths the config points at.
 func (c *NetConf) Paths() instance.Paths { return instance.New(c.Root) }
 
-func (c *NetConf) attachOptions() bpf.AttachOptions {
-	return bpf.AttachOptions{Mode: c.AttachMode, Position: c.AttachPosition}
+func (c *NetConf) attachOptions() attach.Options {
+	return attach.Options{Mode: c.AttachMode, Position: c.AttachPosition}
 }
 
 // decodeConfig decodes stdin data and fills in the defaults. A decode
@@ -63,11 +63,12 @@ func decodeConfig(stdin []byte) (*NetConf, error) {
 	if conf.FailPolicy == "" {
 		conf.FailPolicy = FailPolicyIgnore
 	}
-	if conf.AttachMode == "" {
-		conf.AttachMode = bpf.AttachAuto
+	// The defaults are attach's: an unknown value stays for validate to name.
+	if m, err := attach.ParseMode(string(conf.AttachMode)); err == nil {
+		conf.AttachMode = m
 	}
-	if conf.AttachPosition == "" {
-		conf.AttachPosition = bpf.PositionFirst
+	if p, err := attach.ParsePosition(string(conf.AttachPosition)); err == nil {
+		conf.AttachPosition = p
 	}
 	return conf, nil
 }
@@ -78,13 +79,15 @@ func (c *NetConf) validate() error {
 	invalid := func(key string, format string, a ...any) error {
 		return types.NewError(types.ErrInvalidNetworkConfig, "podint: invalid "+key, fmt.Sprintf(format, a...))
 	}
+	_, modeErr := attach.ParseMode(string(c.AttachMode))
+	_, posErr := attach.ParsePosition(string(c.AttachPosition))
 	switch {
 	case c.FailPolicy != FailPolicyIgnore && c.FailPolicy != FailPolicyFail:
 		return invalid("failPolicy", "failPolicy %q must be %q or %q", c.FailPolicy, FailPolicyIgnore, FailPolicyFail)
-	case c.AttachMode != bpf.AttachAuto && c.AttachMode != bpf.AttachTCX && c.AttachMode != bpf.AttachTC:
-		return invalid("attachMode", "attachMode %q must be %q, %q or %q", c.AttachMode, bpf.AttachAuto, bpf.AttachTCX, bpf.AttachTC)
-	case c.AttachPosition != bpf.PositionFirst && c.AttachPosition != bpf.PositionLast:
-		return invalid("attachPosition", "attachPosition %q must be %q or %q", c.AttachPosition, bpf.PositionFirst, bpf.PositionLast)
+	case modeErr != nil:
+		return invalid("attachMode", "%v", modeErr)
+	case posErr != nil:
+		return invalid("attachPosition", "%v", posErr)
 	case !filepath.IsAbs(c.Root):
 		// A plugin's working directory is whatever the runtime's is.
 		return invalid("root", "root %q must be an absolute path", c.Root)

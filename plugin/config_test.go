@@ -7,7 +7,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
 )
 
 func cniCode(err error) uint {
@@ -23,8 +23,8 @@ func TestParseConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if conf.Root != "/" || conf.FailPolicy != FailPolicyIgnore || conf.AttachMode != bpf.AttachAuto ||
-		conf.AttachPosition != bpf.PositionFirst || conf.LogFile != "" {
+	if conf.Root != "/" || conf.FailPolicy != FailPolicyIgnore || conf.AttachMode != attach.Auto ||
+		conf.AttachPosition != attach.First || conf.LogFile != "" {
 		t.Errorf("defaults: %+v", conf)
 	}
 	if got := conf.Paths().Socket; got != "/run/podint/podint.sock" {

@@ -10,14 +10,17 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
 
-	"github.com/podint/podint/bpf"
-	podintv1 "github.com/podint/podint/proto/podint/v1"
+	"github.com/podint/podint/bpf/attach"
+	"github.com/podint/podint/bpf/pins"
+	"github.com/podint/podint/internal/podveth"
+	"github.com/podint/podint/internal/registration"
 )
 
 // Error codes of podint's own (CNI reserves 0-99). plugin/README.md lists
@@ -61,8 +64,9 @@ func cmdAdd(args *skel.CmdArgs) error {
 // addProbe attaches and registers the pod's probe. Under failPolicy ignore
 // it logs what fails and returns nil: the pod is never blocked by podint.
 func addProbe(conf *NetConf, log *slog.Logger, at attachment, id podIdentity, res *current.Result) error {
-	host, pod, err := findHostVeth(at.netns, at.podIf)
-	if errors.Is(err, errNotVeth) {
+	start := time.Now()
+	pair, err := podveth.Find(at.netns, at.podIf)
+	if errors.Is(err, podveth.ErrNotVeth) {
 		log.Info("no probe: the pod interface is not a veth; result passed through", "reason", err)
 		return nil
 	}
@@ -70,25 +74,30 @@ func addProbe(conf *NetConf, log *slog.Logger, at attachment, id podIdentity, re
 		return failOrIgnore(conf, log, ErrHostVeth, "find the pod's host veth", err)
 	}
 	paths := conf.Paths()
-	probeID := bpf.ProbeID(at.containerID, at.podIf)
-	hostIf, ifindex := host.Attrs().Name, host.Attrs().Index
+	probeID := pins.ProbeID(at.containerID, at.podIf)
+	hostIf, ifindex := pair.Host.Attrs().Name, pair.Host.Attrs().Index
 	opts := conf.attachOptions()
-	opts.Pod = &bpf.PodInterface{Netns: at.netns, Ifindex: pod.Ifindex}
-	mode, err := bpf.Attach(paths.PinDir, probeID, ifindex, opts)
+	opts.Pod = &attach.PodInterface{Netns: at.netns, Ifindex: pair.PodIfindex}
+	found := time.Now()
+	mode, err := attach.Attach(paths.PinDir, probeID, ifindex, opts)
 	if err != nil {
 		return failOrIgnore(conf, log, ErrAttach, "attach the probe to "+hostIf, err)
 	}
-	log = log.With("host_interface", hostIf, "ifindex", ifindex, "attach_mode", mode)
+	attached := time.Now()
+	// Where ADD's time goes (make bench reads it): finding the veth,
+	// attaching, registering.
+	log = log.With("host_interface", hostIf, "ifindex", ifindex, "attach_mode", mode,
+		"find_veth", found.Sub(start), "attach", attached.Sub(found))
 	p := probeOf(hostIf, ifindex, mode, id, at, res)
-	p.Pod.Mac = pod.MAC
-	p.PodHooks = bpf.PodHooks(paths.PinDir, probeID)
-	err = withDaemon(paths.Socket, func(d *daemonConn) error { return d.register(p) })
+	p.Pod.MAC = pair.PodMAC
+	p.PodHooks = attach.PodHooks(paths.PinDir, probeID)
+	err = withDaemon(paths.Socket, func(d *registration.Client) error { return d.Register(p) })
 	switch {
 	case err == nil:
-		log.Info("probe attached and registered")
+		log.Info("probe attached and registered", "register", time.Since(attached))
 		return nil
 	case conf.FailPolicy == FailPolicyFail:
-		_ = bpf.Detach(paths.PinDir, probeID, ifindex) // a failed ADD leaves nothing behind
+		_ = attach.Detach(paths.PinDir, probeID, ifindex) // a failed ADD leaves nothing behind
 		code := uint(ErrRegister)
 		if daemonUnreachable(err) {
 			code = types.ErrTryAgainLater
@@ -96,7 +105,7 @@ func addProbe(conf *NetConf, log *slog.Logger, at attachment, id podIdentity, re
 		return types.NewError(code, "podint: cannot register the probe with podintd at "+paths.Socket,
 			err.Error()+"; start podintd, or set failPolicy ignore to create pods without it")
 	case daemonUnreachable(err):
-		if serr := savePending(paths, probeID, p); serr != nil {
+		if serr := registration.SavePending(paths.PendingDir, probeID, p); serr != nil {
 			log.Warn("cannot leave the registration for podintd", "err", serr)
 		}
 		log.Warn("probe attached, but podintd is unreachable: the pod is not blocked (failPolicy ignore); "+
@@ -131,25 +140,29 @@ func cmdDel(args *skel.CmdArgs) error {
 		log.Warn("invalid configuration; removing the probe all the same", "err", err)
 	}
 	paths := conf.Paths()
-	probeID := bpf.ProbeID(args.ContainerID, args.IfName)
+	probeID := pins.ProbeID(args.ContainerID, args.IfName)
 	ifindex := 0
-	if bpf.PinnedMode(paths.PinDir, probeID) == bpf.AttachTC {
+	if attach.PinnedMode(paths.PinDir, probeID) == attach.TC {
 		// tc filters live on the veth: find it while the pod's netns exists,
 		// rather than searching every interface of the node.
-		if host, _, err := findHostVeth(args.Netns, args.IfName); err == nil {
-			ifindex = host.Attrs().Index
+		if pair, err := podveth.Find(args.Netns, args.IfName); err == nil {
+			ifindex = pair.Host.Attrs().Index
 		}
 	}
-	if err := bpf.Detach(paths.PinDir, probeID, ifindex); err != nil {
+	start := time.Now()
+	if err := attach.Detach(paths.PinDir, probeID, ifindex); err != nil {
 		log.Warn("could not remove the whole probe", "err", err)
 	}
-	if err := removePending(paths, probeID); err != nil {
+	detached := time.Now()
+	if err := registration.RemovePending(paths.PendingDir, probeID); err != nil {
 		log.Warn("could not remove the pending registration", "err", err)
 	}
-	err = withDaemon(paths.Socket, func(d *daemonConn) error { return d.unregister(args.ContainerID, args.IfName) })
+	err = withDaemon(paths.Socket, func(d *registration.Client) error { return d.Unregister(args.ContainerID, args.IfName) })
 	if err != nil {
 		log.Info("could not unregister from podintd; it drops registrations without pins when it starts", "err", err)
+		return nil
 	}
+	log.Info("probe removed and unregistered", "detach", detached.Sub(start), "unregister", time.Since(detached))
 	return nil
 }
 
@@ -163,23 +176,24 @@ func cmdCheck(args *skel.CmdArgs) error {
 	if conf.PrevResult == nil {
 		return types.NewError(types.ErrInvalidNetworkConfig, "podint: no prevResult", "CHECK needs the result of the ADD")
 	}
-	host, _, err := findHostVeth(args.Netns, args.IfName)
-	if errors.Is(err, errNotVeth) {
+	pair, err := podveth.Find(args.Netns, args.IfName)
+	if errors.Is(err, podveth.ErrNotVeth) {
 		return nil // never probed
 	}
 	if err != nil {
 		return types.NewError(ErrNoProbe, "podint: cannot find the pod's host veth", err.Error())
 	}
+	host := pair.Host
 	paths := conf.Paths()
-	probeID := bpf.ProbeID(args.ContainerID, args.IfName)
-	if _, err := bpf.Verify(paths.PinDir, probeID, host.Attrs().Index); err != nil {
+	probeID := pins.ProbeID(args.ContainerID, args.IfName)
+	if _, err := attach.Verify(paths.PinDir, probeID, host.Attrs().Index); err != nil {
 		return types.NewError(ErrNoProbe, "podint: probe missing on "+host.Attrs().Name, err.Error())
 	}
-	var reg *podintv1.Probe
-	err = withDaemon(paths.Socket, func(d *daemonConn) error {
-		ps, err := d.probes()
+	var reg *registration.Probe
+	err = withDaemon(paths.Socket, func(d *registration.Client) error {
+		ps, err := d.ListProbes()
 		for _, p := range ps {
-			if p.GetKind() == podintv1.PortKind_PORT_KIND_POD && bpf.ProbeID(p.GetPod().GetContainerId(), p.GetPod().GetInterface()) == probeID {
+			if p.Kind == registration.KindPod && p.Pod != nil && pins.ProbeID(p.Pod.ContainerID, p.Pod.Interface) == probeID {
 				reg = p
 			}
 		}
@@ -193,9 +207,9 @@ func cmdCheck(args *skel.CmdArgs) error {
 	case reg == nil:
 		return types.NewError(ErrNoProbe, "podint: podintd holds no registration of this probe",
 			"the probe is attached to "+host.Attrs().Name+" but podintd does not know the pod; ADD it again")
-	case int(reg.GetIfindex()) != host.Attrs().Index:
+	case int(reg.Ifindex) != host.Attrs().Index:
 		return types.NewError(ErrNoProbe, "podint: podintd holds the probe on another interface",
-			fmt.Sprintf("registered on ifindex %d, the pod's host veth is %s (%d)", reg.GetIfindex(), host.Attrs().Name, host.Attrs().Index))
+			fmt.Sprintf("registered on ifindex %d, the pod's host veth is %s (%d)", reg.Ifindex, host.Attrs().Name, host.Attrs().Index))
 	}
 	return nil
 }
@@ -210,7 +224,7 @@ func cmdStatus(args *skel.CmdArgs) error {
 	if conf.FailPolicy != FailPolicyFail {
 		return nil
 	}
-	err = withDaemon(conf.Paths().Socket, func(d *daemonConn) error { _, err := d.probes(); return err })
+	err = withDaemon(conf.Paths().Socket, func(d *registration.Client) error { _, err := d.ListProbes(); return err })
 	if err != nil {
 		return types.NewError(types.ErrPluginNotAvailable, "podint: podintd unreachable and failPolicy is fail", err.Error())
 	}
@@ -229,17 +243,20 @@ func cmdGC(args *skel.CmdArgs) error {
 	defer done()
 	valid := map[string]bool{}
 	for _, a := range conf.validAttachments() {
-		valid[bpf.ProbeID(a.ContainerID, a.IfName)] = true
+		valid[pins.ProbeID(a.ContainerID, a.IfName)] = true
 	}
-	stale := func(id string) bool { return !valid[id] && !bpf.IsUplinkProbeID(id) }
+	stale := func(id string) bool { return !valid[id] && !pins.IsUplinkProbeID(id) }
 	paths := conf.Paths()
-	ids, err := bpf.AttachedProbes(paths.PinDir)
+	ids, err := attach.AttachedProbes(paths.PinDir)
 	if err != nil {
 		return types.NewError(types.ErrIOFailure, "podint: cannot list probes", err.Error())
 	}
 	// Half-attached probes of ADDs that died count too; those of valid
 	// attachments may be ADDs under way and stay.
-	staged, _ := bpf.StagedProbes(paths.PinDir)
+	staged, err := attach.StagedProbes(paths.PinDir)
+	if err != nil {
+		return types.NewError(types.ErrIOFailure, "podint: cannot list half-attached probes", err.Error())
+	}
 	var staleIDs []string
 	for _, id := range slices.Compact(slices.Sorted(slices.Values(append(ids, staged...)))) {
 		if stale(id) {
@@ -247,21 +264,21 @@ func cmdGC(args *skel.CmdArgs) error {
 			staleIDs = append(staleIDs, id)
 		}
 	}
-	errs := []error{bpf.DetachProbes(paths.PinDir, staleIDs)}
-	for _, id := range pendingProbeIDs(paths) {
+	errs := []error{attach.DetachProbes(paths.PinDir, staleIDs)}
+	for _, id := range registration.PendingProbeIDs(paths.PendingDir) {
 		if stale(id) {
-			errs = append(errs, removePending(paths, id))
+			errs = append(errs, registration.RemovePending(paths.PendingDir, id))
 		}
 	}
-	err = withDaemon(paths.Socket, func(d *daemonConn) error {
-		ps, err := d.probes()
+	err = withDaemon(paths.Socket, func(d *registration.Client) error {
+		ps, err := d.ListProbes()
 		for _, p := range ps {
-			pod := p.GetPod()
-			if p.GetKind() != podintv1.PortKind_PORT_KIND_POD || !stale(bpf.ProbeID(pod.GetContainerId(), pod.GetInterface())) {
+			pod := p.Pod
+			if p.Kind != registration.KindPod || pod == nil || !stale(pins.ProbeID(pod.ContainerID, pod.Interface)) {
 				continue
 			}
-			log.Info("unregistering stale probe", "container", pod.GetContainerId(), "pod_interface", pod.GetInterface())
-			err = errors.Join(err, d.unregister(pod.GetContainerId(), pod.GetInterface()))
+			log.Info("unregistering stale probe", "container", pod.ContainerID, "pod_interface", pod.Interface)
+			err = errors.Join(err, d.Unregister(pod.ContainerID, pod.Interface))
 		}
 		return err
 	})

@@ -4,9 +4,9 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
 	"github.com/podint/podint/internal/cniresult"
-	podintv1 "github.com/podint/podint/proto/podint/v1"
+	"github.com/podint/podint/internal/registration"
 )
 
 // cniArgs are the Kubernetes keys of CNI_ARGS.
@@ -44,21 +44,21 @@ type attachment struct {
 }
 
 // probeOf is the registration of a pod's probe.
-func probeOf(hostIf string, ifindex int, mode bpf.AttachMode, id podIdentity, at attachment, res *current.Result) *podintv1.Probe {
-	return &podintv1.Probe{
+func probeOf(hostIf string, ifindex int, mode attach.Mode, id podIdentity, at attachment, res *current.Result) *registration.Probe {
+	return &registration.Probe{
 		Ifindex:       uint32(ifindex),
 		HostInterface: hostIf,
-		Kind:          podintv1.PortKind_PORT_KIND_POD,
+		Kind:          registration.KindPod,
 		AttachMode:    string(mode),
-		Pod: &podintv1.Pod{
+		Pod: &registration.Pod{
 			Namespace:        id.Namespace,
 			Name:             id.Name,
-			Uid:              id.UID,
-			ContainerId:      at.containerID,
+			UID:              id.UID,
+			ContainerID:      at.containerID,
 			Netns:            at.netns,
 			Interface:        at.podIf,
-			Ips:              cniresult.PodIPs(res, at.podIf),
-			InfraContainerId: id.InfraContainerID,
+			IPs:              cniresult.PodIPs(res, at.podIf),
+			InfraContainerID: id.InfraContainerID,
 		},
 	}
 }

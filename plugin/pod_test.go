@@ -68,7 +68,7 @@ func TestPodIPsFromEveryPrimaryShape(t *testing.T) {
 	}} {
 		var got []string
 		for _, ip := range cniresult.PodIPs(tc.res, "eth0") {
-			got = append(got, ip.GetAddress()+" "+ip.GetSubnet()+" "+ip.GetGateway())
+			got = append(got, ip.Address+" "+ip.Subnet+" "+ip.Gateway)
 		}
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
@@ -79,10 +79,10 @@ func TestPodIPsFromEveryPrimaryShape(t *testing.T) {
 func TestProbeOfCarriesIdentityAndMode(t *testing.T) {
 	p := probeOf("veth1", 7, "tc", podIdentity{Namespace: "ns", Name: "n", UID: "u"},
 		attachment{containerID: "c1", netns: "/run/netns/x", podIf: "eth0"}, nil)
-	pod := p.GetPod()
-	if p.GetIfindex() != 7 || p.GetHostInterface() != "veth1" || p.GetAttachMode() != "tc" ||
-		pod.GetNamespace() != "ns" || pod.GetName() != "n" || pod.GetUid() != "u" ||
-		pod.GetContainerId() != "c1" || pod.GetNetns() != "/run/netns/x" || pod.GetInterface() != "eth0" {
+	pod := p.Pod
+	if p.Ifindex != 7 || p.HostInterface != "veth1" || p.AttachMode != "tc" || p.Kind != "PORT_KIND_POD" ||
+		pod.Namespace != "ns" || pod.Name != "n" || pod.UID != "u" ||
+		pod.ContainerID != "c1" || pod.Netns != "/run/netns/x" || pod.Interface != "eth0" {
 		t.Errorf("probe %v", p)
 	}
 }

@@ -22,8 +22,11 @@ type accessInfo struct{ refusal string }
 func (accessInfo) AuthType() string { return "unix-peer-credentials" }
 
 func (peerAccess) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	if rc, ok := c.(*refusedConn); ok {
+	switch rc := c.(type) {
+	case *refusedConn:
 		return c, accessInfo{refusal: rc.reason}, nil
+	case *sniffedConn:
+		return c, accessInfo{refusal: rc.refusal()}, nil
 	}
 	return c, accessInfo{}, nil
 }

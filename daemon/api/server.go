@@ -1,4 +1,5 @@
-// Package api serves the podint gRPC API on the daemon's unix socket.
+// Package api serves the podint gRPC API on the daemon's unix socket, and
+// on the same socket the CNI plugin's registration protocol (registration.go).
 package api
 
 import (
@@ -185,7 +186,7 @@ func Serve(ctx context.Context, l net.Listener, srv *Server) error {
 		t.Stop()
 	})
 	defer stop()
-	if err := g.Serve(l); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+	if err := g.Serve(newSplitListener(l, srv.serveRegistration)); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return fmt.Errorf("serve API: %w", err)
 	}
 	return nil

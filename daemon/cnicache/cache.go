@@ -102,6 +102,15 @@ func (a *Attachment) Pod() *podintv1.Pod {
 		ContainerId:      a.ContainerID,
 		Netns:            a.NetNS,
 		Interface:        a.IfName,
-		Ips:              cniresult.PodIPs(a.Result, a.IfName),
+		Ips:              podIPs(a.Result, a.IfName),
 	}
+}
+
+// podIPs are the pod's addresses as the plugin registers them.
+func podIPs(res *current.Result, podIf string) []*podintv1.PodIP {
+	var out []*podintv1.PodIP
+	for _, ip := range cniresult.PodIPs(res, podIf) {
+		out = append(out, &podintv1.PodIP{Address: ip.Address, Gateway: ip.Gateway, Subnet: ip.Subnet})
+	}
+	return out
 }

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"github.com/vishvananda/netlink"
 
 	"github.com/podint/podint/bpf"
 	"github.com/podint/podint/daemon/exporter"
@@ -90,6 +89,26 @@ func (c *Config) BindFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.DetachOnExit, "detach-on-exit", c.DetachOnExit, "on SIGTERM, detach every probe and forget its registration (default: probes keep running without the daemon)")
 	fs.BoolVar(&c.BPFStats, "bpf-stats", c.BPFStats, "enable the kernel's BPF run time statistics while podintd runs, for the per-program run time metrics")
 	fs.StringVar(&c.PprofListen, "pprof-listen", c.PprofListen, "host:port serving Go's /debug/pprof/ profiles of podintd, without authentication: keep it on loopback (default: off)")
+}
+
+// Reloadable are the settings, by flag, a running podintd applies when its
+// configuration changes; the others take effect at the next restart.
+var Reloadable = []string{"collector", "report-interval", "latency-quantum", "drop-reasons", "log-level"}
+
+// Changed names, by flag, the settings that differ between a and b, in
+// the order of the flag names.
+func Changed(a, b Config) []string {
+	fa := pflag.NewFlagSet("a", pflag.ContinueOnError)
+	fb := pflag.NewFlagSet("b", pflag.ContinueOnError)
+	a.BindFlags(fa)
+	b.BindFlags(fb)
+	var out []string
+	fa.VisitAll(func(f *pflag.Flag) {
+		if f.Value.String() != fb.Lookup(f.Name).Value.String() {
+			out = append(out, f.Name)
+		}
+	})
+	return out
 }
 
 // ApplyEnv sets every flag not given on the command line from its
@@ -193,44 +212,4 @@ func withDefaultPort(hostport string) string {
 		return hostport
 	}
 	return net.JoinHostPort(strings.Trim(hostport, "[]"), fmt.Sprint(intreport.DefaultPort))
-}
-
-// SwitchIDValue resolves the switch id: the configured address, or the
-// first IPv4 address of the interface holding the default route.
-func (c *Config) SwitchIDValue() (netip.Addr, error) {
-	if c.SwitchID != "" {
-		return netip.ParseAddr(c.SwitchID)
-	}
-	link, err := DefaultRouteLink()
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("switch-id not set and %w", err)
-	}
-	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
-	if err != nil || len(addrs) == 0 {
-		return netip.Addr{}, fmt.Errorf("switch-id not set and %s has no IPv4 address; pass --switch-id", link.Attrs().Name)
-	}
-	a, _ := netip.AddrFromSlice(addrs[0].IP.To4())
-	return a, nil
-}
-
-// DefaultRouteLink is the interface of the IPv4 (else IPv6) default route.
-func DefaultRouteLink() (netlink.Link, error) {
-	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		routes, err := netlink.RouteList(nil, fam)
-		if err != nil {
-			continue
-		}
-		for _, r := range routes {
-			isDefault := r.Dst == nil || r.Dst.IP.IsUnspecified() && isZeroMask(r.Dst.Mask)
-			if isDefault && r.LinkIndex > 0 {
-				return netlink.LinkByIndex(r.LinkIndex)
-			}
-		}
-	}
-	return nil, errors.New("no default route to find the node's uplink; pass --switch-id and --uplink")
-}
-
-func isZeroMask(m net.IPMask) bool {
-	ones, _ := m.Size()
-	return ones == 0
 }

@@ -11,16 +11,34 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Load builds the configuration as podintd sees it at start and on every
-// reload: defaults, then the --config file, then PODINT_* variables, then
-// the command line args, each overriding the one before. The result is
-// validated; an error names the setting and where it came from.
+// Load builds the configuration from command line args; see Resolve.
 func Load(args []string) (Config, error) {
 	c := Default()
+	cmdline := pflag.NewFlagSet("podintd", pflag.ContinueOnError)
+	cmdline.SetOutput(&bytes.Buffer{}) // errors are returned, not printed
+	c.BindFlags(cmdline)
+	if err := cmdline.Parse(args); err != nil {
+		return c, err
+	}
+	return Resolve(cmdline)
+}
+
+// Resolve builds the configuration as podintd sees it at start and on
+// every reload: defaults, then the --config file, then PODINT_* variables,
+// then the flags set on the command line (cmdline, parsed once by the
+// caller), each overriding the one before. The result is validated; an
+// error names the setting and where it came from.
+func Resolve(cmdline *pflag.FlagSet) (Config, error) {
+	c := Default()
 	fs := pflag.NewFlagSet("podintd", pflag.ContinueOnError)
-	fs.SetOutput(&bytes.Buffer{}) // errors are returned, not printed
 	c.BindFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	var errs []error
+	cmdline.Visit(func(f *pflag.Flag) {
+		if dst := fs.Lookup(f.Name); dst != nil {
+			errs = append(errs, copyFlag(dst, f))
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
 		return c, err
 	}
 	if err := ApplyEnv(fs); err != nil {
@@ -35,6 +53,21 @@ func Load(args []string) (Config, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// copyFlag gives dst the value src was set to, and marks it set.
+func copyFlag(dst, src *pflag.Flag) error {
+	var err error
+	if sv, ok := src.Value.(pflag.SliceValue); ok {
+		err = dst.Value.(pflag.SliceValue).Replace(sv.GetSlice())
+	} else {
+		err = dst.Value.Set(src.Value.String())
+	}
+	if err != nil {
+		return fmt.Errorf("--%s: %w", src.Name, err)
+	}
+	dst.Changed = true
+	return nil
 }
 
 // ApplyFile sets every flag not already set (on the command line or from

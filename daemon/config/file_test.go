@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -121,5 +123,49 @@ func TestCNICacheDirFollowsTheRoot(t *testing.T) {
 	c.CNICacheDir = "/var/lib/cni/cache"
 	if got := c.CNICacheDirValue(); got != "/var/lib/cni/cache" {
 		t.Errorf("configured CNI cache dir %q", got)
+	}
+}
+
+// A reload resolves the same command line again over a changed file: the
+// command line's values, slices included, still win.
+func TestResolveAgainKeepsTheCommandLine(t *testing.T) {
+	path := writeConfig(t, "collector: [10.0.0.50:32766]\nreport-interval: 3s\n")
+	cmdline := pflagSet(t, "--config", path, "--collector", "10.0.0.9:1,10.0.0.8:2")
+	if err := os.WriteFile(path, []byte("collector: [10.0.0.51:32766]\nreport-interval: 5s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Resolve(cmdline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Collectors, " "); got != "10.0.0.9:1 10.0.0.8:2" || c.ReportInterval != 5*time.Second {
+		t.Errorf("collectors %q, report-interval %s: want the command line's and the new file's 5s", got, c.ReportInterval)
+	}
+}
+
+func pflagSet(t *testing.T, args ...string) *pflag.FlagSet {
+	t.Helper()
+	c := Default()
+	fs := pflag.NewFlagSet("podintd", pflag.ContinueOnError)
+	c.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+// Changed names the settings by their flags; the reloadable ones are flags.
+func TestChangedNamesFlags(t *testing.T) {
+	a, b := Default(), Default()
+	b.SnapLen, b.Uplinks, b.DetachOnExit = 100, []string{"eth1"}, true
+	if got := strings.Join(Changed(a, b), " "); got != "detach-on-exit snap-len uplink" {
+		t.Errorf("Changed: %q", got)
+	}
+	fs := pflag.NewFlagSet("podintd", pflag.ContinueOnError)
+	a.BindFlags(fs)
+	for _, name := range Reloadable {
+		if fs.Lookup(name) == nil {
+			t.Errorf("Reloadable names %q, which is no flag", name)
+		}
 	}
 }

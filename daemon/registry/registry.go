@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/pins"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
@@ -65,9 +65,9 @@ func NewStore(dir string, node *podintv1.Node) (*Store, error) {
 // for an uplink. It is also the name of its pinned links.
 func ID(p *podintv1.Probe) string {
 	if p.GetKind() == podintv1.PortKind_PORT_KIND_UPLINK {
-		return bpf.UplinkProbeID(p.GetHostInterface())
+		return pins.UplinkProbeID(p.GetHostInterface())
 	}
-	return bpf.ProbeID(p.GetPod().GetContainerId(), p.GetPod().GetInterface())
+	return pins.ProbeID(p.GetPod().GetContainerId(), p.GetPod().GetInterface())
 }
 
 // Validate checks what a registration must hold.

@@ -7,14 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"sync"
 	"sync/atomic"
-	"time"
-
-	"github.com/fsnotify/fsnotify"
 
 	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/daemon/filewatch"
 )
 
 // Applier puts rules in force (bpf.Probes.SetWatchlist).
@@ -26,8 +22,7 @@ type Watcher struct {
 	apply Applier
 	log   *slog.Logger
 
-	fw       *fsnotify.Watcher
-	closeFW  sync.Once
+	watch    *filewatch.Watch
 	last     []byte
 	reloads  atomic.Uint64
 	rejected atomic.Uint64
@@ -38,18 +33,12 @@ type Watcher struct {
 // selects every flow until it appears. A file with an error is an error.
 func NewWatcher(path string, apply Applier, log *slog.Logger) (*Watcher, error) {
 	w := &Watcher{path: path, apply: apply, log: log}
-	// Watch before the first read, so no change after it is missed. The
-	// directory is watched, not the file, to follow the atomic symlink
-	// swap of a Kubernetes ConfigMap update.
-	fw, err := fsnotify.NewWatcher()
+	// Watch before the first read, so no change after it is missed.
+	fw, err := filewatch.New(path)
 	if err != nil {
-		return nil, fmt.Errorf("watch watchlist: %w", err)
+		return nil, fmt.Errorf("watchlist: %w", err)
 	}
-	if err := fw.Add(filepath.Dir(path)); err != nil {
-		fw.Close()
-		return nil, fmt.Errorf("watch watchlist directory %s: %w", filepath.Dir(path), err)
-	}
-	w.fw = fw
+	w.watch = fw
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		log.Warn("watchlist file does not exist yet; reporting every flow until it appears", "file", path)
@@ -85,33 +74,11 @@ func (w *Watcher) load(data []byte) error {
 
 // Close stops watching; Run returns once ctx ends. It is safe to call more
 // than once, and instead of Run when the daemon does not start.
-func (w *Watcher) Close() {
-	w.closeFW.Do(func() { w.fw.Close() })
-}
+func (w *Watcher) Close() { w.watch.Close() }
 
 // Run reloads the file on every change until ctx ends.
 func (w *Watcher) Run(ctx context.Context) error {
-	defer w.Close()
-	// Changes arrive as bursts of events; settle before reading.
-	var settle <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err, ok := <-w.fw.Errors:
-			if !ok {
-				return nil // closed
-			}
-			w.log.Warn("watchlist watch error", "err", err)
-		case _, ok := <-w.fw.Events:
-			if !ok {
-				return nil // closed
-			}
-			settle = time.After(100 * time.Millisecond)
-		case <-settle:
-			w.Reload()
-		}
-	}
+	return w.watch.Run(ctx, w.Reload, w.log.With("file", w.path))
 }
 
 // Reload reads the file again and applies it if it changed and is valid;

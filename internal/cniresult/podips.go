@@ -8,24 +8,24 @@ import (
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	podintv1 "github.com/podint/podint/proto/podint/v1"
+	"github.com/podint/podint/internal/registration"
 )
 
 // PodIPs are the addresses a result gives the pod interface podIf, with the
 // subnets they belong to. An address belongs to the pod unless the result
 // puts it on another interface inside the pod, as the plugin decides.
-func PodIPs(res *current.Result, podIf string) []*podintv1.PodIP {
+func PodIPs(res *current.Result, podIf string) []registration.PodIP {
 	if res == nil {
 		return nil
 	}
-	var ips []*podintv1.PodIP
+	var ips []registration.PodIP
 	for _, ip := range res.IPs {
 		if ip.Interface != nil && *ip.Interface >= 0 && *ip.Interface < len(res.Interfaces) {
 			if iface := res.Interfaces[*ip.Interface]; iface.Sandbox != "" && iface.Name != podIf {
 				continue
 			}
 		}
-		pip := &podintv1.PodIP{
+		pip := registration.PodIP{
 			Address: ip.Address.String(),
 			Subnet:  (&net.IPNet{IP: ip.Address.IP.Mask(ip.Address.Mask), Mask: ip.Address.Mask}).String(),
 		}

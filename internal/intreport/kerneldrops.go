@@ -4,21 +4,23 @@ import "strings"
 
 // podint's own drop reason codes (128 and up), each standing for a family of
 // Linux kernel drop reasons (enum skb_drop_reason) that has no INT code.
+// Which kernel reasons each stands for is kernelDropReasons and
+// kernelDropReasonPrefixes, and README.md's table (tested against them).
 const (
-	DropReasonNoSocket   uint8 = 128 // NO_SOCKET: no socket for the destination port
-	DropReasonL4Checksum uint8 = 129 // TCP_CSUM, UDP_CSUM, ICMP_CSUM, SKB_CSUM
-	DropReasonNeighbour  uint8 = 130 // NEIGH_*: no ARP/ND answer for the next hop
-	DropReasonMalformed  uint8 = 131 // PKT_TOO_SMALL, HDR_TRUNC, IP_INHDR (TTL > 1), IPV6_BAD_EXTHDR, INVALID_PROTO
-	DropReasonSocket     uint8 = 132 // SOCKET_*, PROTO_MEM: the receiving socket refused or was full
-	DropReasonTCPState   uint8 = 133 // TCP_*: the TCP state machine rejected the segment
-	DropReasonBadAddress uint8 = 134 // OTHERHOST, IP_INVALID_SOURCE/DEST, IP_LOCAL_SOURCE, IP_LOCALNET, IP_INADDRERRORS, IP_RPFILTER
-	DropReasonTunnel     uint8 = 135 // VXLAN_*, IP_TUNNEL_ECN, TUNNEL_TXINFO
-	DropReasonNoMemory   uint8 = 136 // NOMEM, PFMEMALLOC
-	DropReasonTooBig     uint8 = 137 // PKT_TOO_BIG: larger than the path MTU with DF set
-	DropReasonFragment   uint8 = 138 // DUP_FRAG, FRAG_REASM_TIMEOUT, FRAG_TOO_FAR
-	DropReasonNoProtocol uint8 = 139 // IP_NOPROTO, UNHANDLED_PROTO
-	DropReasonDevice     uint8 = 140 // DEV_READY, DEV_HDR, NO_TX_TARGET, TAP_*: the device could not take it
-	DropReasonBPF        uint8 = 141 // BPF_CGROUP_EGRESS, TC_INGRESS, TC_EGRESS, XDP: a BPF program dropped it
+	DropReasonNoSocket   uint8 = 128 // no socket for the destination port
+	DropReasonL4Checksum uint8 = 129 // a transport (or skb) checksum failed
+	DropReasonNeighbour  uint8 = 130 // no ARP/ND answer for the next hop
+	DropReasonMalformed  uint8 = 131 // headers too short, truncated or invalid
+	DropReasonSocket     uint8 = 132 // the receiving socket refused or was full
+	DropReasonTCPState   uint8 = 133 // the TCP state machine rejected the segment
+	DropReasonBadAddress uint8 = 134 // an address this host does not accept
+	DropReasonTunnel     uint8 = 135 // an overlay tunnel could not take it
+	DropReasonNoMemory   uint8 = 136 // out of memory
+	DropReasonTooBig     uint8 = 137 // larger than the path MTU with DF set
+	DropReasonFragment   uint8 = 138 // fragment reassembly failed
+	DropReasonNoProtocol uint8 = 139 // no handler for the protocol
+	DropReasonDevice     uint8 = 140 // the device could not take it
+	DropReasonBPF        uint8 = 141 // a BPF program dropped it
 )
 
 // podintDropReasons name podint's codes; the collector knows them without

@@ -21,11 +21,12 @@ const (
 	maxIPv6ExtHeaders = 8
 )
 
-// UDP ports of the overlays whose inner flow the parser reports.
+// UDP ports of the overlays whose inner flow the parser reports: the
+// probes' (bpf/c/parse.h), which bpf's tests hold these to.
 const (
-	portVXLAN      = 4789
-	portVXLANLinux = 8472 // the Linux kernel's (and flannel's) historical VXLAN port
-	portGeneve     = 6081
+	PortVXLAN      = 4789
+	PortVXLANLinux = 8472 // the Linux kernel's (and flannel's) historical VXLAN port
+	PortGeneve     = 6081
 )
 
 // Packet is what the inner frame of a report says about the packet.
@@ -223,7 +224,7 @@ func parseTunnel(p *Packet, b []byte) {
 	var inner []byte
 	l2 := true
 	switch p.Flow.DstPort {
-	case portVXLAN, portVXLANLinux:
+	case PortVXLAN, PortVXLANLinux:
 		t.Proto = "vxlan"
 		if len(b) < 8 {
 			t.Err = fmt.Errorf("VXLAN header: %d bytes, need 8", len(b))
@@ -234,7 +235,7 @@ func parseTunnel(p *Packet, b []byte) {
 		}
 		t.VNI = uint32(b[4])<<16 | uint32(b[5])<<8 | uint32(b[6])
 		inner = b[8:]
-	case portGeneve:
+	case PortGeneve:
 		t.Proto = "geneve"
 		if len(b) < 8 {
 			t.Err = fmt.Errorf("Geneve header: %d bytes, need 8", len(b))

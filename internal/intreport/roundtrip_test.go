@@ -82,7 +82,7 @@ func randomFlow(rng *rand.Rand) Flow {
 	switch f.Proto {
 	case ProtoTCP, ProtoUDP, ProtoSCTP:
 		f.SrcPort, f.DstPort = uint16(rng.Uint32()), uint16(rng.Uint32())
-		if f.Proto == ProtoUDP && (f.DstPort == portVXLAN || f.DstPort == portVXLANLinux || f.DstPort == portGeneve) {
+		if f.Proto == ProtoUDP && (f.DstPort == PortVXLAN || f.DstPort == PortVXLANLinux || f.DstPort == PortGeneve) {
 			f.DstPort++ // overlays are tested on their own
 		}
 	case ProtoICMP, ProtoICMPv6:

@@ -12,6 +12,8 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
+	"github.com/podint/podint/bpf/pins"
 	"github.com/podint/podint/internal/intreport"
 )
 
@@ -186,11 +188,11 @@ func measureBPFCost(ctx context.Context, b *bench) (section, error) {
 
 	// Test-run packets arrive on this thread's loopback: make it a pod
 	// interface, as the plugin does for a pod's eth0, for the pod-side paths.
-	ino, err := bpf.NetnsIno("/proc/thread-self/ns/net")
+	ino, err := attach.NetnsIno("/proc/thread-self/ns/net")
 	if err != nil {
 		return sec, err
 	}
-	if err := steady.SetPodPort(ino, 1, 1); err != nil {
+	if err := attach.SetPodPort(steady.PinDir(), ino, 1, 1); err != nil {
 		return sec, err
 	}
 
@@ -206,10 +208,10 @@ func measureBPFCost(ctx context.Context, b *bench) (section, error) {
 			base: emptyRepeat, probes: steady, expect: packets},
 		{name: "ingress, IPv6 TCP", goal: "ingress", prog: steady.Program("ingress"), frame: v6,
 			base: emptyRepeat, probes: steady, expect: packets},
-		{name: "pod-side egress, IPv4 TCP: host port lookup, parse, record in-flight", goal: "steady", prog: steady.Program(bpf.PodEgress),
+		{name: "pod-side egress, IPv4 TCP: host port lookup, parse, record in-flight", goal: "steady", prog: steady.Program(pins.PodEgress),
 			frame: v4, base: emptyRepeat, probes: steady, expect: packets},
 		{name: "pod-side ingress, packet the host veth paired (no record): what every delivered packet pays", goal: "steady",
-			prog: steady.Program(bpf.PodIngress), frame: v4, base: emptyRepeat},
+			prog: steady.Program(pins.PodIngress), frame: v4, base: emptyRepeat},
 		{name: "egress, IPv4 TCP, steady flow (suppressed)", goal: "steady", prog: steady.Program("egress"), frame: v4,
 			base: emptyRepeat, probes: steady, expect: suppressed, ring: rings[steady]},
 		{name: "egress, IPv6 TCP, steady flow (suppressed)", goal: "steady", prog: steady.Program("egress"), frame: v6,
@@ -273,7 +275,7 @@ func measureBPFCost(ctx context.Context, b *bench) (section, error) {
 		sec.rows = append(sec.rows, r)
 		if p.runs > 0 && float64(p.checked) < 0.99*float64(p.runs) {
 			sec.notes = append(sec.notes, fmt.Sprintf("%q: only %d of %d runs took the path (counter %s)",
-				p.name, p.checked, p.runs, bpf.CounterNames[p.expect]))
+				p.name, p.checked, p.runs, bpf.CounterNames()[p.expect]))
 		}
 		if p.ringFull > 0 {
 			sec.notes = append(sec.notes, fmt.Sprintf("%q: %d runs found the ring buffer full: the figure is too low", p.name, p.ringFull))

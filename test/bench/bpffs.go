@@ -56,7 +56,7 @@ func drain(rd *ringbuf.Reader) int {
 
 // counterIndex finds a kernel counter by the name the daemon exports.
 func counterIndex(name string) int {
-	for i, n := range bpf.CounterNames {
+	for i, n := range bpf.CounterNames() {
 		if n == name {
 			return i
 		}

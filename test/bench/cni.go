@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
@@ -19,7 +21,14 @@ import (
 func measureCNILatency(ctx context.Context, b *bench) (section, error) {
 	pl := b.plan
 	sec := section{title: fmt.Sprintf("CNI latency, %d pods per chain (libcni, bridge + host-local [+ podint])", pl.cniPods)}
-	n, err := b.startNode(ctx, nodeOptions{name: "cni", subnet: "10.23.0.0/16"})
+	logDir, err := os.MkdirTemp("", "podint-bench-cni-")
+	if err != nil {
+		return sec, err
+	}
+	b.cleanup.push(func() { os.RemoveAll(logDir) })
+	pluginLog := filepath.Join(logDir, "plugin.log")
+	n, err := b.startNode(ctx, nodeOptions{name: "cni", subnet: "10.23.0.0/16",
+		podintConf: map[string]any{"logFile": pluginLog}})
 	if err != nil {
 		return sec, err
 	}
@@ -88,5 +97,15 @@ func measureCNILatency(ctx context.Context, b *bench) (section, error) {
 			sec.rows = append(sec.rows, r)
 		}
 	}
+	split, err := pluginSplit(pluginLog)
+	if err != nil {
+		return sec, err
+	}
+	sec.rows = append(sec.rows, split...)
+	start, err := measureExec(ctx, b)
+	if err != nil {
+		return sec, err
+	}
+	sec.rows = append(sec.rows, start...)
 	return sec, nil
 }

@@ -7,7 +7,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
+	"github.com/podint/podint/bpf/pins"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 	"github.com/podint/podint/test/harness"
 )
@@ -15,7 +16,7 @@ import (
 // The daemon's memory at scale: podintd's resident set after it took 500
 // probes and carried the new-flow reports of 100k flows. A probe is what
 // the CNI plugin makes of a pod: a veth whose peer is in a pod namespace,
-// the pinned programs attached to it with TCX (bpf.Attach, the plugin's
+// the pinned programs attached to it with TCX (attach.Attach, the plugin's
 // own call) and a registration over gRPC, which the daemon checks against
 // the kernel. Running the whole CNI chain 500 times would add minutes and
 // nothing the daemon holds. The flows are test runs of the daemon's egress
@@ -41,7 +42,7 @@ func measureMemory(ctx context.Context, b *bench) (section, error) {
 	if err := b.addProbes(ctx, n, podsNS, pl.memProbes); err != nil {
 		return sec, err
 	}
-	probes, err := bpf.OpenPinnedProbes(n.Paths.PinDir)
+	probes, err := OpenPinnedProbes(n.Paths.PinDir)
 	if err != nil {
 		return sec, err
 	}
@@ -93,7 +94,7 @@ func measureMemory(ctx context.Context, b *bench) (section, error) {
 	if got < uint64(pl.memFlows) {
 		sec.notes = append(sec.notes, fmt.Sprintf("the daemon received %d of %d flow events", got, pl.memFlows))
 	}
-	sec.notes = append(sec.notes, "probes: veths attached with bpf.Attach and registered over gRPC as the plugin does, without running the CNI chain; flows: one new-flow event each")
+	sec.notes = append(sec.notes, "probes: veths attached with attach.Attach as the plugin does and registered over gRPC, without running the CNI chain; flows: one new-flow event each")
 	return sec, nil
 }
 
@@ -122,14 +123,14 @@ func (b *bench) addProbes(ctx context.Context, n *benchNode, podsNS *harness.Net
 				return err
 			}
 			ifindex = l.Attrs().Index
-			_, err = bpf.Attach(n.Paths.PinDir, bpf.ProbeID(containerID, podIf), ifindex, bpf.AttachOptions{})
+			_, err = attach.Attach(n.Paths.PinDir, pins.ProbeID(containerID, podIf), ifindex, attach.Options{})
 			return err
 		})
 		if err != nil {
 			return err
 		}
 		_, err = n.client.Register(ctx, &podintv1.RegisterRequest{Probe: &podintv1.Probe{
-			Ifindex: uint32(ifindex), HostInterface: host, Kind: podintv1.PortKind_PORT_KIND_POD, AttachMode: string(bpf.AttachTCX),
+			Ifindex: uint32(ifindex), HostInterface: host, Kind: podintv1.PortKind_PORT_KIND_POD, AttachMode: string(attach.TCX),
 			Pod: &podintv1.Pod{Namespace: "bench", Name: fmt.Sprintf("pod-%d", i), Uid: fmt.Sprintf("uid-%d", i),
 				ContainerId: containerID, Netns: podsNS.Path, Interface: podIf,
 				Ips: []*podintv1.PodIP{{Address: fmt.Sprintf("10.24.%d.%d/16", i/250, i%250+1), Gateway: "10.24.0.1", Subnet: "10.24.0.0/16"}}},

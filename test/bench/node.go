@@ -28,6 +28,7 @@ type nodeOptions struct {
 	name       string
 	subnet     string
 	daemonArgs []string
+	podintConf map[string]any // extra keys of the podint conflist entry
 	// oneCore starts podintd with GOMAXPROCS=1 and pins it to the last CPU,
 	// so its figure is what one core sustains.
 	oneCore bool
@@ -37,7 +38,7 @@ type nodeOptions struct {
 
 func (b *bench) startNode(ctx context.Context, o nodeOptions) (*benchNode, error) {
 	n, err := harness.NewNode(harness.NodeConfig{Name: o.name, BinDir: b.binDir, Subnet: o.subnet,
-		SwitchID: "10.0.0.1", DaemonArgs: o.daemonArgs})
+		SwitchID: "10.0.0.1", DaemonArgs: o.daemonArgs, PodintConf: o.podintConf})
 	if err != nil {
 		return nil, err
 	}

@@ -84,7 +84,7 @@ func (b *bench) pipelineKnee(ctx context.Context, name, format string) (knee, be
 	if err != nil {
 		return nil, nil, err
 	}
-	probes, err := bpf.OpenPinnedProbes(n.Paths.PinDir)
+	probes, err := OpenPinnedProbes(n.Paths.PinDir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -109,7 +109,7 @@ func (b *bench) pipelineKnee(ctx context.Context, name, format string) (knee, be
 
 // producer writes events into the daemon's ring buffer at a paced rate.
 type producer struct {
-	probes *bpf.PinnedProbes
+	probes *PinnedProbes
 	frame  frame
 }
 

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/pins"
 	"github.com/podint/podint/internal/intreport"
 	"github.com/podint/podint/test/harness"
 )
@@ -135,7 +135,7 @@ func TestSIGTERMLeavesProbesUnlessDetachOnExit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, pinErr := os.Stat(bpf.LinkDir(n.Paths.PinDir, podProbeID(a)))
+			_, pinErr := os.Stat(pins.LinkDir(n.Paths.PinDir, podProbeID(a)))
 			_, dropsErr := os.Stat(filepath.Join(n.Paths.PinDir, "drops_link"))
 			_, cpuErr := os.Stat(filepath.Join(n.Paths.PinDir, "cpu_in4_link"))
 			if detach && (in+eg != 0 || pinErr == nil || dropsErr == nil || cpuErr == nil) {

@@ -8,7 +8,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
+	"github.com/podint/podint/bpf/pins"
 	"github.com/podint/podint/internal/intreport"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 	"github.com/podint/podint/test/harness"
@@ -67,7 +68,7 @@ func TestStartReconcilesPodsChangedWhileDown(t *testing.T) {
 			t.Errorf("pod %s, gone while podintd was down, is still registered: %v", p.Name, reg)
 		}
 	}
-	if _, err := os.Stat(bpf.LinkDir(n.Paths.PinDir, podProbeID(vanished))); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(pins.LinkDir(n.Paths.PinDir, podProbeID(vanished))); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the pins of the probe whose veth vanished remain (%v)", err)
 	}
 	for _, p := range []*harness.Pod{keep, pending, cached, scanned} {
@@ -80,7 +81,7 @@ func TestStartReconcilesPodsChangedWhileDown(t *testing.T) {
 			t.Errorf("pod %s registered as ifindex %d interface %q, want its veth %d and %s",
 				p.Name, reg.GetIfindex(), reg.GetPod().GetInterface(), vethIndex(t, p), harness.PodIfName)
 		}
-		expectProbe(t, n.Node, p, vethIndex(t, p), bpf.AttachTCX)
+		expectProbe(t, n.Node, p, vethIndex(t, p), attach.TCX)
 		if p == scanned {
 			continue // the kernel does not know the pod's name or addresses
 		}

@@ -9,7 +9,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
+	"github.com/podint/podint/bpf/pins"
 	"github.com/podint/podint/internal/intreport"
 	"github.com/podint/podint/test/harness"
 )
@@ -22,13 +23,13 @@ type hookState struct {
 }
 
 // probeHooks reads what the probe of p runs, by direction.
-func probeHooks(t *testing.T, n *harness.Node, p *harness.Pod, mode bpf.AttachMode) map[string]hookState {
+func probeHooks(t *testing.T, n *harness.Node, p *harness.Pod, mode attach.Mode) map[pins.Hook]hookState {
 	t.Helper()
-	out := map[string]hookState{}
-	dir := bpf.LinkDir(n.Paths.PinDir, podProbeID(p))
-	if mode == bpf.AttachTCX {
-		for _, d := range bpf.Directions {
-			l, err := link.LoadPinnedLink(filepath.Join(dir, d), nil)
+	out := map[pins.Hook]hookState{}
+	dir := pins.LinkDir(n.Paths.PinDir, podProbeID(p))
+	if mode == attach.TCX {
+		for _, d := range pins.HostHooks() {
+			l, err := link.LoadPinnedLink(filepath.Join(dir, string(d)), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,7 +47,7 @@ func probeHooks(t *testing.T, n *harness.Node, p *harness.Pod, mode bpf.AttachMo
 		if err != nil {
 			return err
 		}
-		for d, parent := range map[string]uint32{"ingress": netlink.HANDLE_MIN_INGRESS, "egress": netlink.HANDLE_MIN_EGRESS} {
+		for d, parent := range map[pins.Hook]uint32{pins.Ingress: netlink.HANDLE_MIN_INGRESS, pins.Egress: netlink.HANDLE_MIN_EGRESS} {
 			fs, err := netlink.FilterList(l, parent)
 			if err != nil {
 				return err
@@ -66,9 +67,9 @@ func probeHooks(t *testing.T, n *harness.Node, p *harness.Pod, mode bpf.AttachMo
 }
 
 // pinnedProgramID is the id of the program the daemon pinned for direction.
-func pinnedProgramID(t *testing.T, n *harness.Node, direction string) ebpf.ProgramID {
+func pinnedProgramID(t *testing.T, n *harness.Node, direction pins.Hook) ebpf.ProgramID {
 	t.Helper()
-	prog, err := ebpf.LoadPinnedProgram(bpf.ProgramPath(n.Paths.PinDir, direction), nil)
+	prog, err := ebpf.LoadPinnedProgram(pins.ProgramPath(n.Paths.PinDir, direction), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func pinnedProgramID(t *testing.T, n *harness.Node, direction string) ebpf.Progr
 // filters their place, no hook is ever empty, nothing is doubled, and the
 // probes go on reporting.
 func TestRestartUpdatesProbesInPlace(t *testing.T) {
-	for _, mode := range []bpf.AttachMode{bpf.AttachTCX, bpf.AttachTC} {
+	for _, mode := range []attach.Mode{attach.TCX, attach.TC} {
 		t.Run(string(mode), func(t *testing.T) {
 			n := startNode(t, harness.NodeConfig{PodintConf: map[string]any{"attachMode": mode}})
 			ctx := testContext(t)
@@ -105,7 +106,7 @@ func TestRestartUpdatesProbesInPlace(t *testing.T) {
 			}
 
 			after := probeHooks(t, n.Node, a, mode)
-			for _, d := range bpf.Directions {
+			for _, d := range pins.HostHooks() {
 				newProg := pinnedProgramID(t, n.Node, d)
 				if newProg == before[d].progID {
 					t.Fatalf("%s: the restarted daemon pinned the same program %d; it must load its own", d, newProg)
@@ -114,14 +115,14 @@ func TestRestartUpdatesProbesInPlace(t *testing.T) {
 					t.Errorf("%s hook runs program %d after the restart, want the new daemon's %d (was %d)",
 						d, after[d].progID, newProg, before[d].progID)
 				}
-				if mode == bpf.AttachTCX && after[d].linkID != before[d].linkID {
+				if mode == attach.TCX && after[d].linkID != before[d].linkID {
 					t.Errorf("%s TCX link %d replaced by %d: it must be updated in place, never detached",
 						d, before[d].linkID, after[d].linkID)
 				}
 			}
 			expectProbe(t, n.Node, a, vethIndex(t, a), mode)
 			ia := vethIndex(t, a)
-			if err := n.NS.Do(func() error { _, err := bpf.Verify(n.Paths.PinDir, podProbeID(a), ia); return err }); err != nil {
+			if err := n.NS.Do(func() error { _, err := attach.Verify(n.Paths.PinDir, podProbeID(a), ia); return err }); err != nil {
 				t.Errorf("probe pins disagree with the hooks after the update: %v", err)
 			}
 			if got := counter(t, ctx, n.Node, "probes_adopted"); got != 2 {

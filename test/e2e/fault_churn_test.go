@@ -12,7 +12,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
 	"github.com/podint/podint/test/harness"
 )
 
@@ -73,7 +73,7 @@ func TestPodChurnLeavesNothingBehind(t *testing.T) {
 	churn(t, ctx, n.Node, 400, 20)
 	after := rssKiB(t, n.DaemonPID())
 
-	if ids, err := bpf.AttachedProbes(n.Paths.PinDir); err != nil || len(ids) != 0 {
+	if ids, err := attach.AttachedProbes(n.Paths.PinDir); err != nil || len(ids) != 0 {
 		t.Errorf("pinned probes left: %v (err %v)", ids, err)
 	}
 	c, closeFn, err := n.Client()
@@ -97,7 +97,7 @@ func TestPodChurnLeavesNothingBehind(t *testing.T) {
 	if left != 0 {
 		t.Errorf("%d ports map entries left", left)
 	}
-	if pp, err := bpf.PodPorts(n.Paths.PinDir); err != nil || len(pp) != 0 {
+	if pp, err := attach.PodPorts(n.Paths.PinDir); err != nil || len(pp) != 0 {
 		t.Errorf("pod_ports entries left: %v (err %v)", pp, err)
 	}
 	for _, dir := range []string{filepath.Join(n.Paths.StateDir, "probes"), n.CNICacheDir()} {

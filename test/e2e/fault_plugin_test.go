@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
+	"github.com/podint/podint/bpf/pins"
 	"github.com/podint/podint/test/harness"
 )
 
@@ -70,7 +71,7 @@ func TestPluginKilledMidAddThenDelCleansUp(t *testing.T) {
 	go func() { addDone <- n.CNIAdd(ctx, p) }()
 
 	exe := filepath.Join(binDir, "podint")
-	id := bpf.ProbeID(p.ContainerID, harness.PodIfName)
+	id := pins.ProbeID(p.ContainerID, harness.PodIfName)
 	killed := false
 	for !killed {
 		select {
@@ -80,7 +81,7 @@ func TestPluginKilledMidAddThenDelCleansUp(t *testing.T) {
 			t.Fatal("the plugin never attached the probe")
 		case <-time.After(5 * time.Millisecond):
 		}
-		ids, _ := bpf.AttachedProbes(n.Paths.PinDir)
+		ids, _ := attach.AttachedProbes(n.Paths.PinDir)
 		if len(ids) == 1 && ids[0] == id {
 			if pid := findProcess(exe); pid != 0 {
 				syscall.Kill(pid, syscall.SIGKILL)
@@ -106,7 +107,7 @@ func TestPluginKilledMidAddThenDelCleansUp(t *testing.T) {
 	if in, eg, err := n.TCXPrograms(veth.Attrs().Index); err != nil || in != 0 || eg != 0 {
 		t.Fatalf("after DEL %d+%d programs remain on %s (err %v)", in, eg, veth.Attrs().Name, err)
 	}
-	if ids, _ := bpf.AttachedProbes(n.Paths.PinDir); len(ids) != 0 {
+	if ids, _ := attach.AttachedProbes(n.Paths.PinDir); len(ids) != 0 {
 		t.Fatalf("after DEL pins remain: %v", ids)
 	}
 	if err := n.CNIDel(context.Background(), p); err != nil {

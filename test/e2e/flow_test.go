@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
 	"github.com/podint/podint/internal/intreport"
 	"github.com/podint/podint/test/harness"
 )
@@ -112,7 +112,7 @@ func TestDelLeavesNoProbeBehind(t *testing.T) {
 	if in, eg, err := n.TCXPrograms(veth.Attrs().Index); err != nil || in != 1 || eg != 1 {
 		t.Fatalf("after ADD: %d ingress and %d egress programs on %s (err %v), want 1 and 1", in, eg, veth.Attrs().Name, err)
 	}
-	if ids, _ := bpf.AttachedProbes(n.Paths.PinDir); len(ids) != 1 {
+	if ids, _ := attach.AttachedProbes(n.Paths.PinDir); len(ids) != 1 {
 		t.Fatalf("after ADD: pinned probes %v, want one", ids)
 	}
 
@@ -123,7 +123,7 @@ func TestDelLeavesNoProbeBehind(t *testing.T) {
 	if in, eg, err := n.TCXPrograms(veth.Attrs().Index); err != nil || in != 0 || eg != 0 {
 		t.Fatalf("after DEL: %d ingress and %d egress programs still on %s (err %v)", in, eg, veth.Attrs().Name, err)
 	}
-	if ids, err := bpf.AttachedProbes(n.Paths.PinDir); err != nil || len(ids) != 0 {
+	if ids, err := attach.AttachedProbes(n.Paths.PinDir); err != nil || len(ids) != 0 {
 		t.Fatalf("after DEL: pinned probes %v remain (err %v)", ids, err)
 	}
 	c, closeFn, err := n.Client()

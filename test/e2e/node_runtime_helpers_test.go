@@ -16,7 +16,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 	"github.com/podint/podint/test/cri"
 	"github.com/podint/podint/test/harness"
@@ -199,7 +199,7 @@ func (rn *runtimeNode) probes(t *testing.T, ctx context.Context) map[string]*pod
 // containerd's mount namespace (and its peers) sees.
 func (rn *runtimeNode) pinnedProbes(t *testing.T) map[string]bool {
 	t.Helper()
-	ids, err := bpf.AttachedProbes(filepath.Join(rn.Containerd.Root(), "sys/fs/bpf/podint"))
+	ids, err := attach.AttachedProbes(filepath.Join(rn.Containerd.Root(), "sys/fs/bpf/podint"))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
 	}

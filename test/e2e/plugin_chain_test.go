@@ -9,7 +9,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
 	"github.com/podint/podint/internal/intreport"
 	"github.com/podint/podint/test/harness"
 )
@@ -32,10 +32,10 @@ func bandwidthEntry(egress bool) map[string]any {
 // redirect to its ifb; classic tc cannot share the hook with that redirect,
 // so the tc run limits ingress only.
 func TestChainWithPortmapAndBandwidth(t *testing.T) {
-	for _, mode := range []bpf.AttachMode{bpf.AttachTCX, bpf.AttachTC} {
+	for _, mode := range []attach.Mode{attach.TCX, attach.TC} {
 		t.Run(string(mode), func(t *testing.T) {
 			n := startNode(t, harness.NodeConfig{
-				ExtraPlugins: []map[string]any{portmapEntry, bandwidthEntry(mode == bpf.AttachTCX)},
+				ExtraPlugins: []map[string]any{portmapEntry, bandwidthEntry(mode == attach.TCX)},
 				PodintConf:   map[string]any{"attachMode": mode},
 			})
 			ctx := testContext(t)
@@ -54,7 +54,7 @@ func TestChainWithPortmapAndBandwidth(t *testing.T) {
 			ia, ib := vethIndex(t, a), vethIndex(t, b)
 			expectProbe(t, n.Node, a, ia, mode)
 			expectProbe(t, n.Node, b, ib, mode)
-			if mode == bpf.AttachTCX && !hasQdisc(t, n.Node, ia, "ingress") {
+			if mode == attach.TCX && !hasQdisc(t, n.Node, ia, "ingress") {
 				t.Fatal("bandwidth's egress limit put no ingress qdisc on the veth: the test would prove nothing")
 			}
 
@@ -79,7 +79,7 @@ func TestChainWithPortmapAndBandwidth(t *testing.T) {
 			}
 			expectNoProbe(t, n.Node, b, 0)
 			wantIfbs := 0 // bandwidth's ifb exists for an egress limit only
-			if mode == bpf.AttachTCX {
+			if mode == attach.TCX {
 				wantIfbs = 1
 			}
 			if ifbs := ifbDevices(t, n.Node); len(ifbs) != wantIfbs {
@@ -94,7 +94,7 @@ func TestChainWithPortmapAndBandwidth(t *testing.T) {
 func TestTCModeNextToAnEgressLimit(t *testing.T) {
 	n := startNode(t, harness.NodeConfig{
 		ExtraPlugins: []map[string]any{bandwidthEntry(true)},
-		PodintConf:   map[string]any{"attachMode": bpf.AttachTC},
+		PodintConf:   map[string]any{"attachMode": attach.TC},
 	})
 	ctx := testContext(t)
 	p := addPod(t, n.Node, "a")

@@ -8,7 +8,8 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
+	"github.com/podint/podint/bpf/pins"
 	"github.com/podint/podint/plugin"
 	"github.com/podint/podint/test/harness"
 )
@@ -17,7 +18,7 @@ import (
 // the probe and leaves the registration for the daemon; CHECK says "try
 // again later"; STATUS (failPolicy ignore) is fine; DEL cleans up.
 func TestAddWhileTheDaemonIsDown(t *testing.T) {
-	for _, mode := range []bpf.AttachMode{bpf.AttachTCX, bpf.AttachTC} {
+	for _, mode := range []attach.Mode{attach.TCX, attach.TC} {
 		t.Run(string(mode), func(t *testing.T) {
 			n := startNode(t, harness.NodeConfig{PodintConf: map[string]any{"attachMode": mode}})
 			ctx := testContext(t)
@@ -101,12 +102,12 @@ func TestFailPolicyFailWithTheDaemonDown(t *testing.T) {
 	if err := n.CNIAdd(ctx, p); err != nil {
 		t.Fatalf("ADD with the daemon back: %v", err)
 	}
-	expectProbe(t, n.Node, p, vethIndex(t, p), bpf.AttachTCX)
+	expectProbe(t, n.Node, p, vethIndex(t, p), attach.TCX)
 }
 
 // DEL succeeds and leaves nothing whatever went before it, in both modes.
 func TestDelSucceedsWhateverIsAlreadyGone(t *testing.T) {
-	for _, mode := range []bpf.AttachMode{bpf.AttachTCX, bpf.AttachTC} {
+	for _, mode := range []attach.Mode{attach.TCX, attach.TC} {
 		t.Run(string(mode), func(t *testing.T) {
 			n := startNode(t, harness.NodeConfig{PodintConf: map[string]any{"attachMode": mode}})
 			ctx := testContext(t)
@@ -122,13 +123,13 @@ func TestDelSucceedsWhateverIsAlreadyGone(t *testing.T) {
 						t.Fatal(err)
 					}
 				}},
-				{"pins gone", func(p *harness.Pod) { os.RemoveAll(bpf.LinkDir(n.Paths.PinDir, podProbeID(p))) }},
+				{"pins gone", func(p *harness.Pod) { os.RemoveAll(pins.LinkDir(n.Paths.PinDir, podProbeID(p))) }},
 				{"half-done ADD", func(p *harness.Pod) {
 					// As if ADD died after the ingress hook.
-					pins, _ := os.ReadDir(bpf.LinkDir(n.Paths.PinDir, podProbeID(p)))
-					for _, e := range pins {
+					ents, _ := os.ReadDir(pins.LinkDir(n.Paths.PinDir, podProbeID(p)))
+					for _, e := range ents {
 						if strings.HasSuffix(e.Name(), "egress") {
-							os.Remove(bpf.LinkDir(n.Paths.PinDir, podProbeID(p)) + "/" + e.Name())
+							os.Remove(pins.LinkDir(n.Paths.PinDir, podProbeID(p)) + "/" + e.Name())
 						}
 					}
 				}},

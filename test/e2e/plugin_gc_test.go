@@ -10,7 +10,8 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/vishvananda/netlink"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
+	"github.com/podint/podint/bpf/pins"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 	"github.com/podint/podint/test/harness"
 )
@@ -20,7 +21,7 @@ import (
 // or without pins — reads
 // both spellings of the valid list, and leaves the daemon's uplink probes.
 func TestGCRemovesOnlyStaleProbes(t *testing.T) {
-	for _, mode := range []bpf.AttachMode{bpf.AttachTCX, bpf.AttachTC} {
+	for _, mode := range []attach.Mode{attach.TCX, attach.TC} {
 		t.Run(string(mode), func(t *testing.T) {
 			n := startNode(t, harness.NodeConfig{PodintConf: map[string]any{"attachMode": mode}})
 			ctx := testContext(t)
@@ -30,13 +31,13 @@ func TestGCRemovesOnlyStaleProbes(t *testing.T) {
 			// Leftovers of pods the runtime forgot while podint was not told:
 			// a registration whose probe is gone, a pending registration.
 			dIndex := vethIndex(t, d)
-			if err := n.NS.Do(func() error { return bpf.Detach(n.Paths.PinDir, podProbeID(d), dIndex) }); err != nil {
+			if err := n.NS.Do(func() error { return attach.Detach(n.Paths.PinDir, podProbeID(d), dIndex) }); err != nil {
 				t.Fatal(err)
 			}
 			if got := registeredContainers(t, n.Node); len(got) != 4 {
 				t.Fatalf("registrations before GC: %v, want all four pods'", got)
 			}
-			pending := filepath.Join(n.Paths.PendingDir, bpf.ProbeID("ghost2", "eth0")+".json")
+			pending := filepath.Join(n.Paths.PendingDir, pins.ProbeID("ghost2", "eth0")+".json")
 			if err := os.MkdirAll(filepath.Dir(pending), 0o700); err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +69,7 @@ func TestGCRemovesOnlyStaleProbes(t *testing.T) {
 				t.Errorf("libcni GC: %v", err)
 			}
 			expectProbe(t, n.Node, a, vethIndex(t, a), mode)
-			if ids, _ := bpf.AttachedProbes(n.Paths.PinDir); !slices.Contains(ids, uplink) {
+			if ids, _ := attach.AttachedProbes(n.Paths.PinDir); !slices.Contains(ids, uplink) {
 				t.Errorf("GC removed the uplink probe: pinned %v", ids)
 			}
 		})
@@ -92,9 +93,9 @@ func runGC(t *testing.T, n *harness.Node, key string, valid ...*harness.Pod) {
 
 // attachUplinkProbe hooks a probe to a fabric-facing veth of the node, as
 // the daemon does for its uplinks, and returns its id.
-func attachUplinkProbe(t *testing.T, n *harness.Node, mode bpf.AttachMode) string {
+func attachUplinkProbe(t *testing.T, n *harness.Node, mode attach.Mode) string {
 	t.Helper()
-	id := bpf.UplinkProbeID("fab0")
+	id := pins.UplinkProbeID("fab0")
 	err := n.NS.Do(func() error {
 		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "fab0"}, PeerName: "fab0p"}); err != nil {
 			return err
@@ -103,7 +104,7 @@ func attachUplinkProbe(t *testing.T, n *harness.Node, mode bpf.AttachMode) strin
 		if err != nil {
 			return err
 		}
-		_, err = bpf.Attach(n.Paths.PinDir, id, l.Attrs().Index, bpf.AttachOptions{Mode: mode})
+		_, err = attach.Attach(n.Paths.PinDir, id, l.Attrs().Index, attach.Options{Mode: mode})
 		return err
 	})
 	if err != nil {

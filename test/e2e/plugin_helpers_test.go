@@ -12,7 +12,8 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
+	"github.com/podint/podint/bpf/pins"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 	"github.com/podint/podint/test/harness"
 )
@@ -51,7 +52,7 @@ func cniErrCode(err error) uint {
 	return 0
 }
 
-func podProbeID(p *harness.Pod) string { return bpf.ProbeID(p.ContainerID, harness.PodIfName) }
+func podProbeID(p *harness.Pod) string { return pins.ProbeID(p.ContainerID, harness.PodIfName) }
 
 // hostIfindex is the pod's host veth's ifindex.
 func vethIndex(t *testing.T, p *harness.Pod) int {
@@ -65,7 +66,7 @@ func vethIndex(t *testing.T, p *harness.Pod) int {
 
 // expectProbe checks the pod's probe hooks both directions of ifindex in
 // mode, and nothing of the other mode is there.
-func expectProbe(t *testing.T, n *harness.Node, p *harness.Pod, ifindex int, mode bpf.AttachMode) {
+func expectProbe(t *testing.T, n *harness.Node, p *harness.Pod, ifindex int, mode attach.Mode) {
 	t.Helper()
 	tcxIn, tcxEg, err := n.TCXPrograms(ifindex)
 	if err != nil {
@@ -76,13 +77,13 @@ func expectProbe(t *testing.T, n *harness.Node, p *harness.Pod, ifindex int, mod
 		t.Fatal(err)
 	}
 	want := [4]int{1, 1, 0, 0} // TCX ingress, egress; tc ingress, egress
-	if mode == bpf.AttachTC {
+	if mode == attach.TC {
 		want = [4]int{0, 0, 1, 1}
 	}
 	if got := [4]int{tcxIn, tcxEg, tcIn, tcEg}; got != want {
 		t.Errorf("pod %s, ifindex %d: TCX programs in/out and tc filters in/out %v, want %v (%s)", p.Name, ifindex, got, want, mode)
 	}
-	if got := bpf.PinnedMode(n.Paths.PinDir, podProbeID(p)); got != mode {
+	if got := attach.PinnedMode(n.Paths.PinDir, podProbeID(p)); got != mode {
 		t.Errorf("pod %s: pinned probe mode %q, want %q", p.Name, got, mode)
 	}
 }
@@ -91,7 +92,7 @@ func expectProbe(t *testing.T, n *harness.Node, p *harness.Pod, ifindex int, mod
 // registration, and hooks on ifindex when it is not 0.
 func expectNoProbe(t *testing.T, n *harness.Node, p *harness.Pod, ifindex int) {
 	t.Helper()
-	if _, err := os.Stat(bpf.LinkDir(n.Paths.PinDir, podProbeID(p))); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(pins.LinkDir(n.Paths.PinDir, podProbeID(p))); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("pod %s: probe pins remain (%v)", p.Name, err)
 	}
 	if _, err := os.Stat(pendingPath(n, p)); !errors.Is(err, os.ErrNotExist) {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
 	"github.com/podint/podint/test/harness"
 )
 
@@ -24,7 +24,7 @@ const parallelPods = 50
 // and registered, and once they are deleted nothing is left: no pins, hooks,
 // registrations, pending files, cached results, addresses or interfaces.
 func TestFiftyPodsAddedAndDeletedInParallel(t *testing.T) {
-	for _, mode := range []bpf.AttachMode{bpf.AttachTCX, bpf.AttachTC} {
+	for _, mode := range []attach.Mode{attach.TCX, attach.TC} {
 		t.Run(string(mode), func(t *testing.T) {
 			n := startNode(t, harness.NodeConfig{PodintConf: map[string]any{"attachMode": mode}})
 			ctx := testContext(t)
@@ -43,7 +43,7 @@ func TestFiftyPodsAddedAndDeletedInParallel(t *testing.T) {
 				t.Fatalf("parallel ADD: %v", err)
 			}
 			t.Logf("%d parallel ADDs (%s) took %s", parallelPods, mode, time.Since(start))
-			if ids, _ := bpf.AttachedProbes(n.Paths.PinDir); len(ids) != parallelPods {
+			if ids, _ := attach.AttachedProbes(n.Paths.PinDir); len(ids) != parallelPods {
 				t.Errorf("%d probes pinned, want %d", len(ids), parallelPods)
 			}
 			if got := registeredContainers(t, n.Node); len(got) != parallelPods {
@@ -85,7 +85,7 @@ func inParallel(pods []*harness.Pod, fn func(*harness.Pod) error) error {
 // expectNodeClean checks that no pod left anything in the node.
 func expectNodeClean(t *testing.T, n *harness.Node) {
 	t.Helper()
-	if ids, err := bpf.AttachedProbes(n.Paths.PinDir); err != nil || len(ids) != 0 {
+	if ids, err := attach.AttachedProbes(n.Paths.PinDir); err != nil || len(ids) != 0 {
 		t.Errorf("pinned probes left: %v (%v)", ids, err)
 	}
 	if got := registeredContainers(t, n); len(got) != 0 {

@@ -12,7 +12,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
 	"github.com/podint/podint/plugin"
 	"github.com/podint/podint/test/harness"
 )
@@ -138,7 +138,7 @@ func TestHostVethFoundWhateverThePrimaryReports(t *testing.T) {
 					t.Errorf("%s ADD printed\n%s\nwant the prevResult unchanged\n%s", v, out.Stdout, prev)
 				}
 				ifindex := vethIndex(t, p)
-				expectProbe(t, n.Node, p, ifindex, bpf.AttachTCX)
+				expectProbe(t, n.Node, p, ifindex, attach.TCX)
 				reg := registration(t, ctx, n.Node, p)
 				if reg.GetHostInterface() != shape.hostIf || int(reg.GetIfindex()) != ifindex ||
 					len(reg.GetPod().GetIps()) != 1 || reg.GetPod().GetIps()[0].GetAddress() != shape.addr {
@@ -188,7 +188,7 @@ func TestNonVethPodInterfaceIsPassedThrough(t *testing.T) {
 	if !strings.Contains(string(out.Stderr), "not a veth") {
 		t.Errorf("stderr %q does not say why there is no probe", out.Stderr)
 	}
-	if ids, _ := bpf.AttachedProbes(n.Paths.PinDir); len(ids) != 0 {
+	if ids, _ := attach.AttachedProbes(n.Paths.PinDir); len(ids) != 0 {
 		t.Errorf("probes %v pinned for a macvlan pod", ids)
 	}
 	if reg := registration(t, ctx, n.Node, p); reg != nil {

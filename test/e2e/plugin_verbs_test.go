@@ -9,7 +9,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
 	"github.com/podint/podint/plugin"
 	"github.com/podint/podint/test/harness"
 )
@@ -17,7 +17,7 @@ import (
 // Every verb through libcni with the real reference plugins, in every spec
 // version podint supports and in both attach modes.
 func TestPluginVerbsInEverySpecVersion(t *testing.T) {
-	for _, mode := range []bpf.AttachMode{bpf.AttachTCX, bpf.AttachTC} {
+	for _, mode := range []attach.Mode{attach.TCX, attach.TC} {
 		t.Run(string(mode), func(t *testing.T) {
 			n := startNode(t, harness.NodeConfig{PodintConf: map[string]any{"attachMode": mode}})
 			ctx := testContext(t)
@@ -109,7 +109,7 @@ func TestPluginWithPtpPrimary(t *testing.T) {
 	ctx := testContext(t)
 	a, b := addPod(t, n.Node, "a"), addPod(t, n.Node, "b")
 	ia, ib := vethIndex(t, a), vethIndex(t, b)
-	expectProbe(t, n.Node, a, ia, bpf.AttachTCX)
+	expectProbe(t, n.Node, a, ia, attach.TCX)
 	if err := n.CNICheck(ctx, a); err != nil {
 		t.Errorf("CHECK: %v", err)
 	}

@@ -10,21 +10,22 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/attach"
+	"github.com/podint/podint/bpf/pins"
 	"github.com/podint/podint/test/harness"
 )
 
 // podSidePrograms are the ids of the TCX programs on the pod's own
 // interface, by hook, in the pod's namespace.
-func podSidePrograms(t *testing.T, p *harness.Pod) map[string][]ebpf.ProgramID {
+func podSidePrograms(t *testing.T, p *harness.Pod) map[pins.Hook][]ebpf.ProgramID {
 	t.Helper()
-	out := map[string][]ebpf.ProgramID{}
+	out := map[pins.Hook][]ebpf.ProgramID{}
 	err := p.NS.Do(func() error {
 		l, err := netlink.LinkByName(harness.PodIfName)
 		if err != nil {
 			return err
 		}
-		for h, at := range map[string]ebpf.AttachType{bpf.PodIngress: ebpf.AttachTCXIngress, bpf.PodEgress: ebpf.AttachTCXEgress} {
+		for h, at := range map[pins.Hook]ebpf.AttachType{pins.PodIngress: ebpf.AttachTCXIngress, pins.PodEgress: ebpf.AttachTCXEgress} {
 			res, err := link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: at})
 			if err != nil {
 				return err
@@ -46,11 +47,11 @@ func podSidePrograms(t *testing.T, p *harness.Pod) map[string][]ebpf.ProgramID {
 // elsewhere.
 func podPortOf(t *testing.T, n *harness.Node, p *harness.Pod, veth int) int {
 	t.Helper()
-	ino, err := bpf.NetnsIno(p.NS.Path)
+	ino, err := attach.NetnsIno(p.NS.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ports, err := bpf.PodPorts(n.Paths.PinDir)
+	ports, err := attach.PodPorts(n.Paths.PinDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func TestPodSideProbeFollowsThePodsProbe(t *testing.T) {
 	va := vethIndex(t, a)
 
 	progs := podSidePrograms(t, a)
-	for _, h := range bpf.PodSideHooks {
+	for _, h := range pins.PodHooks() {
 		if len(progs[h]) != 1 || progs[h][0] != pinnedProgramID(t, n.Node, h) {
 			t.Fatalf("after ADD: %s hook of the pod's eth0 runs %v, want the daemon's program %d", h, progs[h], pinnedProgramID(t, n.Node, h))
 		}
@@ -87,8 +88,8 @@ func TestPodSideProbeFollowsThePodsProbe(t *testing.T) {
 	if err := n.CNICheck(ctx, a); err != nil {
 		t.Fatalf("CHECK after ADD: %v", err)
 	}
-	if hooks := registration(t, ctx, n.Node, a).GetPodHooks(); !slices.Equal(hooks, bpf.PodSideHooks) {
-		t.Errorf("the daemon's registration lists pod-side hooks %v, want %v", hooks, bpf.PodSideHooks)
+	if hooks := registration(t, ctx, n.Node, a).GetPodHooks(); !slices.Equal(hooks, []string{string(pins.PodIngress), string(pins.PodEgress)}) {
+		t.Errorf("the daemon's registration lists pod-side hooks %v, want %v", hooks, []string{string(pins.PodIngress), string(pins.PodEgress)})
 	}
 
 	// A restarted daemon puts its own programs into the pod-side hooks too.
@@ -99,7 +100,7 @@ func TestPodSideProbeFollowsThePodsProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	progs = podSidePrograms(t, a)
-	for _, h := range bpf.PodSideHooks {
+	for _, h := range pins.PodHooks() {
 		if len(progs[h]) != 1 || progs[h][0] != pinnedProgramID(t, n.Node, h) {
 			t.Errorf("after a restart: %s hook runs %v, want the new daemon's program %d", h, progs[h], pinnedProgramID(t, n.Node, h))
 		}
@@ -109,7 +110,7 @@ func TestPodSideProbeFollowsThePodsProbe(t *testing.T) {
 	}
 
 	// CHECK fails when a pod-side hook is gone.
-	l, err := link.LoadPinnedLink(filepath.Join(bpf.LinkDir(n.Paths.PinDir, podProbeID(a)), bpf.PodIngress), nil)
+	l, err := link.LoadPinnedLink(filepath.Join(pins.LinkDir(n.Paths.PinDir, podProbeID(a)), string(pins.PodIngress)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestPodSideProbeFollowsThePodsProbe(t *testing.T) {
 	if err := n.CNIDelPlugin(ctx, a, "podint"); err != nil {
 		t.Fatal(err)
 	}
-	if progs := podSidePrograms(t, a); len(progs[bpf.PodIngress])+len(progs[bpf.PodEgress]) != 0 {
+	if progs := podSidePrograms(t, a); len(progs[pins.PodIngress])+len(progs[pins.PodEgress]) != 0 {
 		t.Errorf("after DEL the pod's eth0 still runs %v", progs)
 	}
 	if host := podPortOf(t, n.Node, a, va); host != 0 {
@@ -142,7 +143,7 @@ func TestPodSideProbeFollowsThePodsProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	runGC(t, n.Node, "cni.dev/valid-attachments")
-	if progs := podSidePrograms(t, a); len(progs[bpf.PodIngress])+len(progs[bpf.PodEgress]) != 0 {
+	if progs := podSidePrograms(t, a); len(progs[pins.PodIngress])+len(progs[pins.PodEgress]) != 0 {
 		t.Errorf("after GC the pod's eth0 still runs %v", progs)
 	}
 	if host := podPortOf(t, n.Node, a, va); host != 0 {

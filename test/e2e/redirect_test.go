@@ -11,7 +11,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 
-	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/pins"
 	"github.com/podint/podint/internal/intreport"
 	"github.com/podint/podint/test/harness"
 	"github.com/podint/podint/test/redirect"
@@ -218,7 +218,7 @@ func TestRedirectPeerPodToPodIsReportedOnce(t *testing.T) {
 			// The pod-side egress hook is there only where podint runs after
 			// the datapath on the host veth.
 			wantEgress := map[string]int{"first": 0, "last": 1}[pos]
-			if progs := podSidePrograms(t, a); len(progs[bpf.PodIngress]) != 1 || len(progs[bpf.PodEgress]) != wantEgress {
+			if progs := podSidePrograms(t, a); len(progs[pins.PodIngress]) != 1 || len(progs[pins.PodEgress]) != wantEgress {
 				t.Fatalf("attachPosition %s: pod-side hooks %v, want one ingress and %d egress programs", pos, progs, wantEgress)
 			}
 
@@ -287,8 +287,8 @@ func TestPodDropIsNotANodeDropWithOrWithoutRedirect(t *testing.T) {
 			n := startNode(t, harness.NodeConfig{Primary: "ptp"})
 			ctx := testContext(t)
 			if tc.noPodSide {
-				for _, h := range bpf.PodSideHooks {
-					if err := os.Remove(bpf.ProgramPath(n.Paths.PinDir, h)); err != nil {
+				for _, h := range pins.PodHooks() {
+					if err := os.Remove(pins.ProgramPath(n.Paths.PinDir, h)); err != nil {
 						t.Fatal(err)
 					}
 				}

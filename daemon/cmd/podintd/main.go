@@ -19,7 +19,7 @@ import (
 var Version = "dev"
 
 func main() {
-	cfg := config.Default()
+	cmdline := config.Default() // what the flags set; Resolve builds the configuration
 	cmd := &cobra.Command{
 		Use:   "podintd",
 		Short: "podint node daemon: turns probe events into INT reports",
@@ -32,10 +32,9 @@ func main() {
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// The flags bound to cfg serve --help; Load reads them again with
-			// the environment and the file, and is what a reload calls.
-			args := os.Args[1:]
-			cfg, err := config.Load(args)
+			// cobra parsed the command line once; Resolve adds the
+			// environment and the file to it, now and at each reload.
+			cfg, err := config.Resolve(cmd.Flags())
 			if err != nil {
 				return err
 			}
@@ -48,7 +47,7 @@ func main() {
 			d, err := daemon.New(cfg, daemon.Options{
 				Log:    log,
 				Level:  level,
-				Reload: func() (config.Config, error) { return config.Load(args) },
+				Reload: func() (config.Config, error) { return config.Resolve(cmd.Flags()) },
 			})
 			if err != nil {
 				return err
@@ -56,7 +55,7 @@ func main() {
 			return d.Run(ctx)
 		},
 	}
-	cfg.BindFlags(cmd.Flags())
+	cmdline.BindFlags(cmd.Flags())
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "podintd:", err)
 		os.Exit(1)

@@ -1,4 +1,4 @@
-package plugin
+package registration
 
 import (
 	"context"
@@ -7,33 +7,33 @@ import (
 	"net"
 	"path/filepath"
 	"testing"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"time"
 )
 
-func TestDaemonUnreachableTellsDownFromRefused(t *testing.T) {
+func TestUnreachableTellsDownFromRefused(t *testing.T) {
 	for _, tc := range []struct {
 		err  error
 		down bool
 	}{
-		{fmt.Errorf("%w: no socket", errDaemonDown), true},
-		{status.Error(codes.Unavailable, "connection refused"), true},
-		{status.Error(codes.DeadlineExceeded, "slow"), true},
+		{fmt.Errorf("%w: no socket", ErrDaemonDown), true},
+		{&Error{Code: "Unavailable", Message: "shutting down"}, true},
+		{&Error{Code: "DeadlineExceeded", Message: "slow"}, true},
 		{fmt.Errorf("register: %w", context.DeadlineExceeded), true},
-		{status.Error(codes.InvalidArgument, "probe has no ifindex"), false},
+		{&Error{Code: "InvalidArgument", Message: "probe has no ifindex"}, false},
 		{errors.New("something else"), false},
 	} {
-		if got := daemonUnreachable(tc.err); got != tc.down {
+		if got := Unreachable(tc.err); got != tc.down {
 			t.Errorf("%v: unreachable %v, want %v", tc.err, got, tc.down)
 		}
 	}
 }
 
-func TestDialDaemonWithoutSocketFailsAtOnce(t *testing.T) {
-	_, err := dialDaemon(filepath.Join(t.TempDir(), "podint.sock"))
-	if !errors.Is(err, errDaemonDown) {
-		t.Fatalf("dial without a socket: %v, want errDaemonDown", err)
+func soon() time.Time { return time.Now().Add(500 * time.Millisecond) }
+
+func TestDialWithoutSocketFailsAtOnce(t *testing.T) {
+	_, err := Dial(filepath.Join(t.TempDir(), "podint.sock"), soon())
+	if !errors.Is(err, ErrDaemonDown) {
+		t.Fatalf("dial without a socket: %v, want ErrDaemonDown", err)
 	}
 }
 
@@ -46,9 +46,9 @@ func TestStaleSocketIsUnreachable(t *testing.T) {
 	}
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	l.Close()
-	err = withDaemon(path, func(d *daemonConn) error { return d.unregister("c", "eth0") })
-	if err == nil || !daemonUnreachable(err) {
-		t.Fatalf("call to a dead daemon: %v, want unreachable", err)
+	_, err = Dial(path, soon())
+	if err == nil || !Unreachable(err) {
+		t.Fatalf("dial a dead daemon: %v, want unreachable", err)
 	}
 }
 
@@ -69,8 +69,12 @@ func TestHungDaemonIsUnreachable(t *testing.T) {
 			defer c.Close()
 		}
 	}()
-	err = withDaemon(path, func(d *daemonConn) error { _, err := d.probes(); return err })
-	if err == nil || !daemonUnreachable(err) {
+	c, err := Dial(path, soon())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.ListProbes(); err == nil || !Unreachable(err) {
 		t.Fatalf("call to a hung daemon: %v, want unreachable", err)
 	}
 }

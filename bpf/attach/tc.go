@@ -1,4 +1,4 @@
-package bpf
+package attach
 
 import (
 	"errors"
@@ -11,6 +11,8 @@ import (
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/podint/podint/bpf/pins"
 )
 
 // The tc fallback, for kernels without TCX (before 6.6): a clsact qdisc and
@@ -23,17 +25,13 @@ import (
 // and never another plugin's. The clsact qdisc is shared and stays: another
 // agent may use it, and it goes away with the veth.
 
-// tcPinPrefix starts the names of a tc probe's program pins (tc_ingress,
-// tc_egress) in its link dir.
-const tcPinPrefix = "tc_"
-
 // tcFilterPrefix starts the names of podint's cls_bpf filters.
 const tcFilterPrefix = "podint:"
 
 func tcFilterName(probeID string) string { return tcFilterPrefix + probeID }
 
-func tcParent(direction string) uint32 {
-	if direction == "egress" {
+func tcParent(h pins.Hook) uint32 {
+	if h.IsEgress() {
 		return netlink.HANDLE_MIN_EGRESS
 	}
 	return netlink.HANDLE_MIN_INGRESS
@@ -42,7 +40,7 @@ func tcParent(direction string) uint32 {
 // tcPriority: 1 is the first priority a filter can have (0 asks the kernel
 // to choose one), and 0xffff the last.
 func tcPriority(pos Position) uint16 {
-	if pos == PositionLast {
+	if pos == Last {
 		return 0xffff
 	}
 	return 1
@@ -57,10 +55,10 @@ func attachTC(progs programs, dir, probeID string, ifindex int, pos Position) er
 		return err
 	}
 	prio := tcPriority(pos)
-	for _, d := range Directions {
+	for _, d := range pins.HostHooks() {
 		// The pin comes first, so that no filter exists without the record
 		// saying it is podint's.
-		if err := pinCopy(progs[d], filepath.Join(dir, tcPinPrefix+d)); err != nil {
+		if err := pinCopy(progs[d], filepath.Join(dir, pins.TCProgramPin(d))); err != nil {
 			return err
 		}
 		err := netlink.FilterAdd(&netlink.BpfFilter{
@@ -137,14 +135,14 @@ func pinCopy(prog *ebpf.Program, path string) error {
 
 // probeFilter is one of a probe's cls_bpf filters found on an interface.
 type probeFilter struct {
-	direction string
+	direction pins.Hook
 	filter    *netlink.BpfFilter
 }
 
 // tcFilters returns podint's filters on l of the probes match accepts.
 func tcFilters(l netlink.Link, match func(probeID string) bool) ([]probeFilter, error) {
 	var found []probeFilter
-	for _, d := range Directions {
+	for _, d := range pins.HostHooks() {
 		fs, err := netlinksafe.FilterList(l, tcParent(d))
 		if err != nil {
 			return nil, fmt.Errorf("list %s filters of %s: %w", d, l.Attrs().Name, err)
@@ -167,8 +165,12 @@ func tcFilters(l netlink.Link, match func(probeID string) bool) ([]probeFilter, 
 func tcLinks(ifindex int) ([]netlink.Link, error) {
 	if ifindex != 0 {
 		l, err := netlink.LinkByIndex(ifindex)
-		if err != nil {
+		var notFound netlink.LinkNotFoundError
+		if errors.As(err, &notFound) || isGone(err) {
 			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("find interface %d to remove its tc probe: %w", ifindex, err)
 		}
 		return []netlink.Link{l}, nil
 	}
@@ -217,8 +219,8 @@ func verifyTC(pinDir, probeID string, ifindex int) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range Directions {
-		pinned, err := ebpf.LoadPinnedProgram(filepath.Join(LinkDir(pinDir, probeID), tcPinPrefix+d), nil)
+	for _, d := range pins.HostHooks() {
+		pinned, err := ebpf.LoadPinnedProgram(filepath.Join(pins.LinkDir(pinDir, probeID), pins.TCProgramPin(d)), nil)
 		if err != nil {
 			return fmt.Errorf("%s probe pin missing: %w", d, err)
 		}

@@ -1,4 +1,4 @@
-package bpf
+package attach
 
 import (
 	"errors"
@@ -14,14 +14,36 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/internal/bpftest"
+	"github.com/podint/podint/bpf/pins"
 )
+
+// loaded are probes a test loaded into a private bpffs, with their pin dir.
+type loaded struct {
+	*bpf.Probes
+	pinDir string
+}
+
+func loadForTest(t *testing.T) loaded {
+	t.Helper()
+	bpftest.RequireRoot(t)
+	dir := bpftest.TempPinDir(t)
+	p, err := bpf.Load(dir, bpf.DefaultSettings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return loaded{Probes: p, pinDir: dir}
+}
 
 // vethNS moves the test's goroutine, locked to its thread, into a fresh
 // network namespace holding a veth pair and returns the ifindex of one
 // side. The namespace and the veth go away when the test ends.
 func vethNS(t *testing.T) int {
 	t.Helper()
-	requireRoot(t)
+	bpftest.RequireRoot(t)
 	runtime.LockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
@@ -102,11 +124,11 @@ func TestTCXProbeRunsBeforeProgramsAttachedEarlier(t *testing.T) {
 			}
 			defer l.Close()
 		}
-		mode, err := Attach(pinDir, "pod_eth0", ifindex, AttachOptions{})
-		if err != nil || mode != AttachTCX {
+		mode, err := Attach(pinDir, "pod_eth0", ifindex, Options{})
+		if err != nil || mode != TCX {
 			t.Fatalf("Attach: mode %q, %v; want tcx", mode, err)
 		}
-		for _, d := range Directions {
+		for _, d := range pins.HostHooks() {
 			got := tcxOrder(t, ifindex, tcxAttachType(d))
 			want := programID(t, p.Program(d))
 			if len(got) != 2 || got[0] != want {
@@ -120,11 +142,11 @@ func TestTCXProbeRunsBeforeProgramsAttachedEarlier(t *testing.T) {
 			t.Errorf("after Detach: ingress programs %v, want only the rival's", got)
 		}
 
-		if _, err := Attach(pinDir, "pod_eth0", ifindex, AttachOptions{Position: PositionLast}); err != nil {
+		if _, err := Attach(pinDir, "pod_eth0", ifindex, Options{Position: Last}); err != nil {
 			t.Fatal(err)
 		}
 		got := tcxOrder(t, ifindex, ebpf.AttachTCXIngress)
-		if len(got) != 2 || got[1] != programID(t, p.Program("ingress")) {
+		if len(got) != 2 || got[1] != programID(t, p.Program(pins.Ingress)) {
 			t.Errorf("position last: programs %v, want the probe last", got)
 		}
 	}
@@ -134,8 +156,8 @@ func TestAttachTwiceReplacesTheProbe(t *testing.T) {
 	p := loadForTest(t)
 	ifindex := vethNS(t)
 	{
-		for _, mode := range []AttachMode{AttachTCX, AttachTC, AttachTCX} {
-			if _, err := Attach(p.pinDir, "pod_eth0", ifindex, AttachOptions{Mode: mode}); err != nil {
+		for _, mode := range []Mode{TCX, TC, TCX} {
+			if _, err := Attach(p.pinDir, "pod_eth0", ifindex, Options{Mode: mode}); err != nil {
 				t.Fatalf("%s: %v", mode, err)
 			}
 		}
@@ -177,11 +199,11 @@ func TestTCProbeComesFirstAndLeavesOthersFiltersAlone(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		mode, err := Attach(p.pinDir, "pod_eth0", ifindex, AttachOptions{Mode: AttachTC})
-		if err != nil || mode != AttachTC {
+		mode, err := Attach(p.pinDir, "pod_eth0", ifindex, Options{Mode: TC})
+		if err != nil || mode != TC {
 			t.Fatalf("Attach: mode %q, %v", mode, err)
 		}
-		if m, err := Verify(p.pinDir, "pod_eth0", ifindex); err != nil || m != AttachTC {
+		if m, err := Verify(p.pinDir, "pod_eth0", ifindex); err != nil || m != TC {
 			t.Fatalf("Verify: %q, %v", m, err)
 		}
 		fs, err := netlink.FilterList(l, netlink.HANDLE_MIN_INGRESS)
@@ -215,7 +237,7 @@ func TestTCProbeComesFirstAndLeavesOthersFiltersAlone(t *testing.T) {
 		if !rivalLeft {
 			t.Error("Detach removed the other plugin's filter")
 		}
-		if _, err := os.Stat(LinkDir(p.pinDir, "pod_eth0")); !errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(pins.LinkDir(p.pinDir, "pod_eth0")); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("probe pins remain after Detach: %v", err)
 		}
 	}
@@ -230,15 +252,15 @@ func TestAutoFallsBackToTCWithoutTCX(t *testing.T) {
 	t.Cleanup(func() { attachTCXLink = orig })
 	ifindex := vethNS(t)
 	{
-		mode, err := Attach(p.pinDir, "pod_eth0", ifindex, AttachOptions{Mode: AttachAuto})
-		if err != nil || mode != AttachTC {
+		mode, err := Attach(p.pinDir, "pod_eth0", ifindex, Options{Mode: Auto})
+		if err != nil || mode != TC {
 			t.Fatalf("auto without TCX: mode %q, %v; want tc", mode, err)
 		}
 		if n := countTCFilters(t, ifindex, "pod_eth0"); n != 2 {
 			t.Errorf("%d tc filters, want ingress and egress", n)
 		}
 		// Forced TCX does not fall back.
-		if _, err := Attach(p.pinDir, "pod_eth1", ifindex, AttachOptions{Mode: AttachTCX}); !errors.Is(err, ebpf.ErrNotSupported) {
+		if _, err := Attach(p.pinDir, "pod_eth1", ifindex, Options{Mode: TCX}); !errors.Is(err, ebpf.ErrNotSupported) {
 			t.Errorf("forced tcx without TCX: %v, want ErrNotSupported", err)
 		}
 		if ids, _ := AttachedProbes(p.pinDir); len(ids) != 1 {
@@ -251,7 +273,7 @@ func TestDetachWithoutIfindexFindsTCFilters(t *testing.T) {
 	p := loadForTest(t)
 	ifindex := vethNS(t)
 	{
-		if _, err := Attach(p.pinDir, "pod_eth0", ifindex, AttachOptions{Mode: AttachTC}); err != nil {
+		if _, err := Attach(p.pinDir, "pod_eth0", ifindex, Options{Mode: TC}); err != nil {
 			t.Fatal(err)
 		}
 		if err := Detach(p.pinDir, "pod_eth0", 0); err != nil {
@@ -270,21 +292,21 @@ func TestVerifyNamesWhatIsMissing(t *testing.T) {
 	p := loadForTest(t)
 	ifindex := vethNS(t)
 	{
-		for _, mode := range []AttachMode{AttachTCX, AttachTC} {
+		for _, mode := range []Mode{TCX, TC} {
 			if _, err := Verify(p.pinDir, "pod_eth0", ifindex); err == nil {
 				t.Fatalf("%s: Verify passed before Attach", mode)
 			}
-			if _, err := Attach(p.pinDir, "pod_eth0", ifindex, AttachOptions{Mode: mode}); err != nil {
+			if _, err := Attach(p.pinDir, "pod_eth0", ifindex, Options{Mode: mode}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := Verify(p.pinDir, "pod_eth0", ifindex+1000); err == nil {
 				t.Errorf("%s: Verify passed for another interface", mode)
 			}
-			if mode == AttachTC {
+			if mode == TC {
 				// Someone removes the egress filter behind podint's back.
-				_ = detachTCDirection(t, ifindex, "egress")
+				_ = detachTCDirection(t, ifindex, pins.Egress)
 			} else {
-				_ = os.Remove(LinkDir(p.pinDir, "pod_eth0") + "/egress")
+				_ = os.Remove(pins.LinkDir(p.pinDir, "pod_eth0") + "/egress")
 			}
 			_, err := Verify(p.pinDir, "pod_eth0", ifindex)
 			if err == nil || !strings.Contains(err.Error(), "egress") {
@@ -297,7 +319,7 @@ func TestVerifyNamesWhatIsMissing(t *testing.T) {
 	}
 }
 
-func detachTCDirection(t *testing.T, ifindex int, direction string) error {
+func detachTCDirection(t *testing.T, ifindex int, direction pins.Hook) error {
 	t.Helper()
 	l, _ := netlink.LinkByIndex(ifindex)
 	fs, err := tcFilters(l, func(id string) bool { return id == "pod_eth0" })
@@ -326,7 +348,7 @@ func TestTCRefusesAnIngressQdisc(t *testing.T) {
 		if err := netlink.QdiscAdd(q); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Attach(p.pinDir, "pod_eth0", ifindex, AttachOptions{Mode: AttachTC})
+		_, err := Attach(p.pinDir, "pod_eth0", ifindex, Options{Mode: TC})
 		if err == nil || !strings.Contains(err.Error(), "ingress qdisc") {
 			t.Fatalf("Attach over an ingress qdisc: %v, want an error naming it", err)
 		}
@@ -336,19 +358,19 @@ func TestTCRefusesAnIngressQdisc(t *testing.T) {
 			t.Errorf("pins %v and staged %v left by the failed attach", ids, staged)
 		}
 		// TCX runs before any qdisc and does not care.
-		if _, err := Attach(p.pinDir, "pod_eth0", ifindex, AttachOptions{}); err != nil {
+		if _, err := Attach(p.pinDir, "pod_eth0", ifindex, Options{}); err != nil {
 			t.Errorf("auto over an ingress qdisc: %v", err)
 		}
 	}
 }
 
-func TestAttachOptionsRejectUnknownValues(t *testing.T) {
-	for _, o := range []AttachOptions{{Mode: "xdp"}, {Position: "middle"}} {
+func TestOptionsRejectUnknownValues(t *testing.T) {
+	for _, o := range []Options{{Mode: "xdp"}, {Position: "middle"}} {
 		if _, err := o.withDefaults(); err == nil {
 			t.Errorf("%+v accepted", o)
 		}
 	}
-	if o, err := (AttachOptions{}).withDefaults(); err != nil || o.Mode != AttachAuto || o.Position != PositionFirst {
+	if o, err := (Options{}).withDefaults(); err != nil || o.Mode != Auto || o.Position != First {
 		t.Errorf("defaults: %+v, %v", o, err)
 	}
 }
@@ -363,11 +385,11 @@ func TestDetachRemovesAHalfDoneAttach(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer progs.close()
-	stage := stagingDir(p.pinDir, "pod_eth0")
+	stage := pins.StagingDir(p.pinDir, "pod_eth0")
 	if err := os.MkdirAll(stage, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: progs["ingress"], Attach: ebpf.AttachTCXIngress})
+	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: progs[pins.Ingress], Attach: ebpf.AttachTCXIngress})
 	if err != nil {
 		t.Fatal(err)
 	}

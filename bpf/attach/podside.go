@@ -1,48 +1,35 @@
-package bpf
+package attach
 
 import (
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"structs"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/containernetworking/plugins/pkg/ns"
 	"golang.org/x/sys/unix"
-)
 
-// The pod-side probe's hooks, naming their programs (progs/<name>) and
-// links in a probe's pins. They hook the pod's own interface, inside the
-// pod's network namespace (c/podside.h): PodIngress reports the packets a
-// CNI moved into the pod with bpf_redirect_peer, bypassing the host veth's
-// egress probe; PodEgress records the packets the pod sends, in case a CNI
-// program ahead of podint redirects them away from the host veth's ingress
-// probe.
-const (
-	PodIngress = "pod_ingress"
-	PodEgress  = "pod_egress"
+	"github.com/podint/podint/bpf/pins"
 )
-
-// PodSideHooks are the pod-side probe's hooks, in attach order.
-var PodSideHooks = []string{PodIngress, PodEgress}
 
 // podSideHooks are the hooks a probe at pos gets. PodEgress only at
-// PositionLast: at PositionFirst the host veth's ingress probe runs before
+// Last: at First the host veth's ingress probe runs before
 // the CNI's programs and records every packet itself, and the pod-side
 // egress would cost every packet a pod sends a second record for nothing
 // (docs/performance.md).
-func podSideHooks(pos Position) []string {
-	if pos == PositionLast {
-		return PodSideHooks
+func podSideHooks(pos Position) []pins.Hook {
+	if pos == Last {
+		return []pins.Hook{pins.PodIngress, pins.PodEgress}
 	}
-	return []string{PodIngress}
+	return []pins.Hook{pins.PodIngress}
 }
 
 // isLinkPin tells the pins of a probe that are TCX links.
 func isLinkPin(name string) bool {
-	switch name {
-	case "ingress", "egress", PodIngress, PodEgress:
+	switch pins.Hook(name) {
+	case pins.Ingress, pins.Egress, pins.PodIngress, pins.PodEgress:
 		return true
 	}
 	return false
@@ -55,59 +42,49 @@ type PodInterface struct {
 	Ifindex int    // the interface's ifindex inside it
 }
 
-// attachPodSide hooks the pod-side program to the pod's interface and pins
-// its link in dir, then records which host port (hostIfindex) the
-// interface belongs to. The link lives in the pod's namespace; its pin, in
-// the node's bpffs, is what DEL, CHECK, GC and the daemon see.
-func attachPodSide(pinDir, dir string, pod PodInterface, hostIfindex int, pos Position) error {
-	hooks := podSideHooks(pos)
-	progs := map[string]*ebpf.Program{}
+// podSideJobs prepares the pod-side probe's links to the pod's interface,
+// pinned in dir, and first records which host port (hostIfindex) the
+// interface belongs to: a packet the links see must find its host port.
+// The links live in the pod's namespace; their pins, in the node's bpffs,
+// are what DEL, CHECK, GC and the daemon see. done releases what the jobs
+// hold, once they ran.
+func podSideJobs(pinDir, dir string, pod PodInterface, hostIfindex int, pos Position) (jobs []tcxJob, done func(), err error) {
+	var closers []func() error
+	done = func() {
+		for _, c := range closers {
+			_ = c()
+		}
+	}
 	defer func() {
-		for _, p := range progs {
-			p.Close()
+		if err != nil {
+			done()
 		}
 	}()
-	for _, h := range hooks {
-		prog, err := ebpf.LoadPinnedProgram(ProgramPath(pinDir, h), nil)
+	podNS, err := os.Open(pod.Netns)
+	if err != nil {
+		return nil, done, fmt.Errorf("open pod netns %q: %w", pod.Netns, err)
+	}
+	closers = append(closers, podNS.Close)
+	for _, h := range podSideHooks(pos) {
+		prog, err := ebpf.LoadPinnedProgram(pins.ProgramPath(pinDir, h), nil)
 		if errors.Is(err, os.ErrNotExist) {
-			return nil // an older podintd loaded no pod-side programs: host veth probes only
+			return nil, done, nil // an older podintd loaded no pod-side programs: host veth probes only
 		}
 		if err != nil {
-			return fmt.Errorf("open pinned pod-side program %s: %w", h, err)
+			return nil, done, fmt.Errorf("open pinned pod-side program %s: %w", h, err)
 		}
-		progs[h] = prog
+		closers = append(closers, prog.Close)
+		jobs = append(jobs, tcxJob{netns: podNS, ifindex: pod.Ifindex, hook: h, prog: prog,
+			pin: filepath.Join(dir, string(h)), what: "pod-side probe " + string(h) + " in " + pod.Netns})
 	}
-	podNS, err := ns.GetNS(pod.Netns)
-	if err != nil {
-		return fmt.Errorf("open pod netns %q: %w", pod.Netns, err)
-	}
-	defer podNS.Close()
 	ino, err := netnsInoOf(pod.Netns)
 	if err != nil {
-		return err
+		return nil, done, err
 	}
-	// The pod port first: a packet the links see must find its host port.
 	if err := setPodPort(pinDir, ino, pod.Ifindex, hostIfindex); err != nil {
-		return err
+		return nil, done, err
 	}
-	return podNS.Do(func(ns.NetNS) error {
-		for _, h := range hooks {
-			at := ebpf.AttachTCXIngress
-			if h == PodEgress {
-				at = ebpf.AttachTCXEgress
-			}
-			l, err := attachTCXLink(link.TCXOptions{Interface: pod.Ifindex, Program: progs[h], Attach: at, Anchor: tcxAnchor(pos)})
-			if err != nil {
-				return fmt.Errorf("attach pod-side probe %s to ifindex %d in %s with TCX: %w", h, pod.Ifindex, pod.Netns, err)
-			}
-			err = l.Pin(filepath.Join(dir, h))
-			l.Close()
-			if err != nil {
-				return fmt.Errorf("pin pod-side link %s: %w", h, err)
-			}
-		}
-		return nil
-	})
+	return jobs, done, nil
 }
 
 func netnsInoOf(path string) (uint64, error) {
@@ -118,8 +95,18 @@ func netnsInoOf(path string) (uint64, error) {
 	return st.Ino, nil
 }
 
+// PodPortKey is the key of the pod_ports map: struct pod_port_key in
+// c/probe.h. The bpf package's tests hold it to the generated type, so the
+// plugin need not link the generated bindings (and their ELF) for it.
+type PodPortKey struct {
+	_        structs.HostLayout
+	NetnsIno uint64
+	Ifindex  uint32
+	Pad      uint32
+}
+
 func openPodPorts(pinDir string) (*ebpf.Map, error) {
-	m, err := ebpf.LoadPinnedMap(filepath.Join(mapsDir(pinDir), "pod_ports"), nil)
+	m, err := ebpf.LoadPinnedMap(pins.MapPath(pinDir, "pod_ports"), nil)
 	if err != nil {
 		return nil, fmt.Errorf("open pinned map pod_ports: %w", err)
 	}
@@ -138,7 +125,7 @@ func setPodPort(pinDir string, netnsIno uint64, podIfindex, hostIfindex int) err
 	if err := deletePodPorts(m, func(host uint32) bool { return host == uint32(hostIfindex) }); err != nil {
 		return err
 	}
-	k := probePodPortKey{NetnsIno: netnsIno, Ifindex: uint32(podIfindex)}
+	k := PodPortKey{NetnsIno: netnsIno, Ifindex: uint32(podIfindex)}
 	if err := m.Put(&k, uint32(hostIfindex)); err != nil {
 		return fmt.Errorf("record host port %d of pod interface %d: %w", hostIfindex, podIfindex, err)
 	}
@@ -148,9 +135,9 @@ func setPodPort(pinDir string, netnsIno uint64, podIfindex, hostIfindex int) err
 // deletePodPorts removes the entries whose host port matches.
 func deletePodPorts(m *ebpf.Map, match func(host uint32) bool) error {
 	var (
-		k    probePodPortKey
+		k    PodPortKey
 		v    uint32
-		keys []probePodPortKey
+		keys []PodPortKey
 	)
 	it := m.Iterate()
 	for it.Next(&k, &v) {
@@ -171,14 +158,14 @@ func deletePodPorts(m *ebpf.Map, match func(host uint32) bool) error {
 // before its pins go. The host veth's link says which port it is; when
 // the veth is gone already, the daemon's PrunePodPorts removes the entry.
 func forgetPodPort(pinDir, dir string) {
-	if _, err := os.Stat(filepath.Join(dir, PodIngress)); err != nil {
-		if _, err := os.Stat(filepath.Join(dir, PodEgress)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, string(pins.PodIngress))); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, string(pins.PodEgress))); err != nil {
 			return
 		}
 	}
 	host := 0
-	for _, d := range Directions {
-		if idx, err := pinnedLinkIfindex(filepath.Join(dir, d)); err == nil && idx != 0 {
+	for _, d := range pins.HostHooks() {
+		if idx, err := pinnedLinkIfindex(filepath.Join(dir, string(d))); err == nil && idx != 0 {
 			host = idx
 			break
 		}
@@ -186,18 +173,29 @@ func forgetPodPort(pinDir, dir string) {
 	if host == 0 {
 		return
 	}
+	forgetHostPort(pinDir, host)
+}
+
+// forgetHostPort removes the pod port entries of host port ifindex, if the
+// map is there.
+func forgetHostPort(pinDir string, ifindex int) {
 	m, err := openPodPorts(pinDir)
 	if err != nil {
 		return
 	}
 	defer m.Close()
-	_ = deletePodPorts(m, func(h uint32) bool { return h == uint32(host) })
+	_ = deletePodPorts(m, func(h uint32) bool { return h == uint32(ifindex) })
 }
 
 // PrunePodPorts removes the host port entries of pod interfaces whose host
 // port keep refuses: what a DEL left when the veth was already gone.
-func (p *Probes) PrunePodPorts(keep func(hostIfindex int) bool) error {
-	return deletePodPorts(p.objs.PodPorts, func(h uint32) bool { return !keep(int(h)) })
+func PrunePodPorts(pinDir string, keep func(hostIfindex int) bool) error {
+	m, err := openPodPorts(pinDir)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return deletePodPorts(m, func(h uint32) bool { return !keep(int(h)) })
 }
 
 // pinnedLinkIfindex is the interface a pinned TCX link hooks, 0 when gone.
@@ -221,8 +219,8 @@ func pinnedLinkIfindex(path string) (int, error) {
 // hook an interface.
 func verifyPodSide(pinDir, probeID string) error {
 	var errs []error
-	for _, h := range PodSideHooks {
-		path := filepath.Join(LinkDir(pinDir, probeID), h)
+	for _, h := range pins.PodHooks() {
+		path := filepath.Join(pins.LinkDir(pinDir, probeID), string(h))
 		if _, err := os.Stat(path); err != nil {
 			continue // attached without one: tc mode, or an older podintd
 		}
@@ -251,7 +249,7 @@ func PodPorts(pinDir string) ([]PodPort, error) {
 	}
 	defer m.Close()
 	var (
-		k   probePodPortKey
+		k   PodPortKey
 		v   uint32
 		out []PodPort
 	)
@@ -266,22 +264,19 @@ func PodPorts(pinDir string) ([]PodPort, error) {
 // ns.inum names it.
 func NetnsIno(path string) (uint64, error) { return netnsInoOf(path) }
 
-// SetPodPort maps a pod interface to its host port, as the plugin's ADD
-// does; for benchmarks, which run the pod-side programs by test-run.
-func (p *Probes) SetPodPort(netnsIno uint64, podIfindex, hostIfindex int) error {
-	k := probePodPortKey{NetnsIno: netnsIno, Ifindex: uint32(podIfindex)}
-	if err := p.objs.PodPorts.Put(&k, uint32(hostIfindex)); err != nil {
-		return fmt.Errorf("record host port %d of pod interface %d: %w", hostIfindex, podIfindex, err)
-	}
-	return nil
+// SetPodPort maps a pod interface to its host port, as ADD does before it
+// attaches the pod-side probe; for benchmarks, which run the pod-side
+// programs by test-run.
+func SetPodPort(pinDir string, netnsIno uint64, podIfindex, hostIfindex int) error {
+	return setPodPort(pinDir, netnsIno, podIfindex, hostIfindex)
 }
 
 // PodHooks lists the pod-side hooks the probe pinned as probeID has.
 func PodHooks(pinDir, probeID string) []string {
 	var out []string
-	for _, h := range PodSideHooks {
-		if _, err := os.Stat(filepath.Join(LinkDir(pinDir, probeID), h)); err == nil {
-			out = append(out, h)
+	for _, h := range pins.PodHooks() {
+		if _, err := os.Stat(filepath.Join(pins.LinkDir(pinDir, probeID), string(h))); err == nil {
+			out = append(out, string(h))
 		}
 	}
 	return out
