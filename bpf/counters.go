@@ -65,7 +65,7 @@ func ReadCounters(m *ebpf.Map) ([]uint64, error) {
 }
 
 // Counters reads the probes' counters.
-func (p *Probes) Counters() ([]uint64, error) { return ReadCounters(p.objs.Counters) }
+func (p *Collection) Counters() ([]uint64, error) { return ReadCounters(p.objs.Counters) }
 
 // OpenPinnedCounters opens the counters map of a running instance.
 func OpenPinnedCounters(pinDir string) (*ebpf.Map, error) {

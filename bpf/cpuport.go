@@ -24,23 +24,23 @@ type cpuHook struct {
 	family   link.NetfilterProtocolFamily
 	hook     link.NetfilterInetHook
 	priority int32
-	prog     func(*Probes) *ebpf.Program
+	prog     func(*Collection) *ebpf.Program
 }
 
 // cpuHooks: local delivery is observed last (after the filter and NAT
 // hooks, once it is sure to be delivered), sending first (before them, so
 // their time counts in the hop latency).
 var cpuHooks = []cpuHook{
-	{"cpu_in4", link.NetfilterProtoIPv4, link.NetfilterInetLocalIn, math.MaxInt32 - 1, func(p *Probes) *ebpf.Program { return p.objs.PodintLocalIn }},
-	{"cpu_in6", link.NetfilterProtoIPv6, link.NetfilterInetLocalIn, math.MaxInt32 - 1, func(p *Probes) *ebpf.Program { return p.objs.PodintLocalIn }},
-	{"cpu_out4", link.NetfilterProtoIPv4, link.NetfilterInetLocalOut, math.MinInt32 + 1, func(p *Probes) *ebpf.Program { return p.objs.PodintLocalOut }},
-	{"cpu_out6", link.NetfilterProtoIPv6, link.NetfilterInetLocalOut, math.MinInt32 + 1, func(p *Probes) *ebpf.Program { return p.objs.PodintLocalOut }},
+	{"cpu_in4", link.NetfilterProtoIPv4, link.NetfilterInetLocalIn, math.MaxInt32 - 1, func(p *Collection) *ebpf.Program { return p.objs.PodintLocalIn }},
+	{"cpu_in6", link.NetfilterProtoIPv6, link.NetfilterInetLocalIn, math.MaxInt32 - 1, func(p *Collection) *ebpf.Program { return p.objs.PodintLocalIn }},
+	{"cpu_out4", link.NetfilterProtoIPv4, link.NetfilterInetLocalOut, math.MinInt32 + 1, func(p *Collection) *ebpf.Program { return p.objs.PodintLocalOut }},
+	{"cpu_out6", link.NetfilterProtoIPv6, link.NetfilterInetLocalOut, math.MinInt32 + 1, func(p *Collection) *ebpf.Program { return p.objs.PodintLocalOut }},
 }
 
 // AttachCPUPort attaches the CPU port's programs to the netfilter hooks of
 // the caller's network namespace (the node's). Like the drop probe's, the
 // links are pinned and replaced only once the new ones are attached.
-func (p *Probes) AttachCPUPort() error {
+func (p *Collection) AttachCPUPort() error {
 	for _, h := range cpuHooks {
 		l, err := link.AttachNetfilter(link.NetfilterOptions{Program: h.prog(p), ProtocolFamily: h.family,
 			Hook: h.hook, Priority: h.priority})

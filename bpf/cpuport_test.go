@@ -65,7 +65,7 @@ func TestTheCPUPortAcceptsEveryPacketAtEveryLength(t *testing.T) {
 }
 
 // newestRecord is the slot of the in-flight record written last.
-func newestRecord(t *testing.T, p *Probes) uint32 {
+func newestRecord(t *testing.T, p *Collection) uint32 {
 	t.Helper()
 	n := int(p.objs.Inflight.MaxEntries())
 	keys, vals := make([]uint32, n), make([]probeInflight, n)

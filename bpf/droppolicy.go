@@ -208,7 +208,7 @@ func dropReasonShortName(v uint32) string {
 // SetDropPolicy puts pol in force in the drop probe: a drop whose reason
 // pol excludes is counted (DropsExcluded) but raises no event. Reasons
 // beyond the policy map (subsystem reasons) are always reported.
-func (p *Probes) SetDropPolicy(pol DropPolicy) error {
+func (p *Collection) SetDropPolicy(pol DropPolicy) error {
 	m := p.drop.DropPolicy
 	n := m.MaxEntries()
 	for v := range pol {
@@ -238,7 +238,7 @@ func (p *Probes) SetDropPolicy(pol DropPolicy) error {
 // DropsExcluded counts, per kernel reason name (without SKB_DROP_REASON_),
 // the drops of probed ports the policy kept from being reported; reasons
 // with none are left out.
-func (p *Probes) DropsExcluded() (map[string]uint64, error) {
+func (p *Collection) DropsExcluded() (map[string]uint64, error) {
 	out := map[string]uint64{}
 	var (
 		key uint32

@@ -14,7 +14,7 @@ import (
 // an earlier daemon pinned is replaced only once the new one is attached,
 // so no drop goes unseen across a restart (for a moment both run; the
 // shared per-flow rate limit keeps that from doubling reports).
-func (p *Probes) AttachDrops() error {
+func (p *Collection) AttachDrops() error {
 	if p.dropsErr != nil {
 		return p.dropsErr
 	}

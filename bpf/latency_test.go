@@ -14,7 +14,7 @@ import (
 // through the egress probe, as a packet a queue held between the node's
 // ports; it tries again until the egress run pairs with the ingress record
 // (see pairAttempts) and returns the events of the paired run.
-func pairHeld(t *testing.T, p *Probes, rd *ringbuf.Reader, frame []byte, hold time.Duration) []Event {
+func pairHeld(t *testing.T, p *Collection, rd *ringbuf.Reader, frame []byte, hold time.Duration) []Event {
 	t.Helper()
 	for i := 0; i < 200; i++ {
 		before, err := p.Counters()
@@ -42,7 +42,7 @@ func pairHeld(t *testing.T, p *Probes, rd *ringbuf.Reader, frame []byte, hold ti
 // use: a run that misses the ingress record then reports the flow's
 // ingress port unchanged, as a live packet's sk_buff would, instead of a
 // port change to 0 that would be reported and restart the rate limit.
-func runEgressFromLoopback(t *testing.T, p *Probes, frame []byte) {
+func runEgressFromLoopback(t *testing.T, p *Collection, frame []byte) {
 	t.Helper()
 	ctx := make([]byte, 192)                   // struct __sk_buff
 	binary.LittleEndian.PutUint32(ctx[36:], 1) // ingress_ifindex

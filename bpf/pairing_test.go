@@ -58,7 +58,7 @@ func pinCPU(t *testing.T) {
 // ingressThenEgress runs the ingress probe on in and the egress probe on
 // out, as a packet seen entering and leaving the node, and says what the
 // egress probe made of it.
-func ingressThenEgress(t *testing.T, p *Probes, rd *ringbuf.Reader, in, out []byte) pairOutcome {
+func ingressThenEgress(t *testing.T, p *Collection, rd *ringbuf.Reader, in, out []byte) pairOutcome {
 	t.Helper()
 	clearFlows(t, p) // a new flow always reports, paired or not
 	before, err := p.Counters()

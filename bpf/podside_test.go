@@ -10,7 +10,7 @@ import (
 
 // hostPortForTestRun makes BPF_PROG_TEST_RUN's packets, which run on the
 // caller's loopback, look like a pod interface whose host veth is port.
-func hostPortForTestRun(t *testing.T, p *Probes, port uint32) {
+func hostPortForTestRun(t *testing.T, p *Collection, port uint32) {
 	t.Helper()
 	ino, err := netnsIno()
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 
 // AddPort marks ifindex as a probed port of the node, so that drops of
 // packets entering or leaving through it are reported.
-func (p *Probes) AddPort(ifindex int) error {
+func (p *Collection) AddPort(ifindex int) error {
 	if err := p.objs.Ports.Put(uint32(ifindex), uint32(1)); err != nil {
 		return fmt.Errorf("add port %d: %w", ifindex, err)
 	}
@@ -17,7 +17,7 @@ func (p *Probes) AddPort(ifindex int) error {
 }
 
 // RemovePort forgets ifindex; unknown ports are not an error.
-func (p *Probes) RemovePort(ifindex int) error {
+func (p *Collection) RemovePort(ifindex int) error {
 	err := p.objs.Ports.Delete(uint32(ifindex))
 	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("remove port %d: %w", ifindex, err)
@@ -26,7 +26,7 @@ func (p *Probes) RemovePort(ifindex int) error {
 }
 
 // Ports lists the ports marked as probed.
-func (p *Probes) Ports() ([]int, error) {
+func (p *Collection) Ports() ([]int, error) {
 	var out []int
 	var k, v uint32
 	it := p.objs.Ports.Iterate()

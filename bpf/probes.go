@@ -66,8 +66,10 @@ var DefaultSettings = Settings{
 	InflightMaxAge: 5 * time.Second,
 }
 
-// Probes are the loaded programs and maps of one node instance.
-type Probes struct {
+// Collection is the loaded programs and maps of one node instance: the
+// probes of every port share it (a Probe is one port's attachment and
+// registration).
+type Collection struct {
 	objs     probeObjects
 	drop     dropObjects // the drop probe, its own object (c/drop.c) sharing the pinned maps
 	pinDir   string
@@ -79,7 +81,7 @@ type Probes struct {
 // Load loads the probes into the kernel. Maps already pinned under pinDir
 // are reused, so a restarted daemon keeps the ring buffer, its unread
 // events and the flow state; the programs are (re)pinned for the plugin.
-func Load(pinDir string, s Settings) (*Probes, error) {
+func Load(pinDir string, s Settings) (*Collection, error) {
 	if _, err := bpffs.Ensure(pinDir); err != nil {
 		return nil, err
 	}
@@ -96,7 +98,7 @@ func Load(pinDir string, s Settings) (*Probes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read drop probe object: %w", err)
 	}
-	p := &Probes{pinDir: pinDir}
+	p := &Collection{pinDir: pinDir}
 	// Without the running kernel's value of SKB_CONSUMED, the drop probe
 	// would report delivered packets as drops: it is not attached then.
 	if consumed, err := KernelDropReasonValue("SKB_CONSUMED"); err != nil {
@@ -160,7 +162,7 @@ func netnsIno() (uint64, error) {
 }
 
 // SetSettings updates the report filter of running probes.
-func (p *Probes) SetSettings(s Settings) error {
+func (p *Collection) SetSettings(s Settings) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.settings.ReportIntervalNs = uint64(s.ReportInterval)
@@ -194,7 +196,7 @@ func SetPinnedReportInterval(pinDir string, d time.Duration) error {
 	return nil
 }
 
-func (p *Probes) writeSettings() error {
+func (p *Collection) writeSettings() error {
 	if err := p.objs.ProbeSettings.Put(uint32(0), &p.settings); err != nil {
 		return fmt.Errorf("write probe settings: %w", err)
 	}
@@ -202,14 +204,14 @@ func (p *Probes) writeSettings() error {
 }
 
 // Events is the ring buffer the probes write to.
-func (p *Probes) Events() *ebpf.Map { return p.objs.Events }
+func (p *Collection) Events() *ebpf.Map { return p.objs.Events }
 
 // Flows is the report filter's per-flow state.
-func (p *Probes) Flows() *ebpf.Map { return p.objs.FlowSets }
+func (p *Collection) Flows() *ebpf.Map { return p.objs.FlowSets }
 
 // Program returns the program that runs at hook h, nil for no hook of
 // the probes.
-func (p *Probes) Program(h pins.Hook) *ebpf.Program {
+func (p *Collection) Program(h pins.Hook) *ebpf.Program {
 	switch h {
 	case pins.Ingress:
 		return p.objs.PodintIngress
@@ -225,10 +227,10 @@ func (p *Probes) Program(h pins.Hook) *ebpf.Program {
 
 // DropProgram is the kfree_skb probe. Tracing programs cannot be test-run,
 // so benchmarks read its cost from BPF statistics.
-func (p *Probes) DropProgram() *ebpf.Program { return p.drop.PodintDrop }
+func (p *Collection) DropProgram() *ebpf.Program { return p.drop.PodintDrop }
 
 // Close releases the file descriptors; pinned objects stay in the kernel.
-func (p *Probes) Close() error { return errors.Join(p.drop.Close(), p.objs.Close()) }
+func (p *Collection) Close() error { return errors.Join(p.drop.Close(), p.objs.Close()) }
 
 // PinDir is where the probes are pinned.
-func (p *Probes) PinDir() string { return p.pinDir }
+func (p *Collection) PinDir() string { return p.pinDir }

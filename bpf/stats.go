@@ -19,7 +19,7 @@ type ProgramStat struct {
 }
 
 // ProgramStats returns the statistics of the programs p loaded.
-func (p *Probes) ProgramStats() ([]ProgramStat, error) {
+func (p *Collection) ProgramStats() ([]ProgramStat, error) {
 	var out []ProgramStat
 	for _, pr := range []struct {
 		name string

@@ -8,7 +8,7 @@ import (
 
 func requireRoot(t *testing.T) { bpftest.RequireRoot(t) }
 
-func loadForTest(t *testing.T) *Probes {
+func loadForTest(t *testing.T) *Collection {
 	t.Helper()
 	requireRoot(t)
 	p, err := Load(bpftest.TempPinDir(t), DefaultSettings)

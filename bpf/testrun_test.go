@@ -228,7 +228,7 @@ func checkFlow(t *testing.T, ev Event, w *wantFlow) {
 	}
 }
 
-func clearFlows(t *testing.T, p *Probes) {
+func clearFlows(t *testing.T, p *Collection) {
 	t.Helper()
 	m := p.Flows()
 	empty := make([]byte, m.ValueSize())

@@ -7,7 +7,7 @@ import (
 
 // MaxWatchRules is how many rules the in-kernel watchlist holds (the
 // watchlist map's size, MAX_WATCH_RULES in c/probe.h).
-func (p *Probes) MaxWatchRules() int { return int(p.objs.Watchlist.MaxEntries()) }
+func (p *Collection) MaxWatchRules() int { return int(p.objs.Watchlist.MaxEntries()) }
 
 // WatchRule selects flows to report. A zero Prefix matches any address; a
 // zero Proto any protocol. Port ranges are inclusive; for ICMP and ICMPv6
@@ -22,7 +22,7 @@ type WatchRule struct {
 // SetWatchlist replaces the rules in force. No rules reports every flow.
 // Flows decided under the previous rules are decided again on their next
 // packet.
-func (p *Probes) SetWatchlist(rules []WatchRule) error {
+func (p *Collection) SetWatchlist(rules []WatchRule) error {
 	if len(rules) > p.MaxWatchRules() {
 		return fmt.Errorf("watchlist has %d rules; at most %d fit in the kernel", len(rules), p.MaxWatchRules())
 	}

@@ -44,20 +44,20 @@ type Options struct {
 
 // Daemon is one running podintd.
 type Daemon struct {
-	cfg      config.Config
-	opts     Options
-	paths    instance.Paths
-	log      *slog.Logger
-	switchID uint32
-	probes   *bpf.Probes
-	store    *registry.Store
-	exporter *exporter.Exporter
-	reader   *events.Reader
-	builder  *events.Builder // the reader's goroutine's
-	watcher  *watchlist.Watcher
-	hub      *reports.Hub
-	nat      *translations.Table // recent NATed connections, for the collector
-	stats    io.Closer           // BPF run time statistics, while --bpf-stats holds them on
+	cfg        config.Config
+	opts       Options
+	paths      instance.Paths
+	log        *slog.Logger
+	switchID   uint32
+	collection *bpf.Collection
+	store      *registry.Store
+	exporter   *exporter.Exporter
+	reader     *events.Reader
+	builder    *events.Builder // the reader's goroutine's
+	watcher    *watchlist.Watcher
+	hub        *reports.Hub
+	nat        *translations.Table // recent NATed connections, for the collector
+	stats      io.Closer           // BPF run time statistics, while --bpf-stats holds them on
 
 	reconciled    reconcileCounts
 	vanished      atomic.Uint64 // pod probes removed because their veth went without a DEL (vanished.go)
@@ -100,7 +100,7 @@ func New(cfg config.Config, opts Options) (d *Daemon, err error) {
 	} else if on != "" {
 		log.Info("mounted a bpffs: none was mounted where the probes are pinned", "dir", on)
 	}
-	if d.probes, err = bpf.Load(d.paths.PinDir, settings); err != nil {
+	if d.collection, err = bpf.Load(d.paths.PinDir, settings); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -108,7 +108,7 @@ func New(cfg config.Config, opts Options) (d *Daemon, err error) {
 			d.close()
 		}
 	}()
-	if err := d.probes.SetDropPolicy(dropPolicy); err != nil {
+	if err := d.collection.SetDropPolicy(dropPolicy); err != nil {
 		return nil, fmt.Errorf("drop-reasons: %w", err)
 	}
 	log.Info("drop reports", "not_reported", dropPolicy.Describe())
@@ -117,11 +117,11 @@ func New(cfg config.Config, opts Options) (d *Daemon, err error) {
 			return nil, fmt.Errorf("bpf-stats: %w", err)
 		}
 	}
-	if err := d.probes.AttachDrops(); err != nil {
+	if err := d.collection.AttachDrops(); err != nil {
 		log.Warn("drop reports disabled", "err", err)
 	}
 	node := &podintv1.Node{Name: cfg.NodeName, SwitchId: d.switchID, SwitchIp: sw.String()}
-	if err := d.probes.AttachCPUPort(); err != nil {
+	if err := d.collection.AttachCPUPort(); err != nil {
 		log.Warn("no CPU port: traffic to and from the node itself is reported without it", "err", err)
 	} else {
 		node.CpuPort = bpf.CPUPort
@@ -140,10 +140,10 @@ func New(cfg config.Config, opts Options) (d *Daemon, err error) {
 	// this daemon's programs, and nothing is pinned for a veth that is gone.
 	d.reconcile(uplinks)
 	if cfg.Watchlist != "" {
-		if d.watcher, err = watchlist.NewWatcher(cfg.Watchlist, d.probes.SetWatchlist, log.With("component", "watchlist")); err != nil {
+		if d.watcher, err = watchlist.NewWatcher(cfg.Watchlist, d.collection.SetWatchlist, log.With("component", "watchlist")); err != nil {
 			return nil, err
 		}
-	} else if err := d.probes.SetWatchlist(nil); err != nil {
+	} else if err := d.collection.SetWatchlist(nil); err != nil {
 		return nil, err
 	}
 	d.exporter, err = exporter.New(exporter.Config{
@@ -155,7 +155,7 @@ func New(cfg config.Config, opts Options) (d *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.reader, err = events.NewReader(d.probes.Events(), log); err != nil {
+	if d.reader, err = events.NewReader(d.collection.Events(), log); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -175,7 +175,7 @@ func (d *Daemon) close() {
 	if d.stats != nil {
 		_ = d.stats.Close()
 	}
-	_ = d.probes.Close()
+	_ = d.collection.Close()
 }
 
 // Run serves until ctx ends. Then it stops reading (what is left in the
@@ -252,7 +252,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.stats != nil {
 		_ = d.stats.Close()
 	}
-	_ = d.probes.Close()
+	_ = d.collection.Close()
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}

@@ -94,7 +94,7 @@ func (d *Daemon) detach(id string, ifindex int, why string) {
 		d.log.Warn("reconcile: cannot remove probe", "probe", id, "err", err)
 	}
 	if ifindex != 0 {
-		_ = d.probes.RemovePort(ifindex)
+		_ = d.collection.RemovePort(ifindex)
 	}
 	d.removePending(id)
 	d.reconciled.removed.Add(1)
@@ -161,13 +161,13 @@ func (d *Daemon) adoptAll() {
 	for _, p := range d.store.Probes() {
 		idx := int(p.GetIfindex())
 		keep[idx] = true
-		if err := d.probes.AddPort(idx); err != nil {
+		if err := d.collection.AddPort(idx); err != nil {
 			d.log.Warn("reconcile: cannot mark port", "ifindex", idx, "err", err)
 		}
 		if p.GetKind() == podintv1.PortKind_PORT_KIND_UPLINK {
 			continue // attached afresh at start
 		}
-		if _, err := attach.Update(d.paths.PinDir, registry.ID(p), idx, d.probes.Program); err != nil {
+		if _, err := attach.Update(d.paths.PinDir, registry.ID(p), idx, d.collection.Program); err != nil {
 			d.reconciled.updateErr.Add(1)
 			d.log.Warn("probe keeps its earlier programs: in-place update failed", "probe", registry.ID(p), "err", err)
 			continue
@@ -175,10 +175,10 @@ func (d *Daemon) adoptAll() {
 		d.reconciled.adopted.Add(1)
 	}
 	// Ports of probes that are gone must not keep reporting drops.
-	if ports, err := d.probes.Ports(); err == nil {
+	if ports, err := d.collection.Ports(); err == nil {
 		for _, idx := range ports {
 			if !keep[idx] {
-				_ = d.probes.RemovePort(idx)
+				_ = d.collection.RemovePort(idx)
 			}
 		}
 	}

@@ -35,7 +35,7 @@ func (d *Daemon) verify(p *podintv1.Probe) error {
 
 // registered marks the new probe's port, so drops through it are reported.
 func (d *Daemon) registered(p *podintv1.Probe) {
-	if err := d.probes.AddPort(int(p.GetIfindex())); err != nil {
+	if err := d.collection.AddPort(int(p.GetIfindex())); err != nil {
 		d.log.Warn("cannot mark port for drop reports", "ifindex", p.GetIfindex(), "err", err)
 	}
 	d.removePending(registry.ID(p))
@@ -44,7 +44,7 @@ func (d *Daemon) registered(p *podintv1.Probe) {
 // unregistered forgets the probe's port; p is nil for an unknown probe.
 func (d *Daemon) unregistered(id string, p *podintv1.Probe) {
 	if p != nil {
-		_ = d.probes.RemovePort(int(p.GetIfindex()))
+		_ = d.collection.RemovePort(int(p.GetIfindex()))
 	}
 	d.removePending(id)
 }
@@ -67,7 +67,7 @@ func (d *Daemon) detachAll() {
 	}
 	for _, p := range d.store.Probes() {
 		_, _ = d.store.Delete(registry.ID(p))
-		_ = d.probes.RemovePort(int(p.GetIfindex()))
+		_ = d.collection.RemovePort(int(p.GetIfindex()))
 	}
 	d.log.Info("every probe detached (--detach-on-exit)", "probes", len(ids))
 }

@@ -63,7 +63,7 @@ func (d *Daemon) reloadConfig() {
 		s := bpf.DefaultSettings
 		s.ReportInterval, s.LatencyQuantum = next.ReportInterval, next.LatencyQuantum
 		s.SnapLen = cur.SnapLen // needs a restart, with the exporter's
-		if err := d.probes.SetSettings(s); err != nil {
+		if err := d.collection.SetSettings(s); err != nil {
 			d.log.Error("report-interval and latency-quantum not applied", "err", err)
 			next.ReportInterval, next.LatencyQuantum = cur.ReportInterval, cur.LatencyQuantum
 		} else {
@@ -71,7 +71,7 @@ func (d *Daemon) reloadConfig() {
 		}
 	}
 	if !slices.Equal(cur.DropReasons, next.DropReasons) {
-		if err := d.probes.SetDropPolicy(dropPolicy); err != nil {
+		if err := d.collection.SetDropPolicy(dropPolicy); err != nil {
 			d.log.Error("drop-reasons not applied", "err", err)
 			next.DropReasons = cur.DropReasons
 		} else {

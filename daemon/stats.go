@@ -20,12 +20,12 @@ func (d *Daemon) Stats() []*podintv1.Counter {
 	gauge := func(name, help string, v uint64) {
 		out = append(out, &podintv1.Counter{Name: name, Help: help, Value: v, Gauge: true})
 	}
-	if kc, err := d.probes.Counters(); err == nil {
+	if kc, err := d.collection.Counters(); err == nil {
 		for i, v := range kc {
 			add("kernel_"+bpf.CounterNames()[i], bpf.CounterHelp[bpf.CounterNames()[i]], v, nil)
 		}
 	}
-	if ex, err := d.probes.DropsExcluded(); err == nil {
+	if ex, err := d.collection.DropsExcluded(); err == nil {
 		for _, reason := range slices.Sorted(maps.Keys(ex)) {
 			add("kernel_drops_excluded", "drops of probed ports not reported because --drop-reasons excludes their kernel reason", ex[reason],
 				map[string]string{"reason": reason})
@@ -60,7 +60,7 @@ func (d *Daemon) Stats() []*podintv1.Counter {
 	add("probes_removed_at_start", "probes or registrations removed at start because their veth or pins were gone", d.reconciled.removed.Load(), nil)
 	add("probes_removed_vanished", "pod probes removed because their veth disappeared without a CNI DEL reaching podint", d.vanished.Load(), nil)
 	add("probes_update_failed", "probes whose hooks kept their earlier programs at start", d.reconciled.updateErr.Load(), nil)
-	if ps, err := d.probes.ProgramStats(); err == nil {
+	if ps, err := d.collection.ProgramStats(); err == nil {
 		for _, s := range ps {
 			lbl := map[string]string{"program": s.Program}
 			add("bpf_run_time_ns", "time the program ran, in ns (counted while kernel.bpf_stats_enabled=1 or --bpf-stats)", s.RunTime, lbl)
@@ -96,7 +96,7 @@ func (d *Daemon) Health() *podintv1.HealthResponse {
 		h.Warnings = append(h.Warnings, fmt.Sprintf("ring buffer %d%% full: events are read slower than the probes write them",
 			d.reader.Pending()*100/size))
 	}
-	if kc, err := d.probes.Counters(); err == nil && kc[bpf.CounterRingbufFull] > 0 {
+	if kc, err := d.collection.Counters(); err == nil && kc[bpf.CounterRingbufFull] > 0 {
 		h.Warnings = append(h.Warnings, fmt.Sprintf("%d events lost to a full ring buffer since the probes were loaded (kernel_ringbuf_full)",
 			kc[bpf.CounterRingbufFull]))
 	}

@@ -41,7 +41,7 @@ func (d *Daemon) attachUplinks(names []string) error {
 		if err != nil {
 			return fmt.Errorf("uplink %q: %w", name, err)
 		}
-		if err := d.probes.AddPort(idx); err != nil {
+		if err := d.collection.AddPort(idx); err != nil {
 			return err
 		}
 		p := &podintv1.Probe{Ifindex: uint32(idx), HostInterface: name,
@@ -70,7 +70,7 @@ func linkAddrs(l netlink.Link) []string {
 // a restart; otherwise it attaches one.
 func (d *Daemon) attachUplink(id string, ifindex int) (attach.Mode, error) {
 	if idx, err := attach.PinnedIfindex(d.paths.PinDir, id); err == nil && idx == ifindex {
-		mode, err := attach.Update(d.paths.PinDir, id, ifindex, d.probes.Program)
+		mode, err := attach.Update(d.paths.PinDir, id, ifindex, d.collection.Program)
 		if err == nil {
 			return mode, nil
 		}

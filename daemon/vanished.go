@@ -70,7 +70,7 @@ func (d *Daemon) sweepVanished() {
 		if err := attach.Detach(d.paths.PinDir, id, 0); err != nil {
 			d.log.Warn("cannot remove the pins of a probe whose veth is gone", "probe", id, "err", err)
 		}
-		_ = d.probes.RemovePort(int(p.GetIfindex()))
+		_ = d.collection.RemovePort(int(p.GetIfindex()))
 		d.removePending(id)
 		if found, err := d.store.Delete(id); err != nil || !found {
 			continue // the plugin's DEL got there first

@@ -22,7 +22,7 @@ import (
 
 // loaded are probes a test loaded into a private bpffs, with their pin dir.
 type loaded struct {
-	*bpf.Probes
+	*bpf.Collection
 	pinDir string
 }
 
@@ -35,7 +35,7 @@ func loadForTest(t *testing.T) loaded {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	return loaded{Probes: p, pinDir: dir}
+	return loaded{Collection: p, pinDir: dir}
 }
 
 // vethNS moves the test's goroutine, locked to its thread, into a fresh

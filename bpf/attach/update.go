@@ -18,7 +18,7 @@ import (
 // programs into their hooks in place.
 
 // Programs gives the program that runs at a hook: the daemon's freshly
-// loaded ones (bpf.Probes.Program).
+// loaded ones (bpf.Collection.Program).
 type Programs func(pins.Hook) *ebpf.Program
 
 // Update makes the probe pinned as probeID run the programs progs gives,

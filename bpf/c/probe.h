@@ -144,29 +144,30 @@ struct event {
 };
 
 /* Indexes of the per-CPU "counters" array: every place an event can be
- * lost or a packet cannot be understood is counted. */
+ * lost or a packet cannot be understood is counted. What each one counts
+ * is written once, for operators: CounterHelp in bpf/counters.go (the
+ * daemon's stats and /metrics show it; TestEveryCounterIsExplained holds
+ * the two lists together). */
 enum counter {
-	COUNTER_PACKETS = 0,        /* packets seen by any probe */
-	COUNTER_NOT_IP,             /* frames that are not IPv4/IPv6 */
-	COUNTER_TRUNCATED,          /* headers shorter than they claim */
-	COUNTER_EVENTS,             /* events submitted to the ring buffer */
-	COUNTER_RINGBUF_FULL,       /* events lost: ring buffer reserve failed */
-	COUNTER_SUPPRESSED,         /* packets the report filter held back */
-	COUNTER_INGRESS_UNKNOWN,    /* egress packets with no matching ingress */
-	COUNTER_INFLIGHT_STALE,     /* in-flight entries too old or of another packet */
-	COUNTER_UNWATCHED,          /* packets of flows the watchlist does not select */
-	COUNTER_DROPS_SEEN,         /* packets of probed ports the kernel dropped, for a reported reason */
-	COUNTER_DROPS_SUPPRESSED,   /* drops the per-flow rate limit held back */
-	COUNTER_POD_SIDE,           /* packets the pod-side probe paired: they reached the pod bypassing its host veth's egress */
-	COUNTER_POD_PORT_UNKNOWN,   /* pod-side packets not handled: their pod interface has no host port in pod_ports */
-	/* Flow events written, by cause (an event with several causes counts
-	 * in each): what makes a flow report more than once per interval. */
+	COUNTER_PACKETS = 0,
+	COUNTER_NOT_IP,
+	COUNTER_TRUNCATED,
+	COUNTER_EVENTS,
+	COUNTER_RINGBUF_FULL,
+	COUNTER_SUPPRESSED,
+	COUNTER_INGRESS_UNKNOWN,
+	COUNTER_INFLIGHT_STALE,
+	COUNTER_UNWATCHED,
+	COUNTER_DROPS_SEEN,
+	COUNTER_DROPS_SUPPRESSED,
+	COUNTER_POD_SIDE,
+	COUNTER_POD_PORT_UNKNOWN,
 	COUNTER_EVENTS_NEW_FLOW,
 	COUNTER_EVENTS_PORT_CHANGE,
 	COUNTER_EVENTS_LATENCY,
 	COUNTER_EVENTS_TCP_END,
 	COUNTER_EVENTS_INTERVAL,
-	COUNTER_FLOWS_EVICTED,      /* flows a new flow pushed out of the flow table: their next packet reports as new */
+	COUNTER_FLOWS_EVICTED,
 	COUNTER_MAX,
 };
 

@@ -13,7 +13,7 @@ import (
 	"github.com/podint/podint/daemon/filewatch"
 )
 
-// Applier puts rules in force (bpf.Probes.SetWatchlist).
+// Applier puts rules in force (bpf.Collection.SetWatchlist).
 type Applier func([]bpf.WatchRule) error
 
 // Watcher keeps a watchlist file in force and reloads it when it changes.

@@ -32,7 +32,7 @@ type bpfPath struct {
 	frame   frame
 	perCall bool // one run per call, a new flow each: the path a new flow takes
 	base    *bpfPath
-	probes  *bpf.Probes     // whose counters show the path was taken; nil for the empty program
+	probes  *bpf.Collection     // whose counters show the path was taken; nil for the empty program
 	expect  int             // the counter every run of this path increments
 	ring    *ringbuf.Reader // drained between calls when the path writes events
 	next    uint32
@@ -166,8 +166,8 @@ func measureBPFCost(ctx context.Context, b *bench) (section, error) {
 	if err != nil {
 		return sec, err
 	}
-	rings := map[*bpf.Probes]*ringbuf.Reader{}
-	for _, p := range []*bpf.Probes{steady, unwatched, reporting, reportingMax, fresh} {
+	rings := map[*bpf.Collection]*ringbuf.Reader{}
+	for _, p := range []*bpf.Collection{steady, unwatched, reporting, reportingMax, fresh} {
 		rd, err := ringbuf.NewReader(p.Events())
 		if err != nil {
 			return sec, err

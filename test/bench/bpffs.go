@@ -33,7 +33,7 @@ func (b *bench) bpffsDir() (string, error) {
 
 // loadProbes loads an instance of the probes pinned under dir, closed at
 // cleanup (the pins go with the bpffs).
-func (b *bench) loadProbes(dir string, s bpf.Settings) (*bpf.Probes, error) {
+func (b *bench) loadProbes(dir string, s bpf.Settings) (*bpf.Collection, error) {
 	p, err := bpf.Load(dir, s)
 	if err != nil {
 		return nil, err

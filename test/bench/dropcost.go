@@ -133,7 +133,7 @@ func measureDropCost(ctx context.Context, b *bench) (section, error) {
 	if err != nil {
 		return sec, err
 	}
-	var probes *bpf.Probes
+	var probes *bpf.Collection
 	// Loaded inside the node's namespace: drops are counted for the
 	// namespace the probes were loaded in.
 	if err := pair.node.Do(func() (err error) { probes, err = b.loadProbes(pin+"/drop", bpf.DefaultSettings); return err }); err != nil {
