@@ -43,16 +43,18 @@ type collPlan struct {
 	memFlows       int
 	memSeconds     time.Duration
 	memInterval    time.Duration
+	memWait        time.Duration // after sending: the last interval written
 }
 
 func (b *bench) collPlan() collPlan {
 	if b.plan.mode == "short" {
-		return collPlan{sources: 100, flows: 10_000, interval: time.Second, step: time.Second, bisect: 1, lagIntervals: 3,
-			memFlows: 100_000, memSeconds: 3 * time.Second, memInterval: time.Second}
+		// Memory: one open interval of 100k flows, none written yet.
+		return collPlan{sources: 100, flows: 2_000, interval: time.Second, step: time.Second, bisect: 1, lagIntervals: 3,
+			memFlows: 100_000, memSeconds: 3 * time.Second, memInterval: 10 * time.Second, memWait: time.Second}
 	}
 	// The collector's default interval (10 s), as deployed.
 	return collPlan{sources: 300, flows: 20_000, interval: 10 * time.Second, step: 3 * time.Second, bisect: 3, lagIntervals: 3,
-		memFlows: 100_000, memSeconds: 25 * time.Second, memInterval: 10 * time.Second}
+		memFlows: 100_000, memSeconds: 25 * time.Second, memInterval: 10 * time.Second, memWait: 12 * time.Second}
 }
 
 // collStep is one rate step: the knee search's stepResult and the CPU
@@ -122,11 +124,15 @@ func measureCollector(ctx context.Context, b *bench) (section, error) {
 			sec.notes = append(sec.notes, fmt.Sprintf("%s: no loss up to %s/s, the most the sender offered", format, rate(knee.achieved)))
 		}
 	}
-	memRows, err := b.collectorMemory(ctx, ns, pg, cp)
-	if err != nil {
-		return sec, fmt.Errorf("memory: %w", err)
+	// As it starts, and with the soft memory limit a 256 MiB container
+	// would set (GOMEMLIMIT, the Go runtime's own knob).
+	for _, limit := range []string{"", "200MiB"} {
+		memRows, err := b.collectorMemory(ctx, ns, pg, cp, limit)
+		if err != nil {
+			return sec, fmt.Errorf("memory: %w", err)
+		}
+		sec.rows = append(sec.rows, memRows...)
 	}
-	sec.rows = append(sec.rows, memRows...)
 	sec.notes = append(sec.notes,
 		fmt.Sprintf("collector: %d sources (one UDP socket each, as nodes), %d TCP flows each reported by two of them (a path of two hops), --interval %s, steps of %s; the sender sends bursts through UDP GSO on loopback in a namespace, sequence numbers per source",
 			cp.sources, cp.flows, cp.interval, cp.step),
@@ -135,11 +141,16 @@ func measureCollector(ctx context.Context, b *bench) (section, error) {
 }
 
 // startBenchCollector runs podint-collector on one core in ns.
-func (b *bench) startBenchCollector(ctx context.Context, ns *harness.NetNS, pg *harness.Postgres, interval time.Duration) (*harness.ClusterCollector, error) {
+// memLimit, if not "", is the collector's GOMEMLIMIT.
+func (b *bench) startBenchCollector(ctx context.Context, ns *harness.NetNS, pg *harness.Postgres, interval time.Duration, memLimit string) (*harness.ClusterCollector, error) {
 	os.Setenv("GOMAXPROCS", "1") // the child inherits it; nothing else reads it meanwhile
+	if memLimit != "" {
+		os.Setenv("GOMEMLIMIT", memLimit)
+	}
 	c, err := harness.StartClusterCollector(ctx, ns, b.binDir, collHTTP, "--listen", collListen,
 		"--database-url", pg.DSN(), "--interval", interval.String(), "--node-topology-port", "0", "--retention", "0")
 	os.Unsetenv("GOMAXPROCS")
+	os.Unsetenv("GOMEMLIMIT")
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +163,7 @@ func (b *bench) startBenchCollector(ctx context.Context, ns *harness.NetNS, pg *
 }
 
 func (b *bench) collectorKnee(ctx context.Context, ns *harness.NetNS, pg *harness.Postgres, format intreport.Format, cp collPlan) (knee, beyond *collStep, lag lagFigures, err error) {
-	c, err := b.startBenchCollector(ctx, ns, pg, cp.interval)
+	c, err := b.startBenchCollector(ctx, ns, pg, cp.interval, "")
 	if err != nil {
 		return nil, nil, lag, err
 	}
