@@ -35,6 +35,7 @@ const (
 
 // collPlan sizes the collector stage.
 type collPlan struct {
+	start, most    float64 // reports/s: the knee search's first step and its limit
 	sources, flows int
 	interval       time.Duration // the collector's --interval
 	step           time.Duration // a step of the knee search
@@ -49,11 +50,12 @@ type collPlan struct {
 func (b *bench) collPlan() collPlan {
 	if b.plan.mode == "short" {
 		// Memory: one open interval of 100k flows, none written yet.
-		return collPlan{sources: 100, flows: 2_000, interval: time.Second, step: time.Second, bisect: 1, lagIntervals: 3,
-			memFlows: 100_000, memSeconds: 3 * time.Second, memInterval: 10 * time.Second, memWait: time.Second}
+		// Short: the goal's neighbourhood only, one memory run.
+		return collPlan{start: 100e3, most: 800e3, sources: 100, flows: 2_000, interval: time.Second, step: 700 * time.Millisecond, bisect: 1, lagIntervals: 2,
+			memFlows: 100_000, memSeconds: 2 * time.Second, memInterval: 10 * time.Second, memWait: time.Second}
 	}
 	// The collector's default interval (10 s), as deployed.
-	return collPlan{sources: 300, flows: 20_000, interval: 10 * time.Second, step: 3 * time.Second, bisect: 3, lagIntervals: 3,
+	return collPlan{start: collStart, most: collMax, sources: 300, flows: 20_000, interval: 10 * time.Second, step: 3 * time.Second, bisect: 3, lagIntervals: 3,
 		memFlows: 100_000, memSeconds: 25 * time.Second, memInterval: 10 * time.Second, memWait: 12 * time.Second}
 }
 
@@ -126,7 +128,11 @@ func measureCollector(ctx context.Context, b *bench) (section, error) {
 	}
 	// As it starts, and with the soft memory limit a 256 MiB container
 	// would set (GOMEMLIMIT, the Go runtime's own knob).
-	for _, limit := range []string{"", "200MiB"} {
+	limits := []string{"", "200MiB"}
+	if b.plan.mode == "short" {
+		limits = limits[:1]
+	}
+	for _, limit := range limits {
 		memRows, err := b.collectorMemory(ctx, ns, pg, cp, limit)
 		if err != nil {
 			return sec, fmt.Errorf("memory: %w", err)
@@ -190,7 +196,7 @@ func (b *bench) collectorKnee(ctx context.Context, ns *harness.NetNS, pg *harnes
 		steps[r.offered] = r
 		return r.stepResult, err
 	}
-	k, bey, err := findKnee(collStart, collMax, cp.bisect, step)
+	k, bey, err := findKnee(cp.start, cp.most, cp.bisect, step)
 	if err != nil {
 		return nil, nil, lag, err
 	}
@@ -204,7 +210,7 @@ func (b *bench) collectorKnee(ctx context.Context, ns *harness.NetNS, pg *harnes
 	}
 	// The database lag at the knee (at the goal if the knee is beyond it):
 	// a run of a few intervals, each interval's rows awaited.
-	lagRate := min(300e3, collStart)
+	lagRate := min(300e3, cp.start)
 	if knee != nil {
 		lagRate = min(300e3, knee.achieved)
 	}
