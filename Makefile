@@ -79,7 +79,7 @@ fuzz:
 	done; rm -f $$log
 
 ## bench: what the probes cost, each figure measured side by side with the
-## same path without podint (root; about 10 minutes): one table (see
+## same path without podint (root; about 10-15 minutes): one table (see
 ## docs/performance.md), then the Go benchmarks behind its daemon figures.
 BENCH_FLAGS ?=
 BENCHTIME   ?= 1s
@@ -90,7 +90,7 @@ bench: deps build
 	$(GO) run ./test/bench --bin-dir $(BIN) $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./internal/intreport ./daemon/events ./daemon/exporter ./collector/service
 
-## bench-short: the same table in about two minutes, for CI: it keeps
+## bench-short: the same table in about three minutes, for CI: it keeps
 ## the benchmark from rotting; its figures are rougher.
 bench-short:
 	$(MAKE) bench BENCH_FLAGS=--short BENCHTIME=100ms

@@ -16,8 +16,8 @@ import (
 // enough that intervals close and are written while the next fills, with
 // the collector's default interval in the full run. v2.0, the cheaper to
 // receive: memory does not depend on the format.
-func (b *bench) collectorMemory(ctx context.Context, ns *harness.NetNS, pg *harness.Postgres, cp collPlan) ([]row, error) {
-	c, err := b.startBenchCollector(ctx, ns, pg, cp.memInterval)
+func (b *bench) collectorMemory(ctx context.Context, ns *harness.NetNS, pg *harness.Postgres, cp collPlan, memLimit string) ([]row, error) {
+	c, err := b.startBenchCollector(ctx, ns, pg, cp.memInterval, memLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func (b *bench) collectorMemory(ctx context.Context, ns *harness.NetNS, pg *harn
 		}
 	}
 	// The last interval is written after it closes: memory while it is.
-	for end := time.Now().Add(cp.memInterval + 2*time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+	for end := time.Now().Add(cp.memWait); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
 		if err := sample(); err != nil {
 			return nil, err
 		}
@@ -73,8 +73,12 @@ func (b *bench) collectorMemory(ctx context.Context, ns *harness.NetNS, pg *harn
 		return nil, err
 	}
 	lost := float64(rp.sent) - m["podint_collector_reports_total"]
+	with := "no GOMEMLIMIT"
+	if memLimit != "" {
+		with = "GOMEMLIMIT=" + memLimit
+	}
 	rows := []row{
-		{name: fmt.Sprintf("collector VmRSS, %s live flows (2 hops each, --interval %s)", rate(float64(cp.memFlows)), cp.memInterval),
+		{name: fmt.Sprintf("collector VmRSS, %s live flows (2 hops each, --interval %s), %s", rate(float64(cp.memFlows)), cp.memInterval, with),
 			with: mib(float64(most)) + " most seen", without: mib(float64(idle)) + " idle", figure: mib(float64(most)), goal: "≤ 256 MiB", verdict: atMost(float64(most), 256<<20)},
 		{name: "  collector peak (VmHWM)", with: mib(float64(peak)), figure: mib(float64(peak))},
 		{name: "  Go heap in use at the end", with: mib(m["go_memstats_heap_inuse_bytes"]), figure: mib(m["go_memstats_heap_inuse_bytes"])},

@@ -35,6 +35,7 @@ const (
 
 // collPlan sizes the collector stage.
 type collPlan struct {
+	start, most    float64 // reports/s: the knee search's first step and its limit
 	sources, flows int
 	interval       time.Duration // the collector's --interval
 	step           time.Duration // a step of the knee search
@@ -43,16 +44,19 @@ type collPlan struct {
 	memFlows       int
 	memSeconds     time.Duration
 	memInterval    time.Duration
+	memWait        time.Duration // after sending: the last interval written
 }
 
 func (b *bench) collPlan() collPlan {
 	if b.plan.mode == "short" {
-		return collPlan{sources: 100, flows: 10_000, interval: time.Second, step: time.Second, bisect: 1, lagIntervals: 3,
-			memFlows: 100_000, memSeconds: 3 * time.Second, memInterval: time.Second}
+		// Memory: one open interval of 100k flows, none written yet.
+		// Short: the goal's neighbourhood only, one memory run.
+		return collPlan{start: 100e3, most: 800e3, sources: 100, flows: 2_000, interval: time.Second, step: 700 * time.Millisecond, bisect: 1, lagIntervals: 2,
+			memFlows: 100_000, memSeconds: 2 * time.Second, memInterval: 10 * time.Second, memWait: time.Second}
 	}
 	// The collector's default interval (10 s), as deployed.
-	return collPlan{sources: 300, flows: 20_000, interval: 10 * time.Second, step: 3 * time.Second, bisect: 3, lagIntervals: 3,
-		memFlows: 100_000, memSeconds: 25 * time.Second, memInterval: 10 * time.Second}
+	return collPlan{start: collStart, most: collMax, sources: 300, flows: 20_000, interval: 10 * time.Second, step: 3 * time.Second, bisect: 3, lagIntervals: 3,
+		memFlows: 100_000, memSeconds: 25 * time.Second, memInterval: 10 * time.Second, memWait: 12 * time.Second}
 }
 
 // collStep is one rate step: the knee search's stepResult and the CPU
@@ -122,11 +126,19 @@ func measureCollector(ctx context.Context, b *bench) (section, error) {
 			sec.notes = append(sec.notes, fmt.Sprintf("%s: no loss up to %s/s, the most the sender offered", format, rate(knee.achieved)))
 		}
 	}
-	memRows, err := b.collectorMemory(ctx, ns, pg, cp)
-	if err != nil {
-		return sec, fmt.Errorf("memory: %w", err)
+	// As it starts, and with the soft memory limit a 256 MiB container
+	// would set (GOMEMLIMIT, the Go runtime's own knob).
+	limits := []string{"", "200MiB"}
+	if b.plan.mode == "short" {
+		limits = limits[:1]
 	}
-	sec.rows = append(sec.rows, memRows...)
+	for _, limit := range limits {
+		memRows, err := b.collectorMemory(ctx, ns, pg, cp, limit)
+		if err != nil {
+			return sec, fmt.Errorf("memory: %w", err)
+		}
+		sec.rows = append(sec.rows, memRows...)
+	}
 	sec.notes = append(sec.notes,
 		fmt.Sprintf("collector: %d sources (one UDP socket each, as nodes), %d TCP flows each reported by two of them (a path of two hops), --interval %s, steps of %s; the sender sends bursts through UDP GSO on loopback in a namespace, sequence numbers per source",
 			cp.sources, cp.flows, cp.interval, cp.step),
@@ -135,11 +147,16 @@ func measureCollector(ctx context.Context, b *bench) (section, error) {
 }
 
 // startBenchCollector runs podint-collector on one core in ns.
-func (b *bench) startBenchCollector(ctx context.Context, ns *harness.NetNS, pg *harness.Postgres, interval time.Duration) (*harness.ClusterCollector, error) {
+// memLimit, if not "", is the collector's GOMEMLIMIT.
+func (b *bench) startBenchCollector(ctx context.Context, ns *harness.NetNS, pg *harness.Postgres, interval time.Duration, memLimit string) (*harness.ClusterCollector, error) {
 	os.Setenv("GOMAXPROCS", "1") // the child inherits it; nothing else reads it meanwhile
+	if memLimit != "" {
+		os.Setenv("GOMEMLIMIT", memLimit)
+	}
 	c, err := harness.StartClusterCollector(ctx, ns, b.binDir, collHTTP, "--listen", collListen,
 		"--database-url", pg.DSN(), "--interval", interval.String(), "--node-topology-port", "0", "--retention", "0")
 	os.Unsetenv("GOMAXPROCS")
+	os.Unsetenv("GOMEMLIMIT")
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +169,7 @@ func (b *bench) startBenchCollector(ctx context.Context, ns *harness.NetNS, pg *
 }
 
 func (b *bench) collectorKnee(ctx context.Context, ns *harness.NetNS, pg *harness.Postgres, format intreport.Format, cp collPlan) (knee, beyond *collStep, lag lagFigures, err error) {
-	c, err := b.startBenchCollector(ctx, ns, pg, cp.interval)
+	c, err := b.startBenchCollector(ctx, ns, pg, cp.interval, "")
 	if err != nil {
 		return nil, nil, lag, err
 	}
@@ -179,7 +196,7 @@ func (b *bench) collectorKnee(ctx context.Context, ns *harness.NetNS, pg *harnes
 		steps[r.offered] = r
 		return r.stepResult, err
 	}
-	k, bey, err := findKnee(collStart, collMax, cp.bisect, step)
+	k, bey, err := findKnee(cp.start, cp.most, cp.bisect, step)
 	if err != nil {
 		return nil, nil, lag, err
 	}
@@ -193,7 +210,7 @@ func (b *bench) collectorKnee(ctx context.Context, ns *harness.NetNS, pg *harnes
 	}
 	// The database lag at the knee (at the goal if the knee is beyond it):
 	// a run of a few intervals, each interval's rows awaited.
-	lagRate := min(300e3, collStart)
+	lagRate := min(300e3, cp.start)
 	if knee != nil {
 		lagRate = min(300e3, knee.achieved)
 	}
@@ -258,10 +275,14 @@ func (b *bench) collectorStep(c *harness.ClusterCollector, pg *harness.Postgres,
 	if took < d*21/20 {
 		r.achieved = float64(r.events) / d.Seconds()
 	}
-	// Let the collector drain its sockets: a second without a new report.
-	last, idle := m0["podint_collector_reports_total"], 0
+	// Let the collector drain its sockets: a while without a new report
+	// (half a second in the short run).
+	last, idle, quiet := m0["podint_collector_reports_total"], 0, 10
+	if d < 2*time.Second {
+		quiet = 5
+	}
 	var m1 map[string]float64
-	for deadline := time.Now().Add(15 * time.Second); idle < 10 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(15 * time.Second); idle < quiet && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if m1, err = scrape(c); err != nil {
 			return r, err
 		}

@@ -184,12 +184,23 @@ func TestCollectorJoinsCrossNodePathWithPodNames(t *testing.T) {
 		t.Errorf("%d hops, latency %dns; want 2 hops and a latency", p.hops, p.latencyNS)
 	}
 
-	metrics, err := cc.col.Get("/metrics")
-	if err != nil {
-		t.Fatal(err)
+	// The metrics name a report's pods as known when it arrived, the path
+	// names them again when its interval is written: the path can be
+	// complete before a report of the pair arrived after the nodes' pods
+	// were read, so wait for one (the traffic goes on).
+	pair := `podint_collector_hop_latency_seconds_count{dst_namespace="default",dst_workload="b",src_namespace="default",src_workload="a"}`
+	var metrics string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		var err error
+		if metrics, err = cc.col.Get("/metrics"); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(metrics, pair) || time.Now().After(deadline) {
+			break
+		}
 	}
 	for _, want := range []string{
-		`podint_collector_hop_latency_seconds_count{dst_namespace="default",dst_workload="b",src_namespace="default",src_workload="a"}`,
+		pair,
 		`podint_collector_reports_total{source="192.168.50.1"}`,
 		`podint_collector_reports_total{source="192.168.50.2"}`,
 		`podint_collector_store_queue_capacity`,
