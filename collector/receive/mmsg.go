@@ -20,7 +20,11 @@ type mmsgReader struct {
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6 // large enough for either family
 	bufs  [][]byte
+	ctrls [][]byte // each message's control data: the UDP_GRO segment size
 }
+
+// groCmsgSpace is the control buffer of one message: one int (UDP_GRO).
+var groCmsgSpace = unix.CmsgSpace(4)
 
 func newMmsgReader(c *net.UDPConn, batch, size int) (*mmsgReader, error) {
 	rc, err := c.SyscallConn()
@@ -28,8 +32,10 @@ func newMmsgReader(c *net.UDPConn, batch, size int) (*mmsgReader, error) {
 		return nil, err
 	}
 	m := &mmsgReader{rc: rc, hdrs: make([]unix.Mmsghdr, batch), iovs: make([]unix.Iovec, batch),
-		names: make([]unix.RawSockaddrInet6, batch), bufs: make([][]byte, batch)}
+		names: make([]unix.RawSockaddrInet6, batch), bufs: make([][]byte, batch), ctrls: make([][]byte, batch)}
+	ctrl := make([]byte, batch*groCmsgSpace)
 	for i := range batch {
+		m.ctrls[i] = ctrl[i*groCmsgSpace : (i+1)*groCmsgSpace]
 		m.bufs[i] = make([]byte, size)
 		m.iovs[i].Base = &m.bufs[i][0]
 		m.iovs[i].SetLen(size)
@@ -45,6 +51,8 @@ func (m *mmsgReader) read() (int, error) {
 		h.Namelen = uint32(unsafe.Sizeof(m.names[i]))
 		h.Iov = &m.iovs[i]
 		h.SetIovlen(1)
+		h.Control = &m.ctrls[i][0]
+		h.SetControllen(groCmsgSpace)
 		m.hdrs[i].Len = 0
 	}
 	var n int
@@ -79,6 +87,25 @@ func (m *mmsgReader) datagram(i int) ([]byte, netip.AddrPort) {
 		return b, netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port(sa.Port))
 	}
 	return b, netip.AddrPort{}
+}
+
+// segmentSize is the size of each datagram the kernel coalesced into
+// message i (UDP_GRO: a sender's run of equal-sized datagrams, the last
+// one possibly shorter), 0 when the message is one datagram.
+func (m *mmsgReader) segmentSize(i int) int {
+	h := &m.hdrs[i].Hdr
+	ctrl := m.ctrls[i][:min(int(h.Controllen), len(m.ctrls[i]))]
+	for len(ctrl) >= unix.SizeofCmsghdr {
+		c := (*unix.Cmsghdr)(unsafe.Pointer(&ctrl[0]))
+		if int(c.Len) < unix.SizeofCmsghdr || int(c.Len) > len(ctrl) {
+			return 0
+		}
+		if c.Level == unix.SOL_UDP && c.Type == unix.UDP_GRO && int(c.Len) >= unix.CmsgLen(4) {
+			return int(*(*int32)(unsafe.Pointer(&ctrl[unix.CmsgLen(0)])))
+		}
+		ctrl = ctrl[min(unix.CmsgSpace(int(c.Len)-unix.CmsgLen(0)), len(ctrl)):]
+	}
+	return 0
 }
 
 // port turns a sockaddr's port (network byte order in memory) into a number.

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,6 +29,7 @@ type Config struct {
 	Readers int    // sockets bound with SO_REUSEPORT, one reader each; default 2
 	RcvBuf  int    // SO_RCVBUF bytes per socket; default 8 MiB
 	Batch   int    // datagrams per recvmmsg; default 64
+	NoGRO   bool   // read datagram by datagram even where the kernel can coalesce (UDP_GRO)
 }
 
 // Handler takes one decoded datagram. It runs on a reader goroutine: it
@@ -42,7 +44,14 @@ type Receiver struct {
 	conns   []*net.UDPConn
 	handle  Handler
 	sources *Sources
+
+	coalesced atomic.Uint64 // messages that carried several datagrams (UDP_GRO)
 }
+
+// Coalesced is how many received messages the kernel had coalesced from
+// several datagrams of one sender (UDP_GRO), each cut back into its
+// datagrams.
+func (r *Receiver) Coalesced() uint64 { return r.coalesced.Load() }
 
 // Listen opens cfg.Readers sockets on cfg.Listen. The kernel hashes each
 // sender to one socket, so one source's datagrams stay in order.
@@ -68,6 +77,13 @@ func Listen(cfg Config, handle Handler, sources *Sources) (*Receiver, error) {
 			// otherwise the plain option gets what the sysctl allows.
 			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, cfg.RcvBuf) != nil {
 				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, cfg.RcvBuf)
+			}
+			// UDP_GRO: a sender's GSO run (podintd sends v0.5 reports so)
+			// arrives as one message the reader cuts, instead of one
+			// receive per report. A kernel without it (before 5.0) gives
+			// datagram by datagram, which is read the same way.
+			if !cfg.NoGRO && unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_GRO, 1) != nil {
+				slog.Debug("UDP_GRO refused: reading datagram by datagram", "listen", cfg.Listen)
 			}
 		})
 		return errors.Join(err, serr)
@@ -135,7 +151,17 @@ func (r *Receiver) read(ctx context.Context, c *net.UDPConn) error {
 		at := time.Now()
 		for i := range n {
 			payload, from := m.datagram(i)
-			r.Handle(payload, from, at)
+			seg := m.segmentSize(i)
+			if seg <= 0 {
+				r.Handle(payload, from, at)
+				continue
+			}
+			r.coalesced.Add(1)
+			for len(payload) > 0 { // coalesced: one datagram per segment
+				k := min(seg, len(payload))
+				r.Handle(payload[:k], from, at)
+				payload = payload[k:]
+			}
 		}
 	}
 }

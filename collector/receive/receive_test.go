@@ -4,9 +4,13 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/podint/podint/internal/intreport"
 )
@@ -160,6 +164,79 @@ func TestSenderAddressPerFamily(t *testing.T) {
 			}
 		}
 		mu.Unlock()
+		conn.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		r.Close()
+	}
+}
+
+// A sender's GSO run (one send, the kernel cuts it into equal datagrams
+// and a shorter last one; podintd sends v0.5 reports so) is read as one
+// message with UDP_GRO and cut back into the same datagrams, in order, as
+// a reader without UDP_GRO gets them.
+func TestCoalescedDatagramsAreCutBack(t *testing.T) {
+	for _, noGRO := range []bool{false, true} {
+		src := NewSources()
+		var mu sync.Mutex
+		var seqs []uint32
+		r, err := Listen(Config{Listen: "127.0.0.1:0", Readers: 1, Batch: 4, NoGRO: noGRO},
+			func(_ netip.AddrPort, _ time.Time, d *intreport.Datagram) {
+				mu.Lock()
+				seqs = append(seqs, d.Seq)
+				mu.Unlock()
+			}, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- r.Serve(ctx) }()
+		conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(r.Addr()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const runs, perRun = 5, 20
+		var want []uint32
+		for run := range runs {
+			var buf []byte
+			seg := 0
+			for i := range perRun {
+				seq := uint32(run*perRun + i + 1)
+				snap := 64
+				if i == perRun-1 {
+					snap = 30 // the run's last datagram is shorter
+				}
+				d := intreport.AppendV05(nil, flowReport(), 1, seq, snap)
+				if seg == 0 {
+					seg = len(d)
+				}
+				buf = append(buf, d...)
+				want = append(want, seq)
+			}
+			oob := make([]byte, unix.CmsgSpace(2))
+			h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+			h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+			h.SetLen(unix.CmsgLen(2))
+			*(*uint16)(unsafe.Pointer(&oob[unix.CmsgLen(0)])) = uint16(seg)
+			if _, _, err := conn.WriteMsgUDP(buf, oob, nil); err != nil {
+				t.Fatalf("GSO send: %v", err)
+			}
+		}
+		waitTotals(t, src, func(tot Totals) bool { return tot.Datagrams == runs*perRun })
+		mu.Lock()
+		if !slices.Equal(seqs, want) {
+			t.Errorf("UDP_GRO off %v: sequences %v, want %v", noGRO, seqs, want)
+		}
+		mu.Unlock()
+		if tot := src.Totals(); tot.Lost != 0 || tot.Malformed != 0 {
+			t.Errorf("UDP_GRO off %v: totals %+v, want nothing lost or malformed", noGRO, tot)
+		}
+		if c := r.Coalesced(); noGRO && c != 0 || !noGRO && c == 0 {
+			t.Errorf("UDP_GRO off %v: %d coalesced messages", noGRO, c)
+		}
 		conn.Close()
 		cancel()
 		if err := <-done; err != nil {
