@@ -21,8 +21,14 @@ import (
 )
 
 const (
-	DefaultMTU      = 1500
-	DefaultQueueLen = 4096
+	DefaultMTU = 1500
+	// DefaultQueueLen holds what the reader takes from the ring buffer in
+	// one poll (it polls every 5 ms: ~3,000 reports at 600k/s) several
+	// times over while the sender is off the CPU: at 4096 the daemon
+	// pipeline lost reports to a full queue at 375k/s on one core, at
+	// 16384 at 600k/s (docs/performance.md). Each waiting report holds
+	// its slab (~0.5 KiB).
+	DefaultQueueLen = 16384
 	// MinSnapLen keeps the Ethernet, IPv6 and TCP headers of an inner frame,
 	// so that a collector always sees the 5-tuple.
 	MinSnapLen = 14 + 40 + 20
@@ -45,7 +51,7 @@ type Config struct {
 	HwID       uint8 // 0-63; see HwID
 	SnapLen    int   // inner frame bytes per report (default 128, at least MinSnapLen)
 	MTU        int   // path MTU to the collectors, in IP packet bytes (default 1500)
-	QueueLen   int   // reports waiting per collector before drops (default 4096)
+	QueueLen   int   // reports waiting per collector before drops (default DefaultQueueLen)
 }
 
 func (c Config) withDefaults() (Config, error) {
