@@ -290,8 +290,13 @@ func TestCollectorEnabled(t *testing.T) {
 	if got := flag(c, "node-topology-port"); !slices.Equal(got, []string{"9765"}) {
 		t.Errorf("collector --node-topology-port = %v, want the daemon's 9765", got)
 	}
-	if len(c.Env) != 1 || c.Env[0].Name != "PODINT_DATABASE_URL" || c.Env[0].ValueFrom.SecretKeyRef.Name != "podint-db" {
+	if len(c.Env) != 2 || c.Env[1].Name != "PODINT_DATABASE_URL" || c.Env[1].ValueFrom.SecretKeyRef == nil || c.Env[1].ValueFrom.SecretKeyRef.Name != "podint-db" {
 		t.Errorf("collector env %v, want PODINT_DATABASE_URL from the Secret podint-db", c.Env)
+	}
+	// The Go runtime's soft memory limit follows the container's request.
+	if len(c.Env) == 0 || c.Env[0].Name != "GOMEMLIMIT" || c.Env[0].ValueFrom.ResourceFieldRef == nil ||
+		c.Env[0].ValueFrom.ResourceFieldRef.Resource != "requests.memory" || c.Resources.Requests.Memory().IsZero() {
+		t.Errorf("collector env %v, resources %v: want GOMEMLIMIT from its memory request", c.Env, c.Resources)
 	}
 	svc := find[corev1.Service](t, objs)
 	sel2 := labels.SelectorFromSet(svc.Spec.Selector)
