@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"net"
 	"sync"
 	"time"
@@ -27,6 +25,9 @@ import (
 // sniffWait bounds how long a connection may stay silent before its first
 // byte: a client that sends nothing holds only its own goroutine that long.
 const sniffWait = 10 * time.Second
+
+// maxRequestLine bounds one registration request line.
+const maxRequestLine = 1 << 20
 
 // splitListener hands the gRPC server the connections that are not
 // registration connections; those it serves itself.
@@ -118,16 +119,19 @@ func (s *Server) serveRegistration(c net.Conn) {
 	if sc, ok := c.(*sniffedConn); ok {
 		refusal = sc.refusal()
 	}
-	r := bufio.NewReader(c)
+	// A request is a few hundred bytes; a line past maxRequestLine ends
+	// the connection instead of growing the daemon's memory.
+	lines := bufio.NewScanner(c)
+	lines.Buffer(make([]byte, 0, 4096), maxRequestLine)
 	enc := json.NewEncoder(c)
 	for {
-		line, err := r.ReadBytes('\n')
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				s.log.Debug("registration connection ended", "err", err)
+		if !lines.Scan() {
+			if err := lines.Err(); err != nil {
+				s.log.Warn("registration connection ended", "err", err)
 			}
 			return
 		}
+		line := lines.Bytes()
 		var a registration.Answer
 		if refusal != "" {
 			a.Error = &registration.Error{Code: "PermissionDenied", Message: refusal}

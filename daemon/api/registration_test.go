@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -75,5 +76,46 @@ func TestRegistrationAndGRPCShareTheSocket(t *testing.T) {
 	}
 	if listed, _ := c.ListProbes(); len(listed) != 0 {
 		t.Fatalf("after unregister: %+v", listed)
+	}
+}
+
+// A registration line past maxRequestLine ends its connection: the daemon
+// does not buffer whatever a client sends, and serves the next plugin.
+func TestOverlongRegistrationLineEndsTheConnection(t *testing.T) {
+	dir := t.TempDir()
+	store, err := registry.NewStore(filepath.Join(dir, "state"), &podintv1.Node{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(store, reports.NewHub(1), Hooks{}, slog.New(slog.DiscardHandler))
+	sock := filepath.Join(dir, "podint.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- Serve(ctx, l, srv) }()
+	t.Cleanup(func() { cancel(); <-served })
+
+	raw, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(30 * time.Second))
+	long := append([]byte(`{"method":"`), bytes.Repeat([]byte("x"), maxRequestLine+1)...)
+	go raw.Write(append(long, '\n')) // the daemon stops reading midway
+	if n, err := raw.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("an overlong line got %d bytes of answer, want the connection closed", n)
+	}
+
+	c, err := registration.Dial(sock, time.Now().Add(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.ListProbes(); err != nil {
+		t.Fatalf("the next plugin: %v", err)
 	}
 }
