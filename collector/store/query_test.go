@@ -136,4 +136,21 @@ func TestGraphMeanLatencyLeavesUntimedReportsOut(t *testing.T) {
 	if !found {
 		t.Errorf("no edge pod:shop/web-1 -> switch:n1 in %+v", g.Edges)
 	}
+	// The paths view (what the slowest-paths query and the dashboard read)
+	// sums the hops' means the same way.
+	var want int64
+	for _, h := range b.Paths[0].Hops {
+		var timed uint64
+		for _, c := range h.Latency.Counts {
+			timed += uint64(c)
+		}
+		want += int64(h.Latency.Sum) / int64(max(timed, 1))
+	}
+	var got int64
+	if err := s.Pool().QueryRow(ctx, `SELECT latency_ns::bigint FROM paths`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("paths view latency %d ns, want the timed reports' means summed, %d ns", got, want)
+	}
 }
