@@ -30,8 +30,8 @@ func TestOverlayPortsAreTheProbes(t *testing.T) {
 	for name, port := range map[string]int{
 		"VXLAN_PORT": intreport.PortVXLAN, "VXLAN_LINUX_PORT": intreport.PortVXLANLinux, "GENEVE_PORT": intreport.PortGeneve,
 	} {
-		if c := cDefine(t, "c/parse.h", name); c != port {
-			t.Errorf("c/parse.h %s is %d, intreport's is %d", name, c, port)
+		if c := cDefine(t, "c/wire.h", name); c != port {
+			t.Errorf("c/wire.h %s is %d, intreport's is %d", name, c, port)
 		}
 	}
 }
