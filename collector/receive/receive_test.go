@@ -2,6 +2,7 @@ package receive
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -22,18 +23,26 @@ func flowReport() *intreport.Report {
 }
 
 // listen starts a receiver on loopback with two readers and returns it
-// with a channel of the reports it handed on.
+// with a count of the reports it handed on.
 func listen(t *testing.T) (*Receiver, *Sources, func() int) {
 	t.Helper()
-	src := NewSources()
 	var mu sync.Mutex
 	n := 0
-	r, err := Listen(Config{Listen: "127.0.0.1:0", Readers: 2, RcvBuf: 1 << 20, Batch: 8},
+	r, src := serve(t, Config{Listen: "127.0.0.1:0", Readers: 2, RcvBuf: 1 << 20, Batch: 8},
 		func(_ netip.AddrPort, _ time.Time, d *intreport.Datagram) {
 			mu.Lock()
 			n += len(d.Reports)
 			mu.Unlock()
-		}, src)
+		})
+	return r, src, func() int { mu.Lock(); defer mu.Unlock(); return n }
+}
+
+// serve starts a receiver of cfg handing datagrams to handle, stopped and
+// closed when the test ends.
+func serve(t *testing.T, cfg Config, handle Handler) (*Receiver, *Sources) {
+	t.Helper()
+	src := NewSources()
+	r, err := Listen(cfg, handle, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +56,7 @@ func listen(t *testing.T) (*Receiver, *Sources, func() int) {
 		}
 		r.Close()
 	})
-	return r, src, func() int { mu.Lock(); defer mu.Unlock(); return n }
+	return r, src
 }
 
 func waitTotals(t *testing.T, s *Sources, cond func(Totals) bool) Totals {
@@ -133,43 +142,33 @@ func TestLossAndRestartPerSource(t *testing.T) {
 // IPv6 alike (the reader parses the sender from recvmmsg's raw sockaddr).
 func TestSenderAddressPerFamily(t *testing.T) {
 	for _, listenOn := range []string{"127.0.0.1:0", "[::1]:0"} {
-		src := NewSources()
-		var mu sync.Mutex
-		var got []netip.AddrPort
-		r, err := Listen(Config{Listen: listenOn, Readers: 1, Batch: 4}, func(from netip.AddrPort, _ time.Time, _ *intreport.Datagram) {
-			mu.Lock()
-			got = append(got, from)
-			mu.Unlock()
-		}, src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error)
-		go func() { done <- r.Serve(ctx) }()
-		conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(r.Addr()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for seq := uint32(1); seq <= 3; seq++ {
-			conn.Write(intreport.AppendV05(nil, flowReport(), 1, seq, 0))
-		}
-		waitTotals(t, src, func(tot Totals) bool { return tot.Datagrams == 3 })
-		want := conn.LocalAddr().(*net.UDPAddr).AddrPort()
-		want = netip.AddrPortFrom(want.Addr().Unmap(), want.Port())
-		mu.Lock()
-		for _, from := range got {
-			if from != want {
-				t.Errorf("listening on %s: a datagram from %s, want %s", listenOn, from, want)
+		t.Run(listenOn, func(t *testing.T) {
+			var mu sync.Mutex
+			var got []netip.AddrPort
+			r, src := serve(t, Config{Listen: listenOn, Readers: 1, Batch: 4}, func(from netip.AddrPort, _ time.Time, _ *intreport.Datagram) {
+				mu.Lock()
+				got = append(got, from)
+				mu.Unlock()
+			})
+			conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(r.Addr()))
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		mu.Unlock()
-		conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-		r.Close()
+			defer conn.Close()
+			for seq := uint32(1); seq <= 3; seq++ {
+				conn.Write(intreport.AppendV05(nil, flowReport(), 1, seq, 0))
+			}
+			waitTotals(t, src, func(tot Totals) bool { return tot.Datagrams == 3 })
+			want := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+			want = netip.AddrPortFrom(want.Addr().Unmap(), want.Port())
+			mu.Lock()
+			for _, from := range got {
+				if from != want {
+					t.Errorf("listening on %s: a datagram from %s, want %s", listenOn, from, want)
+				}
+			}
+			mu.Unlock()
+		})
 	}
 }
 
@@ -179,69 +178,59 @@ func TestSenderAddressPerFamily(t *testing.T) {
 // a reader without UDP_GRO gets them.
 func TestCoalescedDatagramsAreCutBack(t *testing.T) {
 	for _, noGRO := range []bool{false, true} {
-		src := NewSources()
-		var mu sync.Mutex
-		var seqs []uint32
-		r, err := Listen(Config{Listen: "127.0.0.1:0", Readers: 1, Batch: 4, NoGRO: noGRO},
-			func(_ netip.AddrPort, _ time.Time, d *intreport.Datagram) {
-				mu.Lock()
-				seqs = append(seqs, d.Seq)
-				mu.Unlock()
-			}, src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error)
-		go func() { done <- r.Serve(ctx) }()
-		conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(r.Addr()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		const runs, perRun = 5, 20
-		var want []uint32
-		for run := range runs {
-			var buf []byte
-			seg := 0
-			for i := range perRun {
-				seq := uint32(run*perRun + i + 1)
-				snap := 64
-				if i == perRun-1 {
-					snap = 30 // the run's last datagram is shorter
-				}
-				d := intreport.AppendV05(nil, flowReport(), 1, seq, snap)
-				if seg == 0 {
-					seg = len(d)
-				}
-				buf = append(buf, d...)
-				want = append(want, seq)
+		t.Run(fmt.Sprintf("NoGRO=%v", noGRO), func(t *testing.T) {
+			var mu sync.Mutex
+			var seqs []uint32
+			r, src := serve(t, Config{Listen: "127.0.0.1:0", Readers: 1, Batch: 4, NoGRO: noGRO},
+				func(_ netip.AddrPort, _ time.Time, d *intreport.Datagram) {
+					mu.Lock()
+					seqs = append(seqs, d.Seq)
+					mu.Unlock()
+				})
+			conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(r.Addr()))
+			if err != nil {
+				t.Fatal(err)
 			}
-			oob := make([]byte, unix.CmsgSpace(2))
-			h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-			h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
-			h.SetLen(unix.CmsgLen(2))
-			*(*uint16)(unsafe.Pointer(&oob[unix.CmsgLen(0)])) = uint16(seg)
-			if _, _, err := conn.WriteMsgUDP(buf, oob, nil); err != nil {
-				t.Fatalf("GSO send: %v", err)
+			defer conn.Close()
+			const runs, perRun = 5, 20
+			var want []uint32
+			for run := range runs {
+				var buf []byte
+				seg := 0
+				for i := range perRun {
+					seq := uint32(run*perRun + i + 1)
+					snap := 64
+					if i == perRun-1 {
+						snap = 30 // the run's last datagram is shorter
+					}
+					d := intreport.AppendV05(nil, flowReport(), 1, seq, snap)
+					if seg == 0 {
+						seg = len(d)
+					}
+					buf = append(buf, d...)
+					want = append(want, seq)
+				}
+				oob := make([]byte, unix.CmsgSpace(2))
+				h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+				h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+				h.SetLen(unix.CmsgLen(2))
+				*(*uint16)(unsafe.Pointer(&oob[unix.CmsgLen(0)])) = uint16(seg)
+				if _, _, err := conn.WriteMsgUDP(buf, oob, nil); err != nil {
+					t.Fatalf("GSO send: %v", err)
+				}
 			}
-		}
-		waitTotals(t, src, func(tot Totals) bool { return tot.Datagrams == runs*perRun })
-		mu.Lock()
-		if !slices.Equal(seqs, want) {
-			t.Errorf("UDP_GRO off %v: sequences %v, want %v", noGRO, seqs, want)
-		}
-		mu.Unlock()
-		if tot := src.Totals(); tot.Lost != 0 || tot.Malformed != 0 {
-			t.Errorf("UDP_GRO off %v: totals %+v, want nothing lost or malformed", noGRO, tot)
-		}
-		if c := r.Coalesced(); noGRO && c != 0 || !noGRO && c == 0 {
-			t.Errorf("UDP_GRO off %v: %d coalesced messages", noGRO, c)
-		}
-		conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-		r.Close()
+			waitTotals(t, src, func(tot Totals) bool { return tot.Datagrams == runs*perRun })
+			mu.Lock()
+			if !slices.Equal(seqs, want) {
+				t.Errorf("UDP_GRO off %v: sequences %v, want %v", noGRO, seqs, want)
+			}
+			mu.Unlock()
+			if tot := src.Totals(); tot.Lost != 0 || tot.Malformed != 0 {
+				t.Errorf("UDP_GRO off %v: totals %+v, want nothing lost or malformed", noGRO, tot)
+			}
+			if c := r.Coalesced(); noGRO && c != 0 || !noGRO && c == 0 {
+				t.Errorf("UDP_GRO off %v: %d coalesced messages", noGRO, c)
+			}
+		})
 	}
 }

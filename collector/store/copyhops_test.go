@@ -15,13 +15,8 @@ import (
 // The hops' rows are encoded by hand in COPY's binary format: every
 // column reads back as written, IPv6 addresses and microsecond times too.
 func TestHopRowsReadBackAsWritten(t *testing.T) {
-	pg := startPostgres(t)
 	ctx := context.Background()
-	s, err := store.OpenPostgres(ctx, pg.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t)
 	start := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	f := intreport.Flow{Src: netip.MustParseAddr("fd00:22::5"), Dst: netip.MustParseAddr("fd00:23::6"), Proto: intreport.ProtoUDP, SrcPort: 53000, DstPort: 53}
 	h := &path.Hop{SwitchID: 0xc0a83202, Node: "n2", IngressPort: 70000, EgressPort: 5, Position: path.PositionDestination,
@@ -44,7 +39,7 @@ func TestHopRowsReadBackAsWritten(t *testing.T) {
 		servicePort                          int32
 		buckets                              []int64
 	)
-	err = s.Pool().QueryRow(ctx, `SELECT interval_start, proto, host(src_ip), src_port, host(dst_ip), dst_port, src_pod_uid,
+	err := s.Pool().QueryRow(ctx, `SELECT interval_start, proto, host(src_ip), src_port, host(dst_ip), dst_port, src_pod_uid,
 		switch_id, ingress_port, egress_port, host(switch_ip), node, position, dst_pod, reports, bytes, drops,
 		latency_buckets, latency_sum_ns, latency_max_ns, first_seen, last_seen, host(service_ip), service_port FROM flow_hops`).Scan(
 		&iv, &proto, &src, &sport, &dst, &dport, &srcUID, &swID, &in, &out, &swIP, &node, &position, &dstPod,

@@ -7,8 +7,6 @@ import (
 	"regexp"
 	"testing"
 	"time"
-
-	"github.com/podint/podint/collector/store"
 )
 
 // dashboardFile is the Grafana dashboard shipped in deployments/.
@@ -38,13 +36,8 @@ func TestDashboardQueriesRunAgainstTheSchema(t *testing.T) {
 	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatalf("%s: %v", dashboardFile, err)
 	}
-	pg := startPostgres(t)
 	ctx := context.Background()
-	s, err := store.OpenPostgres(ctx, pg.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t)
 	if err := s.Write(ctx, batchAt("now", 3, time.Now().Add(-time.Minute))); err != nil {
 		t.Fatal(err)
 	}

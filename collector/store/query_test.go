@@ -7,18 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podint/podint/collector/store"
 	"github.com/podint/podint/internal/collectorapi"
 )
 
 func TestQueriesUsersRun(t *testing.T) {
-	pg := startPostgres(t)
 	ctx := context.Background()
-	s, err := store.OpenPostgres(ctx, pg.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t)
 	now := time.Now().Truncate(time.Second)
 	if err := s.Write(ctx, batchAt("recent", 4, now.Add(-time.Minute))); err != nil {
 		t.Fatal(err)
@@ -66,13 +60,8 @@ func TestQueriesUsersRun(t *testing.T) {
 // A path sent to a Service keeps it: the paths query and the graph show
 // pod -> Service -> pod.
 func TestPathsShowTheirService(t *testing.T) {
-	pg := startPostgres(t)
 	ctx := context.Background()
-	s, err := store.OpenPostgres(ctx, pg.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t)
 	b := batchAt("svc", 2, time.Now().Truncate(time.Second).Add(-time.Minute))
 	b.Paths[0].Service = netip.MustParseAddrPort("10.96.0.10:5432")
 	if err := s.Write(ctx, b); err != nil {
@@ -107,13 +96,8 @@ func TestPathsShowTheirService(t *testing.T) {
 // the packet) has the mean of the timed ones in the graph, not a mean
 // diluted by the untimed reports.
 func TestGraphMeanLatencyLeavesUntimedReportsOut(t *testing.T) {
-	pg := startPostgres(t)
 	ctx := context.Background()
-	s, err := store.OpenPostgres(ctx, pg.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t)
 	b := batchAt("partly-timed", 4, time.Now().Add(-time.Minute).Truncate(time.Second))
 	h1 := b.Paths[0].Hops[0]
 	h1.Reports += 4 // four more reports on node 1, none with a hop latency

@@ -29,6 +29,18 @@ func startPostgres(t *testing.T) *harness.Postgres {
 	return pg
 }
 
+// openStore opens the store on a private PostgreSQL of the test's own,
+// closed when the test ends.
+func openStore(t *testing.T) *store.Postgres {
+	t.Helper()
+	s, err := store.OpenPostgres(context.Background(), startPostgres(t).DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
 var (
 	t0   = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	flow = intreport.Flow{Src: netip.MustParseAddr("10.22.1.5"), Dst: netip.MustParseAddr("10.22.2.6"),
@@ -67,13 +79,8 @@ func count(t *testing.T, pool *pgxpool.Pool, q string, args ...any) int64 {
 }
 
 func TestWriteIsIdempotentAndMergesAcrossRestarts(t *testing.T) {
-	pg := startPostgres(t)
 	ctx := context.Background()
-	s, err := store.OpenPostgres(ctx, pg.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t)
 	if err := s.Write(ctx, batch("a", 3)); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +108,7 @@ func TestWriteIsIdempotentAndMergesAcrossRestarts(t *testing.T) {
 	// The path as users query it: both hops in order, pods named.
 	var route, srcPod, dstNS string
 	var lat int64
-	err = pool.QueryRow(ctx, "SELECT route, src_pod, dst_namespace, latency_ns FROM paths").Scan(&route, &srcPod, &dstNS, &lat)
+	err := pool.QueryRow(ctx, "SELECT route, src_pod, dst_namespace, latency_ns FROM paths").Scan(&route, &srcPod, &dstNS, &lat)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,13 +172,8 @@ func TestOlderSchemaMigrates(t *testing.T) {
 // Two replicas, each receiving one node's reports, write their hops of the
 // same flow; the path is joined by query.
 func TestReplicasHopsJoinIntoOnePath(t *testing.T) {
-	pg := startPostgres(t)
 	ctx := context.Background()
-	s, err := store.OpenPostgres(ctx, pg.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t)
 	full := batch("full", 2)
 	p := full.Paths[0]
 	node1 := &store.Batch{ID: "replica-1", Interval: path.Interval{Start: t0, Paths: []*path.Path{

@@ -16,9 +16,10 @@ import (
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 )
 
-// One socket serves both: the plugin's registration protocol and gRPC
-// clients see the same probes.
-func TestRegistrationAndGRPCShareTheSocket(t *testing.T) {
+// serveSocket serves a server of an empty store on a unix socket of the
+// test's own until the test ends, and returns the socket's path.
+func serveSocket(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	store, err := registry.NewStore(filepath.Join(dir, "state"), &podintv1.Node{})
 	if err != nil {
@@ -34,6 +35,14 @@ func TestRegistrationAndGRPCShareTheSocket(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- Serve(ctx, l, srv) }()
 	t.Cleanup(func() { cancel(); <-served })
+	return sock
+}
+
+// One socket serves both: the plugin's registration protocol and gRPC
+// clients see the same probes.
+func TestRegistrationAndGRPCShareTheSocket(t *testing.T) {
+	sock := serveSocket(t)
+	ctx := context.Background()
 
 	deadline := time.Now().Add(10 * time.Second)
 	c, err := registration.Dial(sock, deadline)
@@ -82,21 +91,7 @@ func TestRegistrationAndGRPCShareTheSocket(t *testing.T) {
 // A registration line past maxRequestLine ends its connection: the daemon
 // does not buffer whatever a client sends, and serves the next plugin.
 func TestOverlongRegistrationLineEndsTheConnection(t *testing.T) {
-	dir := t.TempDir()
-	store, err := registry.NewStore(filepath.Join(dir, "state"), &podintv1.Node{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := NewServer(store, reports.NewHub(1), Hooks{}, slog.New(slog.DiscardHandler))
-	sock := filepath.Join(dir, "podint.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- Serve(ctx, l, srv) }()
-	t.Cleanup(func() { cancel(); <-served })
+	sock := serveSocket(t)
 
 	raw, err := net.Dial("unix", sock)
 	if err != nil {

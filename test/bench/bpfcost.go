@@ -32,7 +32,7 @@ type bpfPath struct {
 	frame   frame
 	perCall bool // one run per call, a new flow each: the path a new flow takes
 	base    *bpfPath
-	probes  *bpf.Collection     // whose counters show the path was taken; nil for the empty program
+	probes  *bpf.Collection // whose counters show the path was taken; nil for the empty program
 	expect  int             // the counter every run of this path increments
 	ring    *ringbuf.Reader // drained between calls when the path writes events
 	next    uint32

@@ -35,6 +35,16 @@ type collectorCluster struct {
 // podint-collector in the fabric, which stores into a private PostgreSQL
 // and reads the nodes' topology on their --http-listen.
 func startCollectorCluster(t *testing.T) *collectorCluster {
+	cc, _ := startClusterWithCollector(t, harness.ClusterConfig{BinDir: binDir}, false)
+	return cc
+}
+
+// startClusterWithCollector runs the cluster of cfg with its podintd
+// sending to a podint-collector in the fabric (a private PostgreSQL behind
+// it), which reads each node's topology and NATed connections with a
+// bearer token; with nodeCollectors, each node's podintd also sends to a
+// collector of its own in the node, returned in node order.
+func startClusterWithCollector(t *testing.T, cfg harness.ClusterConfig, nodeCollectors bool) (*collectorCluster, []*harness.Collector) {
 	t.Helper()
 	requireRoot(t)
 	ctx := testContext(t)
@@ -43,7 +53,7 @@ func startCollectorCluster(t *testing.T) *collectorCluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pg.Close() })
-	c, err := harness.NewCluster(harness.ClusterConfig{BinDir: binDir})
+	c, err := harness.NewCluster(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,8 +68,18 @@ func startCollectorCluster(t *testing.T) *collectorCluster {
 		"--node-topology-port", "9091", "--node-topology-interval", "1s", "--node-topology-token-file", token,
 	}}
 	cc.startCollector(t)
+	var cols []*harness.Collector
 	for i, n := range c.Nodes {
 		n.Config.Collectors = []string{fabricCollector + ":32766"}
+		if nodeCollectors {
+			col, err := harness.NewCollector(n.NS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { col.Close() })
+			cols = append(cols, col)
+			n.Config.Collectors = append([]string{col.Addr()}, n.Config.Collectors...)
+		}
 		n.Config.DaemonArgs = append(n.Config.DaemonArgs, "--http-listen", fmt.Sprintf("%s:9091", harness.NodeUplinkAddr(i+1)),
 			"--http-token-file", token)
 		t.Cleanup(func() {
@@ -75,7 +95,7 @@ func startCollectorCluster(t *testing.T) *collectorCluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(cc.db.Close)
-	return cc
+	return cc, cols
 }
 
 func (cc *collectorCluster) startCollector(t *testing.T) {

@@ -4,69 +4,18 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/podint/podint/test/harness"
 )
 
 // startPtpClusterWithCollector is startPtpCluster whose nodes also send to
-// a podint-collector in the fabric (a private PostgreSQL behind it), which
-// reads each node's topology and NATed connections with a bearer token.
+// a podint-collector in the fabric (startClusterWithCollector).
 func startPtpClusterWithCollector(t *testing.T, nodes int, masq bool) (*collectorCluster, []*harness.Collector) {
-	t.Helper()
-	requireRoot(t)
-	ctx := testContext(t)
-	pg, err := harness.NewPostgres(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pg.Close() })
-	c, err := harness.NewCluster(harness.ClusterConfig{BinDir: binDir, Nodes: nodes,
-		Node: harness.NodeConfig{Primary: "ptp", IPMasq: masq}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	token := filepath.Join(t.TempDir(), "topology-token")
-	if err := os.WriteFile(token, []byte("e2e-token\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cc := &collectorCluster{cluster: c, pg: pg, args: []string{
-		"--listen", fabricCollector + ":32766", "--database-url", pg.DSN(), "--interval", "1s",
-		"--node-topology-port", "9091", "--node-topology-interval", "1s", "--node-topology-token-file", token,
-	}}
-	cc.startCollector(t)
-	var cols []*harness.Collector
-	for i, n := range c.Nodes {
-		col, err := harness.NewCollector(n.NS)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { col.Close() })
-		cols = append(cols, col)
-		n.Config.Collectors = []string{col.Addr(), fabricCollector + ":32766"}
-		n.Config.DaemonArgs = append(n.Config.DaemonArgs, "--http-listen", fmt.Sprintf("%s:9091", harness.NodeUplinkAddr(i+1)),
-			"--http-token-file", token)
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("%s podintd log:\n%s", n.Config.Name, n.DaemonLog())
-			}
-		})
-		if err := n.StartDaemon(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if cc.db, err = pgxpool.New(ctx, pg.DSN()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cc.db.Close)
-	return cc, cols
+	return startClusterWithCollector(t, harness.ClusterConfig{BinDir: binDir, Nodes: nodes,
+		Node: harness.NodeConfig{Primary: "ptp", IPMasq: masq}}, true)
 }
 
 // servicePath is a flow the collector must store with the Service it was
