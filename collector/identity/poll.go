@@ -68,7 +68,9 @@ func NewPoller(cfg PollerConfig, dir *Directory) *Poller {
 	if cfg.MaxNodes <= 0 {
 		cfg.MaxNodes = 4096
 	}
-	dir.Grace = cfg.Interval
+	// A node's polls are due every Interval and run on the next tick of
+	// Run's loop: the poll after a pod appears comes at most that late.
+	dir.Grace = cfg.Interval + pollTick
 	return &Poller{cfg: cfg, dir: dir, client: &http.Client{Timeout: 5 * time.Second},
 		nodes: map[uint32]*nodePoll{}, wake: make(chan struct{}, 1), notSender: map[uint32]bool{}}
 }
@@ -121,9 +123,12 @@ func (p *Poller) Errors() uint64 {
 	return p.errorsN
 }
 
+// pollTick is how often Run looks for due polls.
+const pollTick = time.Second
+
 // Run polls until ctx ends.
 func (p *Poller) Run(ctx context.Context) {
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(pollTick)
 	defer tick.Stop()
 	for {
 		p.pollDue(ctx)
@@ -147,7 +152,12 @@ func (p *Poller) pollDue(ctx context.Context) {
 		}
 		if !now.Before(n.next) {
 			due = append(due, sw)
-			n.next = now.Add(p.cfg.Interval)
+			// Due every Interval from the last due time, not from when the
+			// tick saw it: polls do not drift to Interval + pollTick apart.
+			n.next = n.next.Add(p.cfg.Interval)
+			if n.next.Before(now) {
+				n.next = now.Add(p.cfg.Interval)
+			}
 		}
 	}
 	p.mu.Unlock()
