@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"google.golang.org/grpc"
 
 	"github.com/podint/podint/bpf/attach"
 	"github.com/podint/podint/bpf/pins"
@@ -135,7 +134,7 @@ func (b *bench) addProbes(ctx context.Context, n *benchNode, podsNS *harness.Net
 			Pod: &podintv1.Pod{Namespace: "bench", Name: fmt.Sprintf("pod-%d", i), Uid: fmt.Sprintf("uid-%d", i),
 				ContainerId: containerID, Netns: podsNS.Path, Interface: podIf,
 				Ips: []*podintv1.PodIP{{Address: fmt.Sprintf("10.24.%d.%d/16", i/250, i%250+1), Gateway: "10.24.0.1", Subnet: "10.24.0.0/16"}}},
-		}}, grpc.WaitForReady(true)) // a connection the daemon reset is dialled again, not a failed stage (seen once in CI, not reproduced)
+		}})
 		if err != nil {
 			return fmt.Errorf("register probe %d: %w", i, err)
 		}
