@@ -40,8 +40,7 @@ func (r iperfResult) receivedPPS() float64 {
 // cleanup.
 func (b *bench) startIperfServer(ctx context.Context, p *harness.Pod, cpu int) error {
 	cmd := exec.CommandContext(ctx, "taskset", "-c", strconv.Itoa(cpu), "iperf3", "-s", "-B", p.IP.String(), "-p", iperfPort)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.NS.Do(cmd.Start); err != nil {
+	if err := p.NS.Start(cmd); err != nil {
 		return fmt.Errorf("start iperf3 server (apt-get install iperf3): %w", err)
 	}
 	b.cleanup.push(func() { cmd.Process.Kill(); cmd.Wait() })

@@ -138,8 +138,7 @@ func StartContainerd(ctx context.Context, ns *harness.NetNS, dir, hostDir string
 	c.cmd = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", privateNode, "sh", hostDir,
 		"containerd", "--config", cfgPath)
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := ns.Do(c.cmd.Start); err != nil {
+	if err := ns.Start(c.cmd); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start containerd: %w", err)
 	}

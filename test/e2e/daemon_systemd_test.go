@@ -54,8 +54,7 @@ func TestSystemdSocketActivationAndNotify(t *testing.T) {
 	cmd := exec.Command(activate, "-l", n.Paths.Socket, "-E", "NOTIFY_SOCKET="+notifyPath,
 		filepath.Join(binDir, "podintd"), "--root", n.Paths.Root, "--switch-id", "10.0.0.1", "--node-name", "sd")
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := n.NS.Do(cmd.Start); err != nil {
+	if err := n.NS.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)

@@ -46,8 +46,7 @@ func TestDaemonWithDefaultRootMountsSysFsBPF(t *testing.T) {
 		filepath.Join(binDir, "podintd"), "--root", "/", "--node-name", "f1", "--switch-id", "10.0.0.1",
 		"--collector", col.Addr(), "--cni-cache-dir", cacheDir)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := n.NS.Do(cmd.Start); err != nil {
+	if err := n.NS.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})

@@ -35,8 +35,7 @@ func StartClusterCollector(ctx context.Context, ns *NetNS, binDir, httpAddr stri
 	c := &ClusterCollector{NS: ns, HTTP: httpAddr, LogPath: logf.Name(), exited: make(chan struct{})}
 	c.cmd = exec.Command(filepath.Join(binDir, "podint-collector"), append([]string{"--http-listen", httpAddr}, args...)...)
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := ns.Do(c.cmd.Start); err != nil {
+	if err := ns.Start(c.cmd); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start podint-collector: %w", err)
 	}

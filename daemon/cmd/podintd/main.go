@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podint/podint/daemon"
+	"github.com/podint/podint/daemon/api"
 	"github.com/podint/podint/daemon/config"
 )
 
@@ -42,6 +43,7 @@ func main() {
 			_ = level.UnmarshalText([]byte(cfg.LogLevel))
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			log.Info("podintd starting", "version", Version)
+			api.RouteGRPCLogs(log)
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			d, err := daemon.New(cfg, daemon.Options{
