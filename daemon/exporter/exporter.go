@@ -27,7 +27,7 @@ const (
 	// times over while the sender is off the CPU: at 4096 the daemon
 	// pipeline lost reports to a full queue at 375k/s on one core, at
 	// 16384 at 600k/s (docs/performance.md). Each waiting report holds
-	// its slab (~0.5 KiB).
+	// its memory (~0.5 KiB: a slot of the reader's ring of reports, or of a slab).
 	DefaultQueueLen = 16384
 	// MinSnapLen keeps the Ethernet, IPv6 and TCP headers of an inner frame,
 	// so that a collector always sees the 5-tuple.
