@@ -68,7 +68,15 @@ func (b *V20Batch) Len() int { return b.reports }
 // or copy it before.
 func (b *V20Batch) Add(r *Report) (closed []byte) {
 	md := v20MDBits(r)
-	b.scratch = appendV20Report(b.scratch[:0], r, b.snapLen, v20ReportRoom(md))
+	room := v20ReportRoom(md)
+	if b.reports > 0 && r.SwitchID == b.nodeID() &&
+		len(b.buf)+v20ReportHdrLen+v20INTHdrLen+mdLen(md)+(min(b.snapLen, room)+3)&^3 <= b.maxLen {
+		// It fits however long its frame: encoded in place, not copied.
+		b.buf = appendV20Report(b.buf, r, b.snapLen, room)
+		b.reports++
+		return nil
+	}
+	b.scratch = appendV20Report(b.scratch[:0], r, b.snapLen, room)
 	if b.reports > 0 && (len(b.buf)+len(b.scratch) > b.maxLen || r.SwitchID != b.nodeID()) {
 		closed = b.Flush()
 	}
