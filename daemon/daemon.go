@@ -151,6 +151,7 @@ func New(cfg config.Config, opts Options) (d *Daemon, err error) {
 		Format:     format,
 		HwID:       exporter.HwID(cfg.NodeName),
 		SnapLen:    cfg.SnapLen,
+		Lender:     d.builder,
 	}, log.With("component", "exporter"))
 	if err != nil {
 		return nil, err
@@ -266,4 +267,5 @@ func (d *Daemon) deliver(ev *bpf.Event) {
 	d.hub.Publish(ev, r)
 	d.nat.Observe(ev, r.Flow)
 	d.exporter.Send(r)
+	d.builder.Release(r) // the exporter holds it while it needs it
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +78,15 @@ func (r *Reader) Run(ctx context.Context, sink Sink) error {
 		}
 		r.received.Add(1)
 		sink(ev)
+		if rec.Remaining == 0 {
+			// Drained: let what the sink fed (the exporter's senders) run
+			// before this goroutine blocks in epoll_wait. That is a
+			// blocking system call, not Go's poller: with one P
+			// (GOMAXPROCS=1) it keeps the senders off the CPU until the
+			// runtime's monitor takes the P back (20 µs to 10 ms later,
+			// and a thread switch), while the ring buffer fills.
+			runtime.Gosched()
+		}
 	}
 }
 

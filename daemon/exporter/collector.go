@@ -143,9 +143,11 @@ func (c *collector) run() {
 				batch = c.gather(batch, linger)
 			}
 			c.send(batch)
+			c.releaseAll(batch)
 		case <-c.stop:
 			for batch = c.take(batch[:0]); len(batch) > 0; batch = c.take(batch[:0]) {
 				c.send(batch)
+				c.releaseAll(batch)
 			}
 			return
 		}
@@ -182,6 +184,24 @@ func (c *collector) send(batch []*intreport.Report) {
 	}
 	c.write()
 	c.logDrops()
+}
+
+// release gives r back to the lender: this collector is done with it.
+func (c *collector) release(r *intreport.Report) {
+	if c.cfg.Lender != nil {
+		c.cfg.Lender.Release(r)
+	}
+}
+
+// releaseAll releases a sent batch's reports: send encoded them all.
+func (c *collector) releaseAll(batch []*intreport.Report) {
+	if c.cfg.Lender == nil {
+		return
+	}
+	for i, r := range batch {
+		c.cfg.Lender.Release(r)
+		batch[i] = nil
+	}
 }
 
 func (c *collector) write() {

@@ -27,7 +27,7 @@ const (
 	// times over while the sender is off the CPU: at 4096 the daemon
 	// pipeline lost reports to a full queue at 375k/s on one core, at
 	// 16384 at 600k/s (docs/performance.md). Each waiting report holds
-	// its slab (~0.5 KiB).
+	// its memory (~0.5 KiB: a slot of the reader's ring of reports, or of a slab).
 	DefaultQueueLen = 16384
 	// MinSnapLen keeps the Ethernet, IPv6 and TCP headers of an inner frame,
 	// so that a collector always sees the 5-tuple.
@@ -52,6 +52,19 @@ type Config struct {
 	SnapLen    int   // inner frame bytes per report (default 128, at least MinSnapLen)
 	MTU        int   // path MTU to the collectors, in IP packet bytes (default 1500)
 	QueueLen   int   // reports waiting per collector before drops (default DefaultQueueLen)
+	// Lender, when set, owns the reports Send takes: the exporter holds
+	// each once per collector it queues the report for and releases it
+	// when that collector is done with it (encoded, or dropped), so that
+	// the lender can reuse its memory. A report never released (a
+	// collector removed with reports still queued) is the lender's loss
+	// of a slot, never a report changed while held.
+	Lender Lender
+}
+
+// Lender lends reports to the exporter: see Config.Lender.
+type Lender interface {
+	Hold(r *intreport.Report, n int)
+	Release(r *intreport.Report)
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -163,12 +176,16 @@ func newExporter(cfg Config, log *slog.Logger, s seams) (*Exporter, error) {
 // Send queues r for every collector and returns at once. When a
 // collector's queue is full, r is dropped for it and counted. The exporter
 // reads r and r.Frame later, from another goroutine: the caller must not
-// change them after Send.
+// change them after Send (with a Lender, until their release).
 func (e *Exporter) Send(r *intreport.Report) {
 	if e.closed.Load() {
 		return
 	}
-	for _, c := range *e.collectors.Load() {
+	cs := *e.collectors.Load()
+	if l := e.cfg.Lender; l != nil && len(cs) > 0 {
+		l.Hold(r, len(cs))
+	}
+	for _, c := range cs {
 		select {
 		case c.queue <- r:
 			if len(c.queue) == maxBatch {
@@ -189,6 +206,7 @@ func (e *Exporter) Send(r *intreport.Report) {
 		case c.queue <- r:
 		default:
 			c.queueDrops.Add(1)
+			c.release(r)
 		}
 	}
 }

@@ -19,12 +19,18 @@ func TestV20BatchFillsDatagrams(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	var sent []*Report
 	var datagrams [][]byte
+	var last []byte // in the batch's memory: intact until the next datagram closes
 	for range 200 {
 		r := randomReport(rng)
 		r.SwitchID = 0x0a000001
 		sent = append(sent, r)
-		if d := b.Add(r); d != nil {
-			datagrams = append(datagrams, d)
+		d := b.Add(r)
+		if d == nil && last != nil && string(last) != string(datagrams[len(datagrams)-1]) {
+			t.Fatalf("datagram %d changed before the next one was closed", len(datagrams)-1)
+		}
+		if d != nil {
+			last = d
+			datagrams = append(datagrams, append([]byte(nil), d...))
 		}
 	}
 	datagrams = append(datagrams, b.Flush())
