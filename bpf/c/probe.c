@@ -131,9 +131,9 @@ static __always_inline void emit(struct __sk_buff *skb, struct packet *p, __u64 
  * report, at the latest its interval report, so it is still told within
  * an interval. A level that lasted until a report after the rise (the
  * interval report confirms it) is a step, and a fall from it is a change.
- * At full speed a flow's latency spikes every few seconds (queueing on a
- * busy CPU): reporting both edges of each spike cost a second extra
- * report per spike (docs/performance.md). */
+ * At full speed a flow's latency spikes (0.2-7 ms, queueing on a busy
+ * CPU) a few times in 4 s: both edges of each spike were half of the
+ * extra reports of the bench's full-speed flows. */
 #define LATENCY_CHANGE_FACTOR 2
 #define LATENCY_MAX_NS 0xffffffffULL /* what flow_state keeps: 4.29 s */
 
