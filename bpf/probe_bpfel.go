@@ -138,7 +138,7 @@ type probeFlowState struct {
 	ReportedLatencyNs uint32
 	WatchGen          uint16
 	Watched           uint8
-	Pad               uint8
+	LatencyRose       uint8
 }
 
 type probeInflight struct {

@@ -125,7 +125,15 @@ static __always_inline void emit(struct __sk_buff *skb, struct packet *p, __u64 
  * taken as at least the latency quantum: log-scale buckets centred on the
  * last report, so jitter (100 µs ↔ 180 µs) is not a change and a queue
  * building up (100 µs → 50 ms) is, and no bucket edge can flip back and
- * forth. */
+ * forth. A fall right after a rise is not a change of its own: a spike (a
+ * burst held for a few ms, then the flow's usual latency again) is
+ * reported once, by its rise; the fall back is carried by the flow's next
+ * report, at the latest its interval report, so it is still told within
+ * an interval. A level that lasted until a report after the rise (the
+ * interval report confirms it) is a step, and a fall from it is a change.
+ * At full speed a flow's latency spikes (0.2-7 ms, queueing on a busy
+ * CPU) a few times in 4 s: both edges of each spike were half of the
+ * extra reports of the bench's full-speed flows. */
 #define LATENCY_CHANGE_FACTOR 2
 #define LATENCY_MAX_NS 0xffffffffULL /* what flow_state keeps: 4.29 s */
 
@@ -134,11 +142,17 @@ static __always_inline __u32 latency_kept(__u64 ns)
 	return ns < LATENCY_MAX_NS ? (__u32)ns : (__u32)LATENCY_MAX_NS;
 }
 
-static __always_inline int latency_moved(__u64 now_ns, __u64 last_ns, __u64 quantum)
+/* latency_move: +1 when the latency rose from the last reported one by
+ * more than the factor, -1 when it fell by more, 0 when it did not move. */
+static __always_inline int latency_move(__u64 now_ns, __u64 last_ns, __u64 quantum)
 {
 	__u64 a = now_ns > quantum ? now_ns : quantum;
 	__u64 b = last_ns > quantum ? last_ns : quantum;
-	return a > b * LATENCY_CHANGE_FACTOR || b > a * LATENCY_CHANGE_FACTOR;
+	if (a > b * LATENCY_CHANGE_FACTOR)
+		return 1;
+	if (b > a * LATENCY_CHANGE_FACTOR)
+		return -1;
+	return 0;
 }
 
 /* flow_filter is the per-flow report filter for a packet that crossed the
@@ -186,18 +200,29 @@ static __always_inline __u8 flow_filter(struct packet *p, __u64 len, __u32 in_if
 	*packets = __sync_fetch_and_add(&st->packets, 1) + 1;
 	*bytes = __sync_fetch_and_add(&st->bytes, len) + len;
 
-	if (st->egress_ifindex != out_if || st->ingress_ifindex != in_if) {
+	/* A packet without its ingress record (CAUSE_NO_INGRESS: the in-flight
+	 * slot was taken by another packet, or it entered through no probed
+	 * port) leaves through a known port, but in_if is only the sk_buff's
+	 * last receiving device (0 for the node's own packets, whose paired
+	 * ingress is the CPU port): it neither changes the flow's ingress port
+	 * nor is a port change, else a flow whose packets are now and then
+	 * unpaired would report each of them, and the next paired packet, as a
+	 * port change. A paired packet through another port is a change. */
+	int known = !(cause & CAUSE_NO_INGRESS);
+	if (st->egress_ifindex != out_if || (known && st->ingress_ifindex != in_if)) {
 		cause |= CAUSE_PORT_CHANGE;
 		st->egress_ifindex = out_if;
-		st->ingress_ifindex = in_if;
+		if (known)
+			st->ingress_ifindex = in_if;
 	}
 	/* A latency change is reported at most every quarter interval, so a flow
 	 * whose latency swings by factors cannot flood the collector; the last
 	 * reported latency is kept until reported again, so a lasting change
-	 * still is. */
-	int known = !(cause & CAUSE_NO_INGRESS);
+	 * still is. A fall right after a rise waits for the next report (see
+	 * LATENCY_CHANGE_FACTOR). */
+	int move = latency_move(latency, st->reported_latency_ns, cfg->latency_quantum_ns);
 	if (known && now - st->last_report_ns >= cfg->report_interval_ns / 4 &&
-	    latency_moved(latency, st->reported_latency_ns, cfg->latency_quantum_ns))
+	    (move > 0 || (move < 0 && !st->latency_rose)))
 		cause |= CAUSE_LATENCY;
 	if (p->key.proto == IPPROTO_TCP && (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
 		cause |= CAUSE_TCP_END;
@@ -218,8 +243,10 @@ static __always_inline __u8 flow_filter(struct packet *p, __u64 len, __u32 in_if
 		cause |= CAUSE_INTERVAL;
 	flow_touch(&ref, now);
 	/* the collector now knows this latency: later changes count from it */
-	if (known)
+	if (known) {
+		st->latency_rose = move > 0;
 		st->reported_latency_ns = latency;
+	}
 	return cause;
 }
 

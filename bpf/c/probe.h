@@ -71,7 +71,7 @@ struct flow_state {
 	__u32 reported_latency_ns; /* hop latency of the flow's last report (at most 4.29 s) */
 	__u16 watch_gen;   /* watchlist generation "watched" was decided under */
 	__u8 watched;      /* the watchlist selects this flow */
-	__u8 pad;
+	__u8 latency_rose; /* the last report's latency rose by a change from the one before */
 };
 
 /* Rate limit of drop reports per flow and kernel reason (LRU map "drops"). */
