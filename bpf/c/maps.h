@@ -129,7 +129,11 @@ static __always_inline struct settings *settings(void)
  *    clock for both, so a flow's last_report_ns may be of either clock,
  *    and is compared with since().
  * So an egress packet reads the exact clock only when it needs it: to take
- * its hop latency (paired, its flow watched) or to be reported. */
+ * its hop latency (paired, its flow watched) or to be reported. A report
+ * interval below COARSE_MIN_INTERVAL_NS (tests, benchmarks: 1 ns or 0 for
+ * "every packet") would be rounded up to a tick by the coarse clock: with
+ * one that short, the decisions take the exact clock too. */
+#define COARSE_MIN_INTERVAL_NS 100000000ULL /* 100 ms: its quarter is 2.5 ticks even at HZ=100 */
 
 /* since: the time from then to now, 0 when then is later: a coarse now
  * may be up to a tick behind an exact then, or behind another CPU's time. */
@@ -145,6 +149,16 @@ static __always_inline __u64 exact_now(__u64 *t)
 	if (!*t)
 		*t = bpf_ktime_get_ns();
 	return *t;
+}
+
+/* decision_now: the time the report filter decides on (the coarse clock,
+ * or the exact one for a report interval shorter than the coarse clock
+ * can tell apart); exact is the packet's exact time, as for exact_now. */
+static __always_inline __u64 decision_now(const struct settings *cfg, __u64 *exact)
+{
+	if (cfg->report_interval_ns < COARSE_MIN_INTERVAL_NS)
+		return exact_now(exact);
+	return bpf_ktime_get_coarse_ns();
 }
 
 /* inflight_check binds a slot's fields together, so that a slot two CPUs

@@ -248,8 +248,8 @@ static __always_inline int probe_egress_port(struct __sk_buff *skb, __u32 out_if
 	struct settings *cfg = settings();
 	if (!cfg)
 		return 0;
-	__u64 now = bpf_ktime_get_coarse_ns();
 	__u64 exact = 0;
+	__u64 now = decision_now(cfg, &exact);
 	__u64 id = skb_id(skb);
 	__u64 in_ts = 0;
 	__u32 in_if = skb->ingress_ifindex;
