@@ -65,7 +65,10 @@ int podint_local_in(struct bpf_nf_ctx *ctx)
 		return NF_ACCEPT_;
 	struct packet p = {};
 	__u32 n = l3_read(skb, ev->data);
+	/* netfilter programs may not read the coarse clock: the exact one
+	 * serves the report filter's decisions too (maps.h, "two clocks") */
 	__u64 now = bpf_ktime_get_ns();
+	__u64 exact = now;
 	int parsed = parse_l3_buf(ev->data, n, &p);
 	if (parsed == PARSE_OK && is_tunnel(&p))
 		return NF_ACCEPT_; /* decapsulated next; its inner packet goes on */
@@ -81,7 +84,7 @@ int podint_local_in(struct bpf_nf_ctx *ctx)
 
 	__u64 packets, bytes;
 	__u32 len = skb->len;
-	__u8 cause = flow_filter(&p, len, in_if, CPU_PORT, in_ts, now, 0, cfg, &packets, &bytes);
+	__u8 cause = flow_filter(&p, len, in_if, CPU_PORT, in_ts, now, &exact, 0, cfg, &packets, &bytes);
 	if (!cause)
 		return NF_ACCEPT_;
 	event_head(ev, EVENT_FLOW, cause, in_ts, in_if, CPU_PORT, now, packets, bytes);

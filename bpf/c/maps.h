@@ -112,6 +112,55 @@ static __always_inline struct settings *settings(void)
 	return bpf_map_lookup_elem(&probe_settings, &zero);
 }
 
+/* The probes read two clocks, both CLOCK_MONOTONIC (bpf-helpers(7)).
+ * bpf_ktime_get_ns is exact and costs about 20 ns on a KVM guest (the
+ * bench's "reading the clock" row: kvm-clock, a TSC read and its scaling);
+ * bpf_ktime_get_coarse_ns is the same clock as of the last tick, up to one
+ * tick (1/HZ: 4 ms at HZ=250) behind, and costs a few ns.
+ *  - Exact: every timestamp that is measured or reported. An in-flight
+ *    record's time (ingress) and a paired packet's egress time, whose
+ *    difference is the hop latency; an event's ingress and egress
+ *    timestamps (the collector's report delay is measured from the latter).
+ *  - Coarse: the report filter's decisions, which are windows of many
+ *    ticks: a flow's report interval and its quarter for latency changes
+ *    (last_report_ns), a flow's age in the flow table (flows.h), an
+ *    in-flight record's freshness (inflight_max_age_ns, seconds).
+ *    Netfilter programs (cpu.h) may not read it: they take the exact
+ *    clock for both, so a flow's last_report_ns may be of either clock,
+ *    and is compared with since().
+ * So an egress packet reads the exact clock only when it needs it: to take
+ * its hop latency (paired, its flow watched) or to be reported. A report
+ * interval below COARSE_MIN_INTERVAL_NS (tests, benchmarks: 1 ns or 0 for
+ * "every packet") would be rounded up to a tick by the coarse clock: with
+ * one that short, the decisions take the exact clock too. */
+#define COARSE_MIN_INTERVAL_NS 100000000ULL /* 100 ms: its quarter is 2.5 ticks even at HZ=100 */
+
+/* since: the time from then to now, 0 when then is later: a coarse now
+ * may be up to a tick behind an exact then, or behind another CPU's time. */
+static __always_inline __u64 since(__u64 now, __u64 then)
+{
+	return now > then ? now - then : 0;
+}
+
+/* exact_now: the exact time of this packet, read once, when first needed
+ * (*t is 0 until then). */
+static __always_inline __u64 exact_now(__u64 *t)
+{
+	if (!*t)
+		*t = bpf_ktime_get_ns();
+	return *t;
+}
+
+/* decision_now: the time the report filter decides on (the coarse clock,
+ * or the exact one for a report interval shorter than the coarse clock
+ * can tell apart); exact is the packet's exact time, as for exact_now. */
+static __always_inline __u64 decision_now(const struct settings *cfg, __u64 *exact)
+{
+	if (cfg->report_interval_ns < COARSE_MIN_INTERVAL_NS)
+		return exact_now(exact);
+	return bpf_ktime_get_coarse_ns();
+}
+
 /* inflight_check binds a slot's fields together, so that a slot two CPUs
  * wrote at the same time is recognised as torn rather than paired. */
 static __always_inline __u64 inflight_check(__u64 skb, __u64 ts, __u32 ifindex, __u32 sig)

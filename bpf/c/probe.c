@@ -155,13 +155,24 @@ static __always_inline int latency_move(__u64 now_ns, __u64 last_ns, __u64 quant
 	return 0;
 }
 
+/* hop_latency: the packet's time from its ingress port to here, on the
+ * exact clock (read now if it was not yet); 0 when its ingress is unknown,
+ * without reading the clock. */
+static __always_inline __u32 hop_latency(__u64 in_ts, __u64 *exact, int known)
+{
+	return known ? latency_kept(exact_now(exact) - in_ts) : 0;
+}
+
 /* flow_filter is the per-flow report filter for a packet that crossed the
  * node from in_if to out_if: it updates the flow's state and counters and
- * returns the causes to report it with, or 0 to stay quiet. */
+ * returns the causes to report it with, or 0 to stay quiet. now is the
+ * coarse clock, for its decisions; exact is the packet's exact time, read
+ * only for its hop latency (maps.h, "two clocks"). */
 static __always_inline __u8 flow_filter(struct packet *p, __u64 len, __u32 in_if, __u32 out_if, __u64 in_ts,
-					__u64 now, __u8 cause, struct settings *cfg, __u64 *packets, __u64 *bytes)
+					__u64 now, __u64 *exact, __u8 cause, struct settings *cfg, __u64 *packets,
+					__u64 *bytes)
 {
-	__u32 latency = latency_kept(now - in_ts);
+	int known = !(cause & CAUSE_NO_INGRESS);
 
 	struct flow_ref ref = {};
 	struct flow_state *st = flow_find(&p->key, &ref);
@@ -172,7 +183,7 @@ static __always_inline __u8 flow_filter(struct packet *p, __u64 len, __u32 in_if
 			.bytes = len,
 			.ingress_ifindex = in_if,
 			.egress_ifindex = out_if,
-			.reported_latency_ns = latency,
+			.reported_latency_ns = hop_latency(in_ts, exact, known),
 			.watch_gen = cfg->watch_gen,
 			.watched = flow_watched(&p->key, cfg),
 		};
@@ -208,7 +219,6 @@ static __always_inline __u8 flow_filter(struct packet *p, __u64 len, __u32 in_if
 	 * nor is a port change, else a flow whose packets are now and then
 	 * unpaired would report each of them, and the next paired packet, as a
 	 * port change. A paired packet through another port is a change. */
-	int known = !(cause & CAUSE_NO_INGRESS);
 	if (st->egress_ifindex != out_if || (known && st->ingress_ifindex != in_if)) {
 		cause |= CAUSE_PORT_CHANGE;
 		st->egress_ifindex = out_if;
@@ -219,16 +229,18 @@ static __always_inline __u8 flow_filter(struct packet *p, __u64 len, __u32 in_if
 	 * whose latency swings by factors cannot flood the collector; the last
 	 * reported latency is kept until reported again, so a lasting change
 	 * still is. A fall right after a rise waits for the next report (see
-	 * LATENCY_CHANGE_FACTOR). */
-	int move = latency_move(latency, st->reported_latency_ns, cfg->latency_quantum_ns);
-	if (known && now - st->last_report_ns >= cfg->report_interval_ns / 4 &&
-	    (move > 0 || (move < 0 && !st->latency_rose)))
+	 * LATENCY_CHANGE_FACTOR). The exact clock is read only past the quarter
+	 * interval. */
+	int move = 0;
+	if (known && since(now, st->last_report_ns) >= cfg->report_interval_ns / 4)
+		move = latency_move(hop_latency(in_ts, exact, known), st->reported_latency_ns, cfg->latency_quantum_ns);
+	if (move > 0 || (move < 0 && !st->latency_rose))
 		cause |= CAUSE_LATENCY;
 	if (p->key.proto == IPPROTO_TCP && (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
 		cause |= CAUSE_TCP_END;
 
 	__u64 last = st->last_report_ns;
-	int due = now - last >= cfg->report_interval_ns;
+	int due = since(now, last) >= cfg->report_interval_ns;
 	if (!(cause & ~CAUSE_NO_INGRESS) && !due) {
 		count(COUNTER_SUPPRESSED);
 		return 0;
@@ -244,7 +256,8 @@ static __always_inline __u8 flow_filter(struct packet *p, __u64 len, __u32 in_if
 	flow_touch(&ref, now);
 	/* the collector now knows this latency: later changes count from it */
 	if (known) {
-		st->latency_rose = move > 0;
+		__u32 latency = hop_latency(in_ts, exact, known);
+		st->latency_rose = latency_move(latency, st->reported_latency_ns, cfg->latency_quantum_ns) > 0;
 		st->reported_latency_ns = latency;
 	}
 	return cause;
@@ -265,9 +278,10 @@ static __always_inline int probe_egress_port(struct __sk_buff *skb, __u32 out_if
 	struct settings *cfg = settings();
 	if (!cfg)
 		return 0;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 exact = 0;
+	__u64 now = decision_now(cfg, &exact);
 	__u64 id = skb_id(skb);
-	__u64 in_ts = now;
+	__u64 in_ts = 0;
 	__u32 in_if = skb->ingress_ifindex;
 	__u8 cause = 0;
 	int paired = 0;
@@ -275,7 +289,7 @@ static __always_inline int probe_egress_port(struct __sk_buff *skb, __u32 out_if
 	/* The record is this packet's when the sk_buff and the signature match
 	 * and it is fresh: the tuple may differ, NAT rewrote it on the way. */
 	struct inflight *f = inflight_find(id);
-	if (f && f->sig == p.sig && now - f->ts <= cfg->inflight_max_age_ns) {
+	if (f && f->sig == p.sig && since(now, f->ts) <= cfg->inflight_max_age_ns) {
 		in_ts = f->ts;
 		in_if = f->ifindex;
 		f->skb = 0;
@@ -290,9 +304,12 @@ static __always_inline int probe_egress_port(struct __sk_buff *skb, __u32 out_if
 	}
 
 	__u64 packets, bytes;
-	cause = flow_filter(&p, skb->len, in_if, out_if, in_ts, now, cause, cfg, &packets, &bytes);
-	if (cause)
-		emit(skb, &p, in_ts, in_if, out_if, now, cause, packets, bytes);
+	cause = flow_filter(&p, skb->len, in_if, out_if, in_ts, now, &exact, cause, cfg, &packets, &bytes);
+	if (cause) {
+		/* without its ingress, the packet's times are its egress time */
+		__u64 out_ts = exact_now(&exact);
+		emit(skb, &p, paired ? in_ts : out_ts, in_if, out_if, out_ts, cause, packets, bytes);
+	}
 	return paired;
 }
 

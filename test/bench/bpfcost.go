@@ -285,7 +285,7 @@ func measureBPFCost(ctx context.Context, b *bench) (section, error) {
 		"median [min–max] of the rounds' mean ns per run; figure = median net of the empty TC program measured the same way, interleaved",
 		fmt.Sprintf("%d rounds of %s runs per path (new flow: %d rounds of %s calls of one run, each a new flow, against the empty program called the same way); rounds interleave the paths so noise falls on all alike",
 			pl.testRunRounds, rate(float64(pl.testRunRuns)), pl.newFlowRounds, rate(float64(pl.newFlowRuns))),
-		"test-run gives egress no in-flight record to pair (each call has its own sk_buff), so the steady egress figure is the unpaired path; pairing a live packet adds an in-flight lookup hit and delete",
+		"test-run gives egress no in-flight record to pair (each call has its own sk_buff), so the steady egress figure is the unpaired path, which reads only the coarse clock; pairing a live packet adds an in-flight lookup hit and delete, and the exact clock (the clock row) for its hop latency once its flow's last report is a quarter interval old",
 		"pod-side probes (docs/cni-support.md): a packet a pod sends pays the pod-side egress and the host veth's ingress; one delivered into a pod pays the host veth's egress and the pod-side ingress without a record; one a CNI redirected into the pod pays the pod-side ingress with a record, which is the egress path plus a host port lookup")
 	return sec, nil
 }
