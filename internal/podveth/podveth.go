@@ -61,7 +61,7 @@ func podLink(netnsPath, podIf string) (link, error) {
 	if l.kind != "veth" {
 		return link{}, fmt.Errorf("%w: %s is a %s", ErrNotVeth, podIf, l.typ())
 	}
-	if l.peer == 0 || l.peer == l.index {
+	if l.peer == 0 {
 		return link{}, fmt.Errorf("find the veth peer of %s: the kernel names none", podIf)
 	}
 	return l, nil

@@ -140,6 +140,36 @@ func TestFindAndVerifyAPodVeth(t *testing.T) {
 	}
 }
 
+// A veth made with its peer straight in the pod's namespace gives both
+// ends the first free ifindex of their namespace: often the same one, and
+// then the kernel names no peer index (IFLA_LINK) at all (ptp does this).
+func TestFindAVethWhoseEndsShareTheirIfindex(t *testing.T) {
+	newPod := node(t)
+	path, pod := newPod("s")
+	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "veth-s"}, PeerName: "eth0", PeerNamespace: netlink.NsFd(pod)}
+	if err := netlink.LinkAdd(v); err != nil {
+		t.Fatalf("add veth: %v", err)
+	}
+	host, err := netlink.LinkByName("veth-s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eth0 := podLinkOf(t, pod, "eth0")
+	if host.Attrs().Index != eth0.Attrs().Index {
+		t.Fatalf("the ends' ifindexes are %d and %d: the test needs them equal", host.Attrs().Index, eth0.Attrs().Index)
+	}
+	p, err := Find(path, "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.HostIfindex != host.Attrs().Index || p.HostName != "veth-s" || p.PodIfindex != eth0.Attrs().Index {
+		t.Fatalf("Find = %+v", p)
+	}
+	if _, err := Verify(host.Attrs().Index, "veth-s", path, "eth0"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestFindRefusesWhatIsNoVethOfThisNode(t *testing.T) {
 	newPod := node(t)
 	path, pod := newPod("c")

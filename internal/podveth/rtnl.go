@@ -22,7 +22,7 @@ type link struct {
 	index int
 	name  string
 	kind  string // IFLA_INFO_KIND: "veth", "macvlan", ...; "" for a plain device
-	peer  int    // IFLA_LINK: a veth's peer ifindex, in the peer's namespace
+	peer  int    // IFLA_LINK: a veth's peer ifindex, in the peer's namespace; 0 when it has none
 	mac   string
 }
 
@@ -161,7 +161,7 @@ func parseLink(data []byte) (link, error) {
 	if len(data) < unix.SizeofIfInfomsg {
 		return link{}, errors.New("netlink RTM_NEWLINK: short message")
 	}
-	l := link{index: int(int32(binary.NativeEndian.Uint32(data[4:])))}
+	l := link{index: int(int32(binary.NativeEndian.Uint32(data[4:]))), peer: -1}
 	for b := data[unix.SizeofIfInfomsg:]; len(b) >= unix.SizeofRtAttr; {
 		n := int(binary.NativeEndian.Uint16(b))
 		if n < unix.SizeofRtAttr || n > len(b) {
@@ -181,6 +181,12 @@ func parseLink(data []byte) (link, error) {
 			l.kind = infoKind(v)
 		}
 		b = b[min(len(b), align(n)):]
+	}
+	if l.peer == -1 {
+		// The kernel leaves IFLA_LINK out when it equals the ifindex: a
+		// veth whose peer has the same ifindex in its own namespace (the
+		// first pod of a node often does).
+		l.peer = l.index
 	}
 	return l, nil
 }
