@@ -37,11 +37,15 @@ check-deps:
 			{ echo "missing: install $$name (Debian package $$pkg, for $$use): run 'make deps'"; missing=1; }; \
 	done < $(COMMANDS_LIST); exit $$missing
 
-## build: podint's binaries and the reference CNI plugins into bin/.
+## build: podint's binaries and the reference CNI plugins into bin/,
+## static (CGO_ENABLED=0) as the image builds them and as the reference
+## plugins ship: a binary linked with cgo starts through the dynamic loader
+## and libc's threads, which cost an exec'd CNI plugin about as much again
+## as a Go program's whole start (issue 15).
 build:
 	mkdir -p $(BIN)
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./plugin/cmd/podint ./daemon/cmd/podintd ./cli/cmd/podintctl ./install/cmd/podint-install ./collector/cmd/podint-collector
-	$(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/ $(CNI_PLUGINS)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./plugin/cmd/podint ./daemon/cmd/podintd ./cli/cmd/podintctl ./install/cmd/podint-install ./collector/cmd/podint-collector
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/ $(CNI_PLUGINS)
 
 ## image: podint's image (and the pause image) built offline, FROM scratch
 ## with buildah, into bin/images as docker-archives for `ctr images import`:

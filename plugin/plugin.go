@@ -75,7 +75,7 @@ func addProbe(conf *NetConf, log *slog.Logger, at attachment, id podIdentity, re
 	}
 	paths := conf.Paths()
 	probeID := pins.ProbeID(at.containerID, at.podIf)
-	hostIf, ifindex := pair.Host.Attrs().Name, pair.Host.Attrs().Index
+	hostIf, ifindex := pair.HostName, pair.HostIfindex
 	opts := conf.attachOptions()
 	opts.Pod = &attach.PodInterface{Netns: at.netns, Ifindex: pair.PodIfindex}
 	found := time.Now()
@@ -146,7 +146,7 @@ func cmdDel(args *skel.CmdArgs) error {
 		// tc filters live on the veth: find it while the pod's netns exists,
 		// rather than searching every interface of the node.
 		if pair, err := podveth.Find(args.Netns, args.IfName); err == nil {
-			ifindex = pair.Host.Attrs().Index
+			ifindex = pair.HostIfindex
 		}
 	}
 	start := time.Now()
@@ -183,11 +183,10 @@ func cmdCheck(args *skel.CmdArgs) error {
 	if err != nil {
 		return types.NewError(ErrNoProbe, "podint: cannot find the pod's host veth", err.Error())
 	}
-	host := pair.Host
 	paths := conf.Paths()
 	probeID := pins.ProbeID(args.ContainerID, args.IfName)
-	if _, err := attach.Verify(paths.PinDir, probeID, host.Attrs().Index); err != nil {
-		return types.NewError(ErrNoProbe, "podint: probe missing on "+host.Attrs().Name, err.Error())
+	if _, err := attach.Verify(paths.PinDir, probeID, pair.HostIfindex); err != nil {
+		return types.NewError(ErrNoProbe, "podint: probe missing on "+pair.HostName, err.Error())
 	}
 	var reg *registration.Probe
 	err = withDaemon(paths.Socket, func(d *registration.Client) error {
@@ -206,10 +205,10 @@ func cmdCheck(args *skel.CmdArgs) error {
 		return types.NewError(ErrNoProbe, "podint: podintd cannot list its probes", err.Error())
 	case reg == nil:
 		return types.NewError(ErrNoProbe, "podint: podintd holds no registration of this probe",
-			"the probe is attached to "+host.Attrs().Name+" but podintd does not know the pod; ADD it again")
-	case int(reg.Ifindex) != host.Attrs().Index:
+			"the probe is attached to "+pair.HostName+" but podintd does not know the pod; ADD it again")
+	case int(reg.Ifindex) != pair.HostIfindex:
 		return types.NewError(ErrNoProbe, "podint: podintd holds the probe on another interface",
-			fmt.Sprintf("registered on ifindex %d, the pod's host veth is %s (%d)", reg.Ifindex, host.Attrs().Name, host.Attrs().Index))
+			fmt.Sprintf("registered on ifindex %d, the pod's host veth is %s (%d)", reg.Ifindex, pair.HostName, pair.HostIfindex))
 	}
 	return nil
 }

@@ -28,11 +28,13 @@ type tcxJob struct {
 
 // attachTCXJobs attaches every job at once, each from an OS thread of its
 // own moved into the job's network namespace, and waits for all. A TCX
-// attach waits for an RCU grace period in the kernel; links attached at
-// once wait side by side instead of one after the other (issue 15 measured
-// 1.28 ms against 1.35 ms for the two host hooks on a quiet machine; the
-// pod side adds a third or fourth wait). On a kernel without TCX the error
-// wraps ebpf.ErrNotSupported.
+// attach waits for an RCU grace period in the kernel (tcx_entry_sync), and
+// it waits holding RTNL, so the grace periods of links attached at once
+// still come one after the other: what runs side by side is the rest
+// (issue 15: three links at attachPosition first, 3.9 ms at once against
+// 4.3 ms one after the other, p50 of 30 each, load 5-7). The floor of an
+// ADD's attach is one grace period per link. On a kernel without TCX the
+// error wraps ebpf.ErrNotSupported.
 func attachTCXJobs(jobs []tcxJob, pos Position) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(jobs))

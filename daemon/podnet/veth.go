@@ -29,7 +29,7 @@ func VerifyPodVeth(ifindex int, hostIf, netnsPath, podIf string) (PodVeth, error
 	if err != nil {
 		return PodVeth{}, err
 	}
-	return PodVeth{HostIfindex: ifindex, HostName: p.Host.Attrs().Name, PodMAC: p.PodMAC}, nil
+	return PodVeth{HostIfindex: ifindex, HostName: p.HostName, PodMAC: p.PodMAC}, nil
 }
 
 // HostVeth describes a host interface found by ifindex, for a probe whose

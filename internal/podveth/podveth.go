@@ -8,9 +8,6 @@ package podveth
 import (
 	"errors"
 	"fmt"
-
-	"github.com/containernetworking/plugins/pkg/ns"
-	"github.com/vishvananda/netlink"
 )
 
 // ErrNotVeth marks a pod interface podint cannot probe (macvlan, ipvlan,
@@ -23,83 +20,103 @@ var ErrGone = errors.New("no such interface in the node's network namespace")
 // Pair is a pod's veth: its host end in the caller's network namespace and
 // its pod end inside the pod's.
 type Pair struct {
-	Host       netlink.Link
-	PodIfindex int
-	PodMAC     string
+	HostIfindex int
+	HostName    string
+	PodIfindex  int
+	PodMAC      string
 }
 
 // Find returns the veth pair of the interface podIf inside netnsPath. The
 // host end must be in the caller's network namespace and pair back with
 // the pod end: an ifindex is only unique within one namespace.
 func Find(netnsPath, podIf string) (Pair, error) {
-	podNS, err := ns.GetNS(netnsPath)
-	if err != nil {
-		return Pair{}, fmt.Errorf("pod netns %q cannot be opened: %w", netnsPath, err)
-	}
-	defer podNS.Close()
-
-	var p Pair
-	var peerIndex int
-	err = podNS.Do(func(ns.NetNS) error {
-		l, err := netlink.LinkByName(podIf)
-		if err != nil {
-			return fmt.Errorf("pod interface %s not found in netns %s: %w", podIf, netnsPath, err)
-		}
-		veth, ok := l.(*netlink.Veth)
-		if !ok {
-			return fmt.Errorf("%w: %s is a %s", ErrNotVeth, podIf, l.Type())
-		}
-		p.PodIfindex, p.PodMAC = l.Attrs().Index, l.Attrs().HardwareAddr.String()
-		if peerIndex, err = netlink.VethPeerIndex(veth); err != nil {
-			return fmt.Errorf("find the veth peer of %s: %w", podIf, err)
-		}
-		return nil
-	})
+	pod, err := podLink(netnsPath, podIf)
 	if err != nil {
 		return Pair{}, err
 	}
-	host, err := netlink.LinkByIndex(peerIndex)
+	s, err := openRtnl()
+	if err != nil {
+		return Pair{}, err
+	}
+	defer s.close()
+	host, err := s.get(pod.peer, "")
 	if err != nil {
 		return Pair{}, fmt.Errorf("the peer of %s (ifindex %d) is not in this network namespace; run in the host's: %w",
-			podIf, peerIndex, err)
+			podIf, pod.peer, err)
 	}
-	hostVeth, ok := host.(*netlink.Veth)
-	if !ok {
+	return pair(host, pod, podIf)
+}
+
+// podLink reads the veth podIf inside the network namespace at netnsPath.
+func podLink(netnsPath, podIf string) (link, error) {
+	s, err := openRtnlIn(netnsPath)
+	if err != nil {
+		return link{}, err
+	}
+	defer s.close()
+	l, err := s.get(0, podIf)
+	if err != nil {
+		return link{}, fmt.Errorf("pod interface %s not found in netns %s: %w", podIf, netnsPath, err)
+	}
+	if l.kind != "veth" {
+		return link{}, fmt.Errorf("%w: %s is a %s", ErrNotVeth, podIf, l.typ())
+	}
+	if l.peer == 0 {
+		return link{}, fmt.Errorf("find the veth peer of %s: the kernel names none", podIf)
+	}
+	return l, nil
+}
+
+// pair checks that host, in the caller's namespace, is the veth peer of
+// pod.
+func pair(host, pod link, podIf string) (Pair, error) {
+	if host.kind != "veth" {
 		return Pair{}, fmt.Errorf("the peer of %s (ifindex %d) is not in this network namespace: ifindex %d here is %s, a %s",
-			podIf, peerIndex, peerIndex, host.Attrs().Name, host.Type())
+			podIf, pod.peer, pod.peer, host.name, host.typ())
 	}
-	if back, err := netlink.VethPeerIndex(hostVeth); err != nil || back != p.PodIfindex {
-		return Pair{}, fmt.Errorf("the peer of %s (ifindex %d) is not in this network namespace: %s here pairs with ifindex %d (%v)",
-			podIf, peerIndex, host.Attrs().Name, back, err)
+	if host.peer != pod.index {
+		return Pair{}, fmt.Errorf("the peer of %s (ifindex %d) is not in this network namespace: %s here pairs with ifindex %d",
+			podIf, pod.peer, host.name, host.peer)
 	}
-	p.Host = host
-	return p, nil
+	return Pair{HostIfindex: host.index, HostName: host.name, PodIfindex: pod.index, PodMAC: pod.mac}, nil
 }
 
 // Verify checks that ifindex, named hostIf when hostIf is not empty, is
 // the host end of the veth of podIf inside netnsPath.
 func Verify(ifindex int, hostIf, netnsPath, podIf string) (Pair, error) {
-	host, err := netlink.LinkByIndex(ifindex)
+	s, err := openRtnl()
 	if err != nil {
+		return Pair{}, err
+	}
+	defer s.close()
+	host, err := s.get(ifindex, "")
+	if errors.Is(err, errNoLink) {
 		return Pair{}, fmt.Errorf("ifindex %d: %w", ifindex, ErrGone)
 	}
-	name := host.Attrs().Name
-	if hostIf != "" && hostIf != name {
-		return Pair{}, fmt.Errorf("ifindex %d is %s, not host_interface %s", ifindex, name, hostIf)
+	if err != nil {
+		return Pair{}, fmt.Errorf("ifindex %d: %w", ifindex, err)
 	}
-	if _, ok := host.(*netlink.Veth); !ok {
-		return Pair{}, fmt.Errorf("ifindex %d (%s) is a %s, not a veth: podint probes pod veths only", ifindex, name, host.Type())
+	if hostIf != "" && hostIf != host.name {
+		return Pair{}, fmt.Errorf("ifindex %d is %s, not host_interface %s", ifindex, host.name, hostIf)
+	}
+	if host.kind != "veth" {
+		return Pair{}, fmt.Errorf("ifindex %d (%s) is a %s, not a veth: podint probes pod veths only", ifindex, host.name, host.typ())
 	}
 	if netnsPath == "" {
 		return Pair{}, errors.New("pod netns is empty: give the path of the pod's network namespace")
 	}
-	p, err := Find(netnsPath, podIf)
+	pod, err := podLink(netnsPath, podIf)
 	if err != nil {
 		return Pair{}, err
 	}
-	if got := p.Host.Attrs().Index; got != ifindex {
+	if pod.peer != ifindex {
+		// The pod's veth pairs with another interface: name it, if it is here.
+		other, err := s.get(pod.peer, "")
+		if err != nil {
+			other = link{index: pod.peer, name: "?"}
+		}
 		return Pair{}, fmt.Errorf("%s in netns %s pairs with %s (ifindex %d), not %s (%d): the veth belongs to another pod",
-			podIf, netnsPath, p.Host.Attrs().Name, got, name, ifindex)
+			podIf, netnsPath, other.name, pod.peer, host.name, ifindex)
 	}
-	return p, nil
+	return pair(host, pod, podIf)
 }
