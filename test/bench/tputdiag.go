@@ -15,7 +15,8 @@ import (
 // wake-up, an interrupt to the receiver's CPU (an exit to the hypervisor
 // in a VM); a receiver that does not keep up is never woken, and its socket
 // drops what it cannot read. The probes move a 64-byte UDP round from the
-// second regime to the first (issue 15), so the figure carries both.
+// second regime to the first when they slow the client enough (issue 15),
+// so the figure can carry both.
 type roundDiag struct {
 	sentPPS  float64 // UDP: datagrams the client sent per second
 	readFrac float64 // UDP: the share of them the server read
