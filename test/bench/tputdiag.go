@@ -12,8 +12,7 @@ import (
 // the two ends of the pair run on CPUs of their own, and which of them
 // limits the round changes what the round costs. A UDP receiver that keeps
 // up goes idle and every datagram that finds it asleep costs the sender a
-// wake-up, an interrupt to the receiver's CPU (an exit to the hypervisor
-// in a VM); a receiver that does not keep up is never woken, and its socket
+// wake-up, an interrupt to the receiver's CPU; a receiver that does not keep up is never woken, and its socket
 // drops what it cannot read. The probes move a 64-byte UDP round from the
 // second regime to the first when they slow the client enough (issue 15),
 // so the figure can carry both.
