@@ -14,17 +14,24 @@ import (
 
 const iperfPort = "5201"
 
-// iperfResult is what an iperf3 client reports (-J), the receiver's side.
+// iperfResult is what an iperf3 client reports (-J): the receiver's side,
+// and the sender's.
 type iperfResult struct {
 	End struct {
-		SumReceived struct {
-			Seconds       float64 `json:"seconds"`
-			BitsPerSecond float64 `json:"bits_per_second"`
-			Packets       uint64  `json:"packets"`
-			LostPackets   uint64  `json:"lost_packets"`
-		} `json:"sum_received"`
+		SumReceived iperfSum `json:"sum_received"`
+		SumSent     iperfSum `json:"sum_sent"`
 	} `json:"end"`
 	Error string `json:"error"`
+}
+
+// iperfSum is one side's totals; for UDP, packets on the receiver's side
+// are the datagrams the sender numbered, lost_packets those that never
+// arrived.
+type iperfSum struct {
+	Seconds       float64 `json:"seconds"`
+	BitsPerSecond float64 `json:"bits_per_second"`
+	Packets       uint64  `json:"packets"`
+	LostPackets   uint64  `json:"lost_packets"`
 }
 
 // receivedPPS is the datagrams per second that reached the server.

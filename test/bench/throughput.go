@@ -56,6 +56,7 @@ func measureThroughputAndVolume(ctx context.Context, b *bench) (section, error) 
 	}
 	for _, k := range kinds {
 		var with, without, ratios []float64
+		var diagWith, diagWithout []roundDiag
 		for i := 0; i < 2*pl.tputPairs; i++ {
 			if ctx.Err() != nil {
 				return sec, ctx.Err()
@@ -68,15 +69,16 @@ func measureThroughputAndVolume(ctx context.Context, b *bench) (section, error) 
 				attached = probes
 			}
 			b.progress("throughput: %s round %d/%d, probes %v", k.name, i+1, 2*pl.tputPairs, probes)
+			diag := startDiag(serverCPU, n.DaemonPID())
 			res, err := iperf(ctx, a, clientCPU, s.IP.String(), k.args...)
 			if err != nil {
 				return sec, err
 			}
-			v := k.figure(res)
+			v, d := k.figure(res), diag.end(serverCPU, n.DaemonPID(), res)
 			if probes {
-				with = append(with, v)
+				with, diagWith = append(with, v), append(diagWith, d)
 			} else {
-				without = append(without, v)
+				without, diagWithout = append(without, v), append(diagWithout, d)
 			}
 			if i%2 == 1 {
 				ratios = append(ratios, with[len(with)-1]/without[len(without)-1])
@@ -86,6 +88,7 @@ func measureThroughputAndVolume(ctx context.Context, b *bench) (section, error) 
 		sec.rows = append(sec.rows, row{name: k.name, with: rate(ws.median) + " " + k.unit, without: rate(wos.median) + " " + k.unit,
 			figure: fmt.Sprintf("%s [%s–%s]", pct(rs.median), pct(rs.min), pct(rs.max)),
 			goal:   "≥ " + pct(k.goal), verdict: atLeast(rs.median, k.goal)})
+		sec.notes = append(sec.notes, diagNote(k.name, diagWith, diagWithout))
 	}
 	fullSpeed := n.collector.recorded()
 	if causes1, err := n.stats(ctx); err == nil {
