@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -12,12 +11,12 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/podint/podint/bpf"
 	"github.com/podint/podint/bpf/internal/bpftest"
 	"github.com/podint/podint/bpf/pins"
+	"github.com/podint/podint/internal/nstest"
 )
 
 // loaded are probes a test loaded into a private bpffs, with their pin dir.
@@ -44,23 +43,7 @@ func loadForTest(t *testing.T) loaded {
 func vethNS(t *testing.T) int {
 	t.Helper()
 	bpftest.RequireRoot(t)
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fresh, err := netns.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// A thread that cannot go back stays locked and dies with the test.
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		fresh.Close()
-		orig.Close()
-	})
+	nstest.EnterFresh(t)
 	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "probed0"}, PeerName: "peer0"}
 	if err := netlink.LinkAdd(v); err != nil {
 		t.Fatalf("add veth: %v", err)

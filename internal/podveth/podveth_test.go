@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/podint/podint/internal/nstest"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -17,26 +17,7 @@ import (
 // named and mounted as runtimes do. Everything goes when the test ends.
 func node(t *testing.T) (newPod func(name string) (path string, h netns.NsHandle)) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces")
-	}
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fresh, err := netns.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// A thread that cannot go back stays locked and dies with the test.
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		fresh.Close()
-		orig.Close()
-	})
+	fresh := nstest.EnterFresh(t)
 	return func(name string) (string, netns.NsHandle) {
 		name = fmt.Sprintf("podveth-test-%d-%s", os.Getpid(), name)
 		h, err := netns.NewNamed(name) // enters it: go back to the node
