@@ -48,19 +48,24 @@ func (d *Daemon) watchVanished(ctx context.Context) error {
 				updates = nil
 				continue
 			}
-			if u.Header.Type == unix.RTM_DELLINK {
-				d.sweepVanished()
+			// Only the probes on the deleted link are checked: a node
+			// deleting pods' veths would otherwise ask the kernel about
+			// every probe for each one.
+			if u.Header.Type == unix.RTM_DELLINK && u.Attrs() != nil {
+				d.sweepVanished(u.Attrs().Index)
 			}
 		case <-tick.C:
-			d.sweepVanished()
+			d.sweepVanished(0)
 		}
 	}
 }
 
-// sweepVanished forgets every pod probe whose veth no longer exists.
-func (d *Daemon) sweepVanished() {
+// sweepVanished forgets the pod probes on ifindex (0: every pod probe)
+// whose veth no longer exists.
+func (d *Daemon) sweepVanished(ifindex int) {
 	for _, p := range d.store.Probes() {
-		if p.GetKind() != podintv1.PortKind_PORT_KIND_POD || podnet.Exists(int(p.GetIfindex()), p.GetHostInterface()) {
+		if p.GetKind() != podintv1.PortKind_PORT_KIND_POD || (ifindex != 0 && int(p.GetIfindex()) != ifindex) ||
+			podnet.Exists(int(p.GetIfindex()), p.GetHostInterface()) {
 			continue
 		}
 		id := registry.ID(p)
