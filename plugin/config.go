@@ -36,6 +36,12 @@ type NetConf struct {
 	// AttachPosition is "first" (default: before every other TC program on
 	// the veth) or "last".
 	AttachPosition attach.Position `json:"attachPosition,omitempty"`
+	// PodSide, a JSON boolean, says whether ADD also attaches the pod-side
+	// probe (in TCX mode), which only an eBPF datapath that moves packets
+	// into a pod past its host veth needs (docs/cni-support.md). Omitted or
+	// null: true. Kept raw so that validate can name a value of the wrong
+	// type as this key's mistake (code 7) rather than a decode failure.
+	PodSide json.RawMessage `json:"podSide,omitempty"`
 
 	// Attachments is the spec's misspelt name of the GC list (CNI #1101);
 	// ValidAttachments in PluginConf has the correct one.
@@ -47,6 +53,26 @@ func (c *NetConf) Paths() instance.Paths { return instance.New(c.Root) }
 
 func (c *NetConf) attachOptions() attach.Options {
 	return attach.Options{Mode: c.AttachMode, Position: c.AttachPosition}
+}
+
+// podSide reads the podSide key: true when omitted or null.
+func (c *NetConf) podSide() (bool, error) {
+	if len(c.PodSide) == 0 || string(c.PodSide) == "null" {
+		return true, nil
+	}
+	var on bool
+	if err := json.Unmarshal(c.PodSide, &on); err != nil {
+		return false, fmt.Errorf("podSide %s must be a JSON boolean: true (the default: attach the pod-side probe) "+
+			"or false (the host veth's hooks only, for CNIs that never move packets past the host veth: bridge, ptp, flannel), without quotes", c.PodSide)
+	}
+	return on, nil
+}
+
+// withPodSide reports whether ADD attaches the pod-side probe; validate
+// has checked the key.
+func (c *NetConf) withPodSide() bool {
+	on, err := c.podSide()
+	return on || err != nil
 }
 
 // decodeConfig decodes stdin data and fills in the defaults. A decode
@@ -81,6 +107,7 @@ func (c *NetConf) validate() error {
 	}
 	_, modeErr := attach.ParseMode(string(c.AttachMode))
 	_, posErr := attach.ParsePosition(string(c.AttachPosition))
+	_, podSideErr := c.podSide()
 	switch {
 	case c.FailPolicy != FailPolicyIgnore && c.FailPolicy != FailPolicyFail:
 		return invalid("failPolicy", "failPolicy %q must be %q or %q", c.FailPolicy, FailPolicyIgnore, FailPolicyFail)
@@ -88,6 +115,8 @@ func (c *NetConf) validate() error {
 		return invalid("attachMode", "%v", modeErr)
 	case posErr != nil:
 		return invalid("attachPosition", "%v", posErr)
+	case podSideErr != nil:
+		return invalid("podSide", "%v", podSideErr)
 	case !filepath.IsAbs(c.Root):
 		// A plugin's working directory is whatever the runtime's is.
 		return invalid("root", "root %q must be an absolute path", c.Root)

@@ -15,6 +15,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"cniVersion":"1.0.0","name":"n","type":"podint","failPolicy":"fail","attachMode":"tc","root":"/r"}`))
 	f.Add([]byte(`{"cniVersion":"0.3.1","name":"n","type":"podint","prevResult":{"cniVersion":"0.3.1","interfaces":[{"name":"eth0","sandbox":"/x"}],"ips":[{"version":"4","address":"10.0.0.2/24","interface":0}]}}`))
 	f.Add([]byte(`{"cniVersion":"1.1.0","name":"n","type":"podint","cni.dev/valid-attachments":[{"containerID":"c","ifname":"eth0"}]}`))
+	f.Add([]byte(`{"cniVersion":"1.1.0","name":"n","type":"podint","podSide":false,"attachPosition":"last"}`))
+	f.Add([]byte(`{"cniVersion":"1.1.0","name":"n","type":"podint","podSide":"off"}`))
 	f.Add([]byte(`{"failPolicy":7}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, stdin []byte) {

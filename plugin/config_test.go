@@ -24,7 +24,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if conf.Root != "/" || conf.FailPolicy != FailPolicyIgnore || conf.AttachMode != attach.Auto ||
-		conf.AttachPosition != attach.First || conf.LogFile != "" {
+		conf.AttachPosition != attach.First || conf.LogFile != "" || !conf.withPodSide() {
 		t.Errorf("defaults: %+v", conf)
 	}
 	if got := conf.Paths().Socket; got != "/run/podint/podint.sock" {
@@ -41,6 +41,9 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		{`{"cniVersion":"1.1.0","name":"n","type":"podint","failPolicy":"maybe"}`, types.ErrInvalidNetworkConfig, "failPolicy"},
 		{`{"cniVersion":"1.1.0","name":"n","type":"podint","attachMode":"xdp"}`, types.ErrInvalidNetworkConfig, "attachMode"},
 		{`{"cniVersion":"1.1.0","name":"n","type":"podint","attachPosition":"middle"}`, types.ErrInvalidNetworkConfig, "attachPosition"},
+		{`{"cniVersion":"1.1.0","name":"n","type":"podint","podSide":"false"}`, types.ErrInvalidNetworkConfig, "podSide"},
+		{`{"cniVersion":"1.1.0","name":"n","type":"podint","podSide":0}`, types.ErrInvalidNetworkConfig, "podSide"},
+		{`{"cniVersion":"1.1.0","name":"n","type":"podint","podSide":{}}`, types.ErrInvalidNetworkConfig, "podSide"},
 		{`{"cniVersion":"1.1.0","name":"n","type":"podint","root":"var/podint"}`, types.ErrInvalidNetworkConfig, "root"},
 		{`{"cniVersion":"1.1.0","name":"n","type":"podint","logFile":"podint.log"}`, types.ErrInvalidNetworkConfig, "logFile"},
 		{`{"cniVersion":"1.1.0","name":"n","type":"podint","root":5}`, types.ErrDecodingFailure, "JSON object"},
@@ -51,6 +54,26 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		if cniCode(err) != tc.code || !strings.Contains(err.Error(), tc.key) {
 			t.Errorf("%s: %v (code %d), want code %d naming %q", tc.conf, err, cniCode(err), tc.code, tc.key)
 		}
+	}
+}
+
+func TestParseConfigPodSide(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		want bool
+	}{{``, true}, {`,"podSide":null`, true}, {`,"podSide":true`, true}, {`,"podSide":false`, false}, {`,"podSide" : false `, false}} {
+		conf, err := parseConfig([]byte(`{"cniVersion":"1.1.0","name":"n","type":"podint"` + tc.key + `}`))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.key, err)
+		}
+		if got := conf.withPodSide(); got != tc.want {
+			t.Errorf("%q: pod side %v, want %v", tc.key, got, tc.want)
+		}
+	}
+	// The message says what to write instead.
+	_, err := parseConfig([]byte(`{"cniVersion":"1.1.0","name":"n","type":"podint","podSide":"no"}`))
+	if err == nil || !strings.Contains(err.Error(), "JSON boolean") || !strings.Contains(err.Error(), "without quotes") {
+		t.Errorf("podSide \"no\": %v, want the fix named", err)
 	}
 }
 

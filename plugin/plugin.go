@@ -77,7 +77,9 @@ func addProbe(conf *NetConf, log *slog.Logger, at attachment, id podIdentity, re
 	probeID := pins.ProbeID(at.containerID, at.podIf)
 	hostIf, ifindex := pair.HostName, pair.HostIfindex
 	opts := conf.attachOptions()
-	opts.Pod = &attach.PodInterface{Netns: at.netns, Ifindex: pair.PodIfindex}
+	if conf.withPodSide() {
+		opts.Pod = &attach.PodInterface{Netns: at.netns, Ifindex: pair.PodIfindex}
+	}
 	found := time.Now()
 	mode, err := attach.Attach(paths.PinDir, probeID, ifindex, opts)
 	if err != nil {
@@ -91,6 +93,7 @@ func addProbe(conf *NetConf, log *slog.Logger, at attachment, id podIdentity, re
 	p := probeOf(hostIf, ifindex, mode, id, at, res)
 	p.Pod.MAC = pair.PodMAC
 	p.PodHooks = attach.PodHooks(paths.PinDir, probeID)
+	log = log.With("pod_side", len(p.PodHooks) > 0)
 	err = withDaemon(paths.Socket, func(d *registration.Client) error { return d.Register(p) })
 	switch {
 	case err == nil:
@@ -149,6 +152,7 @@ func cmdDel(args *skel.CmdArgs) error {
 			ifindex = pair.HostIfindex
 		}
 	}
+	podSide := len(attach.PodHooks(paths.PinDir, probeID)) > 0
 	start := time.Now()
 	if err := attach.Detach(paths.PinDir, probeID, ifindex); err != nil {
 		log.Warn("could not remove the whole probe", "err", err)
@@ -162,7 +166,7 @@ func cmdDel(args *skel.CmdArgs) error {
 		log.Info("could not unregister from podintd; it drops registrations without pins when it starts", "err", err)
 		return nil
 	}
-	log.Info("probe removed and unregistered", "detach", detached.Sub(start), "unregister", time.Since(detached))
+	log.Info("probe removed and unregistered", "pod_side", podSide, "detach", detached.Sub(start), "unregister", time.Since(detached))
 	return nil
 }
 
