@@ -12,6 +12,7 @@ import (
 
 	"github.com/podint/podint/bpf/attach"
 	"github.com/podint/podint/bpf/pins"
+	"github.com/podint/podint/internal/intreport"
 	"github.com/podint/podint/test/harness"
 )
 
@@ -148,5 +149,69 @@ func TestPodSideProbeFollowsThePodsProbe(t *testing.T) {
 	}
 	if host := podPortOf(t, n.Node, a, va); host != 0 {
 		t.Errorf("after GC pod_ports still maps the pod interface to %d", host)
+	}
+}
+
+// podSide false (what the installer writes for bridge, ptp and flannel):
+// ADD attaches the host veth's hooks only, even at attachPosition last,
+// and records no host port; CHECK, a daemon restart (reconcile), DEL and
+// the registration all handle a probe without a pod side, and the bridge's
+// pod-to-pod traffic is reported once each, through the right ports, with
+// a hop latency, by the host veths alone.
+func TestWithoutPodSidePodToPodIsReported(t *testing.T) {
+	n := startNode(t, harness.NodeConfig{PodintConf: map[string]any{"podSide": false, "attachPosition": "last"}})
+	ctx := testContext(t)
+	a, b := addPod(t, n.Node, "a"), addPod(t, n.Node, "b")
+	va, vb := vethIndex(t, a), vethIndex(t, b)
+	noPodSide := func(when string) {
+		t.Helper()
+		for _, p := range []*harness.Pod{a, b} {
+			if progs := podSidePrograms(t, p); len(progs[pins.PodIngress])+len(progs[pins.PodEgress]) != 0 {
+				t.Errorf("%s: %s's eth0 runs %v, want no pod-side program", when, p.Name, progs)
+			}
+			if hooks := registration(t, ctx, n.Node, p).GetPodHooks(); len(hooks) != 0 {
+				t.Errorf("%s: %s's registration lists pod-side hooks %v, want none", when, p.Name, hooks)
+			}
+		}
+		if host := podPortOf(t, n.Node, a, va); host != 0 {
+			t.Errorf("%s: pod_ports maps a's interface to %d, want no entry", when, host)
+		}
+		if ports, err := attach.PodPorts(n.Paths.PinDir); err != nil || len(ports) != 0 {
+			t.Errorf("%s: pod_ports holds %v (%v), want nothing", when, ports, err)
+		}
+	}
+	noPodSide("after ADD")
+	if err := n.CNICheck(ctx, a); err != nil {
+		t.Fatalf("CHECK: %v", err)
+	}
+	burst := &udpBurst{from: a, dst: b.IP, dport: 7000, first: 45000}
+	burst.expectEachOnce(t, ctx, n.Collector, 10, va, vb)
+	sport := echoTCP(t, a, b, 5201)
+	expectFlowReport(t, ctx, n.Collector, intreport.ProtoTCP, a.IP, b.IP, sport, 5201, va, vb)
+	expectFlowReport(t, ctx, n.Collector, intreport.ProtoTCP, b.IP, a.IP, 5201, sport, vb, va)
+	if got := counter(t, ctx, n.Node, "kernel_pod_side"); got != 0 {
+		t.Errorf("kernel_pod_side %d without pod-side probes, want 0", got)
+	}
+
+	// A restarted daemon reconciles the probes and adds no pod side.
+	if err := n.StopDaemon(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.StartDaemon(ctx); err != nil {
+		t.Fatal(err)
+	}
+	noPodSide("after a daemon restart")
+	if err := n.CNICheck(ctx, a); err != nil {
+		t.Errorf("CHECK after a daemon restart: %v", err)
+	}
+	if err := n.CNIDelPlugin(ctx, a, "podint"); err != nil {
+		t.Fatal(err)
+	}
+	in, eg, err := n.TCXPrograms(va)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in+eg != 0 {
+		t.Errorf("after DEL a's host veth runs %d ingress and %d egress programs, want none", in, eg)
 	}
 }
