@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -23,6 +24,9 @@ const goldenMode fs.FileMode = 0o640
 // expects no write; then uninstalls and expects in/ back byte for byte (or
 // uninstalled/, when the input held an older podint entry). A case with a
 // want.err file must fail with that message and leave in/ untouched.
+// A case runs with the --pod-side its pod-side file holds (default auto)
+// and the --plugin-config its plugin-config file holds; its want.log holds
+// what the installer's pod-side log line must say.
 func TestGolden(t *testing.T) {
 	cases, err := os.ReadDir("testdata/golden")
 	if err != nil {
@@ -32,6 +36,21 @@ func TestGolden(t *testing.T) {
 		t.Run(c.Name(), func(t *testing.T) {
 			caseDir := filepath.Join("testdata/golden", c.Name())
 			in := newTestInstaller(t)
+			var log bytes.Buffer
+			in.Log = slog.New(slog.NewTextHandler(io.MultiWriter(testLogWriter{t}, &log), nil))
+			if b, err := os.ReadFile(filepath.Join(caseDir, "pod-side")); err == nil {
+				if in.PodSide, err = ParsePodSide(string(b)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if b, err := os.ReadFile(filepath.Join(caseDir, "plugin-config")); err == nil {
+				if in.Entry, err = NewEntry(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := CheckPodSide(in.PodSide, in.Entry); err != nil {
+				t.Fatal(err)
+			}
 			copyTree(t, filepath.Join(caseDir, "in"), in.ConfDir)
 
 			if wantErr, err := os.ReadFile(filepath.Join(caseDir, "want.err")); err == nil {
@@ -57,6 +76,7 @@ func TestGolden(t *testing.T) {
 			}
 			assertTree(t, in.ConfDir, want)
 			assertModes(t, in.ConfDir)
+			assertPodSideLog(t, log.String(), filepath.Join(caseDir, "want.log"))
 
 			writes := in.writes.Load()
 			if _, err := in.Insert(); err != nil {
@@ -80,6 +100,33 @@ func TestGolden(t *testing.T) {
 				t.Errorf("plugin binary still in the bin dir after Uninstall (stat error %v)", err)
 			}
 		})
+	}
+}
+
+// assertPodSideLog checks the installer logged its pod-side choice once,
+// saying what the file wantFile holds.
+func assertPodSideLog(t *testing.T, log, wantFile string) {
+	t.Helper()
+	var lines []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, `msg="pod-side probes"`) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 {
+		t.Fatalf("pod-side log lines %q, want one", lines)
+	}
+	if *update {
+		if err := os.WriteFile(wantFile, []byte(lines[0][strings.Index(lines[0], " on=")+1:]+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(wantFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(lines[0], " "+strings.TrimSpace(string(want))) {
+		t.Errorf("pod-side log line %q, want it to end in %q", lines[0], want)
 	}
 }
 

@@ -26,7 +26,12 @@ type Installer struct {
 	// ReadByMultus says Multus, not the runtime, reads ConfDir (OpenShift's
 	// /run/multus/cni/net.d): files keep their names when they become conflists.
 	ReadByMultus bool
-	Log          *slog.Logger
+	// PodSide chooses the plugin's pod-side probe ("podSide"): auto (""),
+	// decided per primary CNI (podside.go), or the operator's true or false.
+	PodSide PodSide
+	Log     *slog.Logger
+
+	podSideSaid string // the last pod-side choice logged
 
 	writes     atomic.Int64      // config files written, so tests can see podint ignores its own writes
 	afterStart func()            // called by Run once it watches and made its first pass, for tests
@@ -87,7 +92,9 @@ func (in *Installer) insertOnce() (Target, error) {
 		// Multus reads the file, perhaps by the name in its own config.
 		insert = InsertKeepingName
 	}
-	edit, err := insert(t.File, data, in.Entry)
+	entry, choice := in.entryFor(chainTypes(t.File, data))
+	in.logPodSide(t.File, choice)
+	edit, err := insert(t.File, data, entry)
 	if err != nil || !edit.Changed {
 		return t, err
 	}

@@ -121,7 +121,7 @@ func TestRunChainsAgainWhenThePrimaryRewritesItsFile(t *testing.T) {
 	if n := in.writes.Load(); n != 2 {
 		t.Fatalf("%d config writes, want 2 (one per time the primary wrote its file)", n)
 	}
-	want := strings.Replace(flannelConflist, "{\"type\": \"flannel\"}", "{\"type\": \"flannel\"},\n    {\"type\":\"podint\",\"root\":\"/\",\"failPolicy\":\"ignore\"}", 1)
+	want := strings.Replace(flannelConflist, "{\"type\": \"flannel\"}", "{\"type\": \"flannel\"},\n    {\"type\":\"podint\",\"root\":\"/\",\"failPolicy\":\"ignore\",\"podSide\":false}", 1)
 	assertFile(t, in.ConfDir, "10-flannel.conflist", want)
 }
 

@@ -24,15 +24,22 @@ var Version = "dev"
 
 // settings are the flags every mode shares.
 type settings struct {
-	binDir, confDir, pluginBinary, pluginConfig string
-	waitTimeout                                 time.Duration
-	readByMultus, debug                         bool
+	binDir, confDir, pluginBinary, pluginConfig, podSide string
+	waitTimeout                                          time.Duration
+	readByMultus, debug                                  bool
 }
 
 func (s *settings) installer() (*install.Installer, error) {
 	entry, err := install.NewEntry([]byte(s.pluginConfig))
 	if err != nil {
 		return nil, fmt.Errorf("--plugin-config: %w", err)
+	}
+	podSide, err := install.ParsePodSide(s.podSide)
+	if err != nil {
+		return nil, fmt.Errorf("--pod-side: %w", err)
+	}
+	if err := install.CheckPodSide(podSide, entry); err != nil {
+		return nil, err
 	}
 	level := slog.LevelInfo
 	if s.debug {
@@ -44,6 +51,7 @@ func (s *settings) installer() (*install.Installer, error) {
 		PluginBinary: s.pluginBinary,
 		Entry:        entry,
 		ReadByMultus: s.readByMultus,
+		PodSide:      podSide,
 		Log:          slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}, nil
 }
@@ -80,6 +88,7 @@ installed; "podint-install uninstall" removes it.`,
 	f.StringVar(&s.confDir, "cni-conf-dir", "/host/etc/cni/net.d", "the runtime's CNI conf dir, as mounted in this container")
 	f.StringVar(&s.pluginBinary, "plugin-binary", "/opt/podint/bin/podint", "the podint CNI plugin binary to install")
 	f.StringVar(&s.pluginConfig, "plugin-config", `{"root":"/","failPolicy":"ignore"}`, "JSON object of keys for podint's conflist entry besides \"type\"")
+	f.StringVar(&s.podSide, "pod-side", "auto", "the plugin's pod-side probe (\"podSide\"): auto (off when the primary plugin is bridge, ptp or flannel, which never move packets into a pod past its host veth; on for any other), true or false")
 	f.DurationVar(&s.waitTimeout, "wait-timeout", 0, "give up if no primary CNI config appears within this time (0: wait for ever)")
 	f.BoolVar(&s.readByMultus, "read-by-multus", false, "the conf dir is Multus's cluster-network dir, not the runtime's (OpenShift: /run/multus/cni/net.d); files keep their names")
 	f.BoolVar(&s.debug, "debug", false, "log every pass over the conf dir")
