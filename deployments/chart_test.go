@@ -188,6 +188,7 @@ func TestChartValues(t *testing.T) {
 			"binDir":       "/var/lib/rancher/k3s/data/cni",
 			"confDir":      "/var/lib/rancher/k3s/agent/etc/cni/net.d",
 			"readByMultus": true,
+			"podSide":      false,
 			"pluginConfig": map[string]any{"attachMode": "tc"},
 		},
 		"bpffs": map[string]any{"mount": false},
@@ -209,6 +210,7 @@ func TestChartValues(t *testing.T) {
 		{in, "cni-bin-dir", []string{"/host/var/lib/rancher/k3s/data/cni"}},
 		{in, "cni-conf-dir", []string{"/host/var/lib/rancher/k3s/agent/etc/cni/net.d"}},
 		{in, "plugin-config", []string{`{"attachMode":"tc","failPolicy":"ignore","root":"/"}`}},
+		{in, "pod-side", []string{"false"}},
 	} {
 		if got := flag(tc.c, tc.flag); !slices.Equal(got, tc.want) {
 			t.Errorf("%s --%s = %v, want %v", tc.c.Name, tc.flag, got, tc.want)
@@ -247,15 +249,17 @@ func TestUninstallMode(t *testing.T) {
 // values.schema.json turns mistakes into errors instead of silently ignored keys.
 func TestChartRejectsBadValues(t *testing.T) {
 	for name, values := range map[string]map[string]any{
-		"misspelt key":         {"collector": []any{"a:1"}},
-		"unknown format":       {"report": map[string]any{"format": "v1.0"}},
-		"no collector":         {"collectors": []any{}},
-		"relative dir":         {"cni": map[string]any{"binDir": "opt/cni/bin"}},
-		"foreign plugin type":  {"cni": map[string]any{"pluginConfig": map[string]any{"type": "bridge"}}},
-		"switch id not IPv4":   {"switchID": "node-1"},
-		"port out of range":    {"http": map[string]any{"port": 70000}},
-		"bad fail policy":      {"cni": map[string]any{"pluginConfig": map[string]any{"failPolicy": "maybe"}}},
-		"interval not a value": {"report": map[string]any{"interval": "soon"}},
+		"misspelt key":          {"collector": []any{"a:1"}},
+		"unknown format":        {"report": map[string]any{"format": "v1.0"}},
+		"no collector":          {"collectors": []any{}},
+		"relative dir":          {"cni": map[string]any{"binDir": "opt/cni/bin"}},
+		"foreign plugin type":   {"cni": map[string]any{"pluginConfig": map[string]any{"type": "bridge"}}},
+		"switch id not IPv4":    {"switchID": "node-1"},
+		"port out of range":     {"http": map[string]any{"port": 70000}},
+		"bad fail policy":       {"cni": map[string]any{"pluginConfig": map[string]any{"failPolicy": "maybe"}}},
+		"pod side not a choice": {"cni": map[string]any{"podSide": "off"}},
+		"podSide key quoted":    {"cni": map[string]any{"pluginConfig": map[string]any{"podSide": "false"}}},
+		"interval not a value":  {"report": map[string]any{"interval": "soon"}},
 	} {
 		if _, err := render.Chart(chartDir, values); err == nil {
 			t.Errorf("%s: the chart rendered %v without an error", name, values)
