@@ -171,3 +171,11 @@ func (in *Installer) logPodSide(file string, c podSideChoice) {
 	in.podSideSaid = said
 	in.log().Info("pod-side probes", "on", c.on, "file", file, "primary", c.primary, "why", c.why)
 }
+
+// AutoPodSide is what --pod-side=auto chooses for a chain of plugin types,
+// and why; for tools that configure podint as the installer would (the
+// benchmark).
+func AutoPodSide(chain []string) (on bool, why string) {
+	c := decidePodSide(PodSideAuto, chain)
+	return c.on, c.why
+}

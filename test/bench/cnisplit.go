@@ -23,20 +23,22 @@ import (
 // execRuns is how many times each binary is started, interleaved.
 const execRuns = 20
 
-// pluginSplit reads the timings the plugin logged.
+// pluginSplit reads the timings the plugin logged, of probes without and
+// with a pod side (pod_side in each line) apart.
 func pluginSplit(logPath string) ([]row, error) {
 	f, err := os.Open(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("read the plugin's log: %w", err)
 	}
 	defer f.Close()
-	parts := map[string][]float64{}
+	parts := map[bool]map[string][]float64{false: {}, true: {}}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
 		if !strings.Contains(line, `msg="probe attached and registered"`) && !strings.Contains(line, `msg="probe removed and unregistered"`) {
 			continue
 		}
+		podSide := strings.Contains(line, " pod_side=true")
 		for _, field := range strings.Fields(line) {
 			k, v, ok := strings.Cut(field, "=")
 			if !ok {
@@ -45,7 +47,7 @@ func pluginSplit(logPath string) ([]row, error) {
 			switch k {
 			case "find_veth", "attach", "register", "detach", "unregister":
 				if d, err := time.ParseDuration(v); err == nil {
-					parts[k] = append(parts[k], float64(d)/1e6)
+					parts[podSide][k] = append(parts[podSide][k], float64(d)/1e6)
 				}
 			}
 		}
@@ -54,14 +56,24 @@ func pluginSplit(logPath string) ([]row, error) {
 		return nil, err
 	}
 	var rows []row
-	for _, p := range []struct{ key, name string }{
-		{"find_veth", "ADD: find the host veth p50"}, {"attach", "ADD: attach (TCX, both hooks + pod side) p50"},
-		{"register", "ADD: register with podintd p50"}, {"detach", "DEL: detach p50"}, {"unregister", "DEL: unregister p50"},
+	for _, p := range []struct {
+		key, name string
+		podSide   bool
+	}{
+		{"find_veth", "ADD: find the host veth p50", false}, {"attach", "ADD: attach (TCX, both hooks) p50", false},
+		{"attach", "ADD: attach, pod side on (both hooks + pod side) p50", true},
+		{"register", "ADD: register with podintd p50", false}, {"detach", "DEL: detach p50", false},
+		{"detach", "DEL: detach, pod side on p50", true}, {"unregister", "DEL: unregister p50", false},
 	} {
-		if len(parts[p.key]) == 0 {
-			return nil, fmt.Errorf("the plugin logged no %s time in %s", p.key, logPath)
+		xs := parts[p.podSide][p.key]
+		if len(xs) == 0 {
+			return nil, fmt.Errorf("the plugin logged no %s time with pod_side=%v in %s", p.key, p.podSide, logPath)
 		}
-		rows = append(rows, row{name: p.name, with: ms(percentile(parts[p.key], 50)), figure: "inside podint"})
+		r := row{name: p.name, with: ms(percentile(xs, 50)), figure: "inside podint"}
+		if off := parts[false][p.key]; p.podSide && len(off) > 0 {
+			r.figure = fmt.Sprintf("inside podint, %+.2f ms over pod side off", percentile(xs, 50)-percentile(off, 50))
+		}
+		rows = append(rows, r)
 	}
 	return rows, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 
+	"github.com/podint/podint/install"
 	podintv1 "github.com/podint/podint/proto/podint/v1"
 	"github.com/podint/podint/test/harness"
 )
@@ -21,6 +22,7 @@ type benchNode struct {
 	*harness.Node
 	collector *collector
 	client    podintv1.PodintClient
+	podSide   string // how the node's podint entry sets the pod side, and why
 }
 
 // nodeOptions tune a node for one stage.
@@ -28,7 +30,7 @@ type nodeOptions struct {
 	name       string
 	subnet     string
 	daemonArgs []string
-	podintConf map[string]any // extra keys of the podint conflist entry
+	podintConf map[string]any // keys of the podint conflist entry over those podint-install writes
 	// oneCore starts podintd with GOMAXPROCS=1 and pins it to the last CPU,
 	// so its figure is what one core sustains.
 	oneCore bool
@@ -36,9 +38,29 @@ type nodeOptions struct {
 	collectorGRO bool
 }
 
+// installerConf is podint's entry as podint-install writes it for the
+// bench nodes' chain (the harness's bridge, host-local), with extra's keys
+// over it, and what it says of the pod side.
+func installerConf(extra map[string]any) (map[string]any, string) {
+	conf := map[string]any{}
+	on, why := install.AutoPodSide([]string{"bridge"})
+	if !on {
+		conf["podSide"] = false
+	}
+	for k, v := range extra {
+		conf[k] = v
+	}
+	side := fmt.Sprintf("podSide %v, as podint-install chooses for bridge (%s)", on, why)
+	if v, ok := extra["podSide"]; ok {
+		side = fmt.Sprintf("podSide %v (set by the stage)", v)
+	}
+	return conf, side
+}
+
 func (b *bench) startNode(ctx context.Context, o nodeOptions) (*benchNode, error) {
+	conf, podSide := installerConf(o.podintConf)
 	n, err := harness.NewNode(harness.NodeConfig{Name: o.name, BinDir: b.binDir, Subnet: o.subnet,
-		SwitchID: "10.0.0.1", DaemonArgs: o.daemonArgs, PodintConf: o.podintConf})
+		SwitchID: "10.0.0.1", DaemonArgs: o.daemonArgs, PodintConf: conf})
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +93,7 @@ func (b *bench) startNode(ctx context.Context, o nodeOptions) (*benchNode, error
 		return nil, err
 	}
 	b.cleanup.push(func() { closeFn() })
-	return &benchNode{Node: n, collector: col, client: c}, nil
+	return &benchNode{Node: n, collector: col, client: c, podSide: podSide}, nil
 }
 
 // stats returns the daemon's counters by name, summed over labels.
@@ -85,6 +107,28 @@ func (n *benchNode) stats(ctx context.Context) (map[string]uint64, error) {
 		out[c.GetName()] += c.GetValue()
 	}
 	return out, nil
+}
+
+// podHooks says which pod-side hooks the daemon's pod probes have, as
+// registered (what `podintctl probes` shows as POD SIDE).
+func (n *benchNode) podHooks(ctx context.Context) (string, error) {
+	res, err := n.client.ListProbes(ctx, &podintv1.ListProbesRequest{})
+	if err != nil {
+		return "", fmt.Errorf("list probes: %w", err)
+	}
+	seen := map[string]int{}
+	pods := 0
+	for _, p := range res.GetProbes() {
+		if p.GetKind() != podintv1.PortKind_PORT_KIND_POD {
+			continue
+		}
+		pods++
+		seen[strings.Join(p.GetPodHooks(), "+")]++
+	}
+	if len(seen) == 1 && seen[""] == pods {
+		return fmt.Sprintf("no pod-side hook (%d pod probes)", pods), nil
+	}
+	return fmt.Sprintf("pod-side hooks %v (pod probes by hooks)", seen), nil
 }
 
 // podintConf is the podint entry of the node's chain as a runtime hands
@@ -155,19 +199,34 @@ func (n *benchNode) expectProbes(p *harness.Pod, want int) error {
 // withoutPodint is the node's chain without its podint entry: the same
 // network, the same plugins, no probe.
 func withoutPodint(l *libcni.NetworkConfigList) (*libcni.NetworkConfigList, error) {
+	return editPodint(l, func(map[string]any) bool { return false })
+}
+
+// withPodSide is the node's chain with podint's podSide key set to on.
+func withPodSide(l *libcni.NetworkConfigList, on bool) (*libcni.NetworkConfigList, error) {
+	return editPodint(l, func(e map[string]any) bool { e["podSide"] = on; return true })
+}
+
+// editPodint is the node's chain with podint's entry edited by edit, and
+// left out where edit returns false.
+func editPodint(l *libcni.NetworkConfigList, edit func(entry map[string]any) (keep bool)) (*libcni.NetworkConfigList, error) {
 	var conf map[string]any
 	if err := json.Unmarshal(l.Bytes, &conf); err != nil {
 		return nil, err
 	}
 	plugins, _ := conf["plugins"].([]any)
 	var kept []any
+	found := false
 	for _, p := range plugins {
 		if m, ok := p.(map[string]any); ok && m["type"] == "podint" {
-			continue
+			found = true
+			if !edit(m) {
+				continue
+			}
 		}
 		kept = append(kept, p)
 	}
-	if len(kept) == len(plugins) {
+	if !found {
 		return nil, fmt.Errorf("the chain has no podint entry")
 	}
 	conf["plugins"] = kept

@@ -99,6 +99,11 @@ func measureThroughputAndVolume(ctx context.Context, b *bench) (section, error) 
 			return sec, err
 		}
 	}
+	hooks, err := n.podHooks(ctx)
+	if err != nil {
+		return sec, err
+	}
+	sec.notes = append(sec.notes, "podint's entry: "+n.podSide+"; the probes run at each pod's host veth (TCX ingress and egress) and "+hooks)
 	sec.notes = append(sec.notes, fmt.Sprintf("%d rounds of %ss each way (after 1 s omitted), client on CPU %d, server on CPU %d; figure = median [range] of with/without over neighbouring rounds",
 		2*pl.tputPairs, secs, clientCPU, serverCPU))
 	if err := b.measureVolume(ctx, n, a, s, fullSpeed, &sec); err != nil {
