@@ -134,10 +134,14 @@ func (e Entry) with(key, val string) Entry {
 	return Entry{compact: b}
 }
 
-// CheckPodSide refuses an explicit --pod-side that the plugin config's own
-// "podSide" key contradicts.
+// CheckPodSide refuses a "podSide" in the plugin config that is no JSON
+// boolean (the plugin would fail every ADD with it), and an explicit
+// --pod-side that it contradicts.
 func CheckPodSide(choice PodSide, e Entry) error {
 	v := e.value(podSideKey)
+	if v != nil && string(v) != "true" && string(v) != "false" {
+		return fmt.Errorf("\"podSide\":%s in --plugin-config must be true or false, without quotes; or leave it out and use --pod-side", v)
+	}
 	if (choice != PodSideOn && choice != PodSideOff) || v == nil || string(v) == string(choice) {
 		return nil
 	}

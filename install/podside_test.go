@@ -47,6 +47,9 @@ func TestCheckPodSideRefusesAContradiction(t *testing.T) {
 	if err := CheckPodSide(PodSideOn, e); err == nil || !strings.Contains(err.Error(), "--pod-side=true") {
 		t.Errorf("--pod-side=true with podSide false in the plugin config: %v, want an error", err)
 	}
+	if err := CheckPodSide(PodSideAuto, mustEntry(t, `{"podSide":"false"}`)); err == nil || !strings.Contains(err.Error(), "without quotes") {
+		t.Errorf("a quoted podSide in the plugin config: %v, want an error (the plugin would refuse every ADD)", err)
+	}
 	for _, c := range []PodSide{PodSideAuto, "", PodSideOff} {
 		if err := CheckPodSide(c, e); err != nil {
 			t.Errorf("--pod-side=%q with podSide false in the plugin config: %v", c, err)
