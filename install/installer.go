@@ -93,8 +93,10 @@ func (in *Installer) insertOnce() (Target, error) {
 		insert = InsertKeepingName
 	}
 	entry, choice := in.entryFor(chainTypes(t.File, data))
-	in.logPodSide(t.File, choice)
 	edit, err := insert(t.File, data, entry)
+	if err == nil {
+		in.logPodSide(t.File, choice)
+	}
 	if err != nil || !edit.Changed {
 		return t, err
 	}
