@@ -207,6 +207,19 @@ func withPodSide(l *libcni.NetworkConfigList, on bool) (*libcni.NetworkConfigLis
 	return editPodint(l, func(e map[string]any) bool { e["podSide"] = on; return true })
 }
 
+// withReference is the node's chain with bandwidth, without limits, in
+// podint's place: the lightest reference plugin, as a yardstick. It parses
+// its config and passes the result through (its DEL looks an ifb device up
+// by name), so what it adds to a chain is a plugin's exec and start-up with
+// next to no work.
+func withReference(l *libcni.NetworkConfigList) (*libcni.NetworkConfigList, error) {
+	return editPodint(l, func(e map[string]any) bool {
+		clear(e)
+		e["type"] = "bandwidth"
+		return true
+	})
+}
+
 // editPodint is the node's chain with podint's entry edited by edit, and
 // left out where edit returns false.
 func editPodint(l *libcni.NetworkConfigList, edit func(entry map[string]any) (keep bool)) (*libcni.NetworkConfigList, error) {
