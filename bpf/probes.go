@@ -70,10 +70,10 @@ var DefaultSettings = Settings{
 // probes of every port share it (a Probe is one port's attachment and
 // registration).
 type Collection struct {
-	objs     probeObjects
-	drop     dropObjects // the drop probe, its own object (c/drop.c) sharing the pinned maps
-	pinDir   string
-	dropsErr error // why the drop probe cannot be attached, if it cannot
+	objs      probeObjects
+	drop      dropObjects // the drop probe, its own object (c/drop.c) sharing the pinned maps
+	pinDir    string
+	dropsErr  error // why the drop probe cannot be attached, if it cannot
 	mu        sync.Mutex
 	settings  probeSettings
 	migration *Migration // what the load replaced of an older version's pins
