@@ -51,8 +51,10 @@ type ReplacedMap struct {
 // Migration is what Load replaced of an older podint's pinned maps.
 type Migration struct {
 	Replaced []ReplacedMap
-	// RemovedPins are pins of maps no program of this version uses.
-	RemovedPins []string
+	// Removed are the pinned maps no program of this version uses (an
+	// older version's, under names this one does not have): their pins
+	// are removed.
+	Removed []ReplacedMap
 	// Undecodable is true when the replaced ring buffer's records have
 	// another layout than this version's events: its unread events are
 	// lost, not drained.
@@ -200,10 +202,15 @@ func (p *mapPlan) commit() error {
 			continue
 		}
 		path := pins.MapPath(p.pinDir, e.Name())
+		r := ReplacedMap{Name: e.Name(), Why: "no program of this version uses it", InUse: -1}
+		if m, err := ebpf.LoadPinnedMap(path, &ebpf.LoadPinOptions{ReadOnly: true}); err == nil {
+			r.InUse = inUse(m)
+			m.Close()
+		}
 		if err := os.Remove(path); err != nil {
 			return fmt.Errorf("remove pinned map %s, which this podint does not use: %w", path, err)
 		}
-		p.mig.RemovedPins = append(p.mig.RemovedPins, path)
+		p.mig.Removed = append(p.mig.Removed, r)
 	}
 	return nil
 }

@@ -86,13 +86,19 @@ func TestLoadReplacesAnIncompatiblePinnedMap(t *testing.T) {
 	if err := pins.Replace(pins.MapPath(pinDir, "flow_sets"), planted.Pin); err != nil {
 		t.Fatal(err)
 	}
-	unused, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unused.Close()
-	if err := unused.Pin(pins.MapPath(pinDir, "flows_of_an_older_version")); err != nil {
-		t.Fatal(err)
+	// Maps of another version, under names this version does not have.
+	for _, name := range []string{"flow_table", "flows_v0"} {
+		unused, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unused.Close()
+		if err := unused.Put(uint32(2), uint64(7)); err != nil {
+			t.Fatal(err)
+		}
+		if err := unused.Pin(pins.MapPath(pinDir, name)); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	p := loadAt(t, pinDir)
@@ -114,11 +120,13 @@ func TestLoadReplacesAnIncompatiblePinnedMap(t *testing.T) {
 	if pinnedMapID(t, pinDir, "events") != ringID || pinnedMapID(t, pinDir, "counters") != countersID {
 		t.Error("compatible maps were replaced: the ring buffer and the counters must be kept")
 	}
-	if _, err := os.Stat(pins.MapPath(pinDir, "flows_of_an_older_version")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the pin of a map no program uses is still there: %v", err)
+	for _, name := range []string{"flow_table", "flows_v0"} {
+		if _, err := os.Stat(pins.MapPath(pinDir, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the pin of %s, which no program uses, is still there: %v", name, err)
+		}
 	}
-	if len(mig.RemovedPins) != 1 {
-		t.Errorf("removed pins %v, want the unused map's", mig.RemovedPins)
+	if len(mig.Removed) != 2 || mig.Removed[0].InUse != 1 {
+		t.Errorf("removed %+v, want the two unused maps, one entry in use each", mig.Removed)
 	}
 	rd, err := ringbuf.NewReader(p.Events())
 	if err != nil {

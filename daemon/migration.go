@@ -23,8 +23,10 @@ type migrationCounts struct {
 // logMigration says what the load replaced and what that costs.
 func (d *Daemon) logMigration() {
 	mig := d.collection.Migration()
-	for _, path := range mig.RemovedPins {
-		d.log.Info("upgrade: removed the pin of a map this version does not use", "path", path)
+	for _, r := range mig.Removed {
+		d.log.Warn("upgrade: removed the pin of a map this version does not use", "map", r.Name, "entries_in_use", r.InUse,
+			"lost", "what it held (of an older flow table: each of its flows reports once more as new)")
+		d.countFlows(r)
 	}
 	for _, r := range mig.Replaced {
 		d.migrated.mapsReplaced.Add(1)
@@ -33,10 +35,8 @@ func (d *Daemon) logMigration() {
 			args = append(args, "entries_in_use", r.InUse)
 		}
 		switch r.Name {
-		case "flow_entries":
-			if r.InUse > 0 {
-				d.migrated.flowsForgotten.Add(uint64(r.InUse))
-			}
+		case "flow_sets", "flow_entries":
+			d.countFlows(r)
 			args = append(args, "lost", "the flow state: each of these flows reports once more as new")
 		case "events":
 			args = append(args, "unread_bytes", r.UnreadBytes)
@@ -54,6 +54,15 @@ func (d *Daemon) logMigration() {
 			args = append(args, "lost", "nothing: podintd writes it again")
 		}
 		d.log.Warn("upgrade: a pinned map of an older layout is replaced", args...)
+	}
+}
+
+// countFlows counts the flows a replaced or removed flow table held: one
+// per entry in use of its entries' map (a layout that renames it names it
+// here too).
+func (d *Daemon) countFlows(r bpf.ReplacedMap) {
+	if r.Name == "flow_entries" && r.InUse > 0 {
+		d.migrated.flowsForgotten.Add(uint64(r.InUse))
 	}
 }
 

@@ -113,8 +113,19 @@ func TestUpgradeReplacesPinnedMapsOfAnOlderLayout(t *testing.T) {
 				plantMap(t, pins.MapPath(pinDir, "flow_sets"), &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 32, MaxEntries: 1024}),
 				plantMap(t, pins.MapPath(pinDir, "pod_ports"), &ebpf.MapSpec{Type: ebpf.Hash, KeySize: 16, ValueSize: 4, MaxEntries: 8}),
 			}
-			unused := pins.MapPath(pinDir, "flow_table_v0")
+			// A map of another version, under a name this version does
+			// not have.
+			unused := pins.MapPath(pinDir, "flow_table")
 			plantMap(t, unused, &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 4})
+			if m, err := ebpf.LoadPinnedMap(unused, nil); err != nil {
+				t.Fatal(err)
+			} else {
+				err = m.Put(uint32(1), uint64(1))
+				m.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
 			if err := n.StartDaemon(ctx); err != nil {
 				t.Fatal(err)
 			}
