@@ -33,7 +33,10 @@ import (
 // one empties the others. The flow table's sets hold the tags of its
 // entries; a flow's watched decision is valid for the settings'
 // watchlist generation, which a fresh settings map starts again.
-var replacedTogether = [][]string{{"flow_sets", "flow_entries", "probe_settings"}}
+var replacedTogether = []mapGroup{{"flow_sets", "flow_entries", "probe_settings"}}
+
+// mapGroup names maps replaced together.
+type mapGroup []string
 
 // ReplacedMap is a pinned map an upgrade replaced, and what was in it.
 type ReplacedMap struct {
