@@ -40,10 +40,21 @@ var cpuHooks = []cpuHook{
 // AttachCPUPort attaches the CPU port's programs to the netfilter hooks of
 // the caller's network namespace (the node's). Like the drop probe's, the
 // links are pinned and replaced only once the new ones are attached.
+//
+// A netfilter link's program cannot be replaced (no BPF_LINK_UPDATE), and a
+// hook takes one BPF program per priority (a second one fails with EBUSY):
+// the new link goes at the priority next to the one an earlier daemon's
+// link holds, toward the middle, so the two alternate across restarts and
+// the old link runs until the new one is in place (for that moment both
+// run: with the same maps, the flow table keeps a flow from reporting twice).
 func (p *Collection) AttachCPUPort() error {
 	for _, h := range cpuHooks {
+		prio := h.priority
+		if pinnedPriority(pins.CPULinkPath(p.pinDir, h.name)) == prio {
+			prio = h.alternate()
+		}
 		l, err := link.AttachNetfilter(link.NetfilterOptions{Program: h.prog(p), ProtocolFamily: h.family,
-			Hook: h.hook, Priority: h.priority})
+			Hook: h.hook, Priority: prio})
 		if err != nil {
 			return fmt.Errorf("attach the CPU port to netfilter (%s; needs kernel 6.4+): %w", h.name, err)
 		}
@@ -54,6 +65,29 @@ func (p *Collection) AttachCPUPort() error {
 		}
 	}
 	return nil
+}
+
+// alternate is the hook's other priority, next to its own toward the middle.
+func (h cpuHook) alternate() int32 {
+	if h.priority > 0 {
+		return h.priority - 1
+	}
+	return h.priority + 1
+}
+
+// pinnedPriority is the priority of the netfilter link pinned at path; 0
+// (no priority of the CPU port's) when there is none.
+func pinnedPriority(path string) int32 {
+	l, err := link.LoadPinnedLink(path, nil)
+	if err != nil {
+		return 0
+	}
+	defer l.Close()
+	info, err := l.Info()
+	if err != nil || info.Netfilter() == nil {
+		return 0
+	}
+	return info.Netfilter().Priority
 }
 
 // DetachCPUPort removes the CPU port's programs.

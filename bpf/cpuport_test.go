@@ -6,10 +6,13 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
+	"github.com/podint/podint/bpf/internal/bpftest"
 	"github.com/podint/podint/bpf/pins"
+	"github.com/podint/podint/internal/nstest"
 )
 
 // nfAccept is NF_ACCEPT: the netfilter programs let every packet through.
@@ -179,4 +182,41 @@ func TestTheCPUPortPairsLikeAPort(t *testing.T) {
 		}
 		t.Fatalf("LOCAL_IN never met the ingress run's sk_buff in %d attempts: nothing shown", pairAttempts)
 	})
+}
+
+// A restarted daemon's CPU port takes the place of the earlier daemon's,
+// start after start: a netfilter hook takes one BPF program per priority,
+// and its links cannot be updated.
+func TestCPUPortReplacesTheEarlierDaemons(t *testing.T) {
+	requireRoot(t)
+	nstest.EnterFresh(t)
+	pinDir := bpftest.TempPinDir(t)
+	for start := 1; start <= 3; start++ {
+		p := loadAt(t, pinDir)
+		if err := p.AttachCPUPort(); err != nil {
+			t.Fatalf("start %d: %v", start, err)
+		}
+		for _, h := range cpuHooks {
+			l, err := link.LoadPinnedLink(pins.CPULinkPath(pinDir, h.name), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := l.Info()
+			l.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pi, err := h.prog(p).Info()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id, _ := pi.ID(); info.Program != id {
+				t.Errorf("start %d: %s runs program %d, not this start's %d", start, h.name, info.Program, id)
+			}
+		}
+		p.Close()
+	}
+	if err := DetachCPUPort(pinDir); err != nil {
+		t.Fatal(err)
+	}
 }

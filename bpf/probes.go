@@ -70,17 +70,20 @@ var DefaultSettings = Settings{
 // probes of every port share it (a Probe is one port's attachment and
 // registration).
 type Collection struct {
-	objs     probeObjects
-	drop     dropObjects // the drop probe, its own object (c/drop.c) sharing the pinned maps
-	pinDir   string
-	dropsErr error // why the drop probe cannot be attached, if it cannot
-	mu       sync.Mutex
-	settings probeSettings
+	objs      probeObjects
+	drop      dropObjects // the drop probe, its own object (c/drop.c) sharing the pinned maps
+	pinDir    string
+	dropsErr  error // why the drop probe cannot be attached, if it cannot
+	mu        sync.Mutex
+	settings  probeSettings
+	migration *Migration // what the load replaced of an older version's pins
 }
 
 // Load loads the probes into the kernel. Maps already pinned under pinDir
 // are reused, so a restarted daemon keeps the ring buffer, its unread
-// events and the flow state; the programs are (re)pinned for the plugin.
+// events and the flow state; a pinned map the programs cannot use (an
+// older version's layout) is replaced (migrate.go: Migration says what
+// was lost). The programs are (re)pinned for the plugin.
 func Load(pinDir string, s Settings) (*Collection, error) {
 	if _, err := bpffs.Ensure(pinDir); err != nil {
 		return nil, err
@@ -106,15 +109,31 @@ func Load(pinDir string, s Settings) (*Collection, error) {
 	} else if err := dropSpec.Variables["skb_consumed_reason"].Set(consumed); err != nil {
 		return nil, fmt.Errorf("set skb_consumed_reason: %w", err)
 	}
-	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pins.MapsDir(pinDir)}}
+	plan, err := planMaps(pinDir, spec, dropSpec)
+	if err != nil {
+		return nil, err
+	}
 	// The TC probes first: the drop probe's load then opens the maps they pinned.
-	if err := loadChecked(spec, &p.objs, opts, pinDir); err != nil {
+	if err := loadChecked(spec, &p.objs, plan.options(spec)); err != nil {
+		plan.close()
 		return nil, err
 	}
-	if err := loadChecked(dropSpec, &p.drop, opts, pinDir); err != nil {
+	if err := loadChecked(dropSpec, &p.drop, plan.options(dropSpec)); err != nil {
 		p.objs.Close()
+		plan.close()
 		return nil, err
 	}
+	// The maps first, then the programs: a CNI ADD that opens the new
+	// programs writes the maps they use.
+	if err := plan.commit(); err != nil {
+		p.Close()
+		plan.close()
+		return nil, err
+	}
+	for _, m := range plan.fresh {
+		m.Close() // the collections hold their own descriptors
+	}
+	p.migration = &plan.mig
 	// Continue from the pinned settings, so that the watchlist generation
 	// moves on and flows decided under older rules are decided again.
 	_ = p.objs.ProbeSettings.Lookup(uint32(0), &p.settings)
@@ -135,16 +154,13 @@ func Load(pinDir string, s Settings) (*Collection, error) {
 	return p, nil
 }
 
-// loadChecked loads one object of the probes into objs, saying what to do
-// when the verifier or the pinned maps refuse it.
-func loadChecked(spec *ebpf.CollectionSpec, objs any, opts *ebpf.CollectionOptions, pinDir string) error {
+// loadChecked loads one object of the probes into objs, saying what the
+// verifier refused.
+func loadChecked(spec *ebpf.CollectionSpec, objs any, opts *ebpf.CollectionOptions) error {
 	if err := spec.LoadAndAssign(objs, opts); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			return fmt.Errorf("load probes: verifier rejected them: %+v", ve)
-		}
-		if errors.Is(err, ebpf.ErrMapIncompatible) {
-			return fmt.Errorf("load probes: maps pinned under %s come from an incompatible podint version; remove them to start afresh: %w", pins.MapsDir(pinDir), err)
 		}
 		return fmt.Errorf("load probes: %w", err)
 	}
@@ -229,8 +245,18 @@ func (p *Collection) Program(h pins.Hook) *ebpf.Program {
 // so benchmarks read its cost from BPF statistics.
 func (p *Collection) DropProgram() *ebpf.Program { return p.drop.PodintDrop }
 
+// Migration is what Load replaced of pinned maps an older version left:
+// nothing replaced when its Replaced is empty. Its replaced maps stay open
+// until Close.
+func (p *Collection) Migration() *Migration { return p.migration }
+
 // Close releases the file descriptors; pinned objects stay in the kernel.
-func (p *Collection) Close() error { return errors.Join(p.drop.Close(), p.objs.Close()) }
+func (p *Collection) Close() error {
+	if p.migration != nil {
+		p.migration.Close()
+	}
+	return errors.Join(p.drop.Close(), p.objs.Close())
+}
 
 // PinDir is where the probes are pinned.
 func (p *Collection) PinDir() string { return p.pinDir }

@@ -60,6 +60,7 @@ type Daemon struct {
 	stats      io.Closer           // BPF run time statistics, while --bpf-stats holds them on
 
 	reconciled    reconcileCounts
+	migrated      migrationCounts
 	vanished      atomic.Uint64 // pod probes removed because their veth went without a DEL (vanished.go)
 	configReloads atomic.Uint64
 	configRejects atomic.Uint64
@@ -108,6 +109,7 @@ func New(cfg config.Config, opts Options) (d *Daemon, err error) {
 			d.close()
 		}
 	}()
+	d.logMigration()
 	if err := d.collection.SetDropPolicy(dropPolicy); err != nil {
 		return nil, fmt.Errorf("drop-reasons: %w", err)
 	}
@@ -231,6 +233,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		g.Go(func() error { return d.watchConfig(gctx) })
 	}
 	g.Go(func() error {
+		d.drainReplacedEvents()
 		// A reader that fails leaves nothing worth serving: podintd exits
 		// non-zero so that its supervisor (kubelet, systemd) restarts it;
 		// the pinned ring buffer keeps what was not read.

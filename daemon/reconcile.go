@@ -174,6 +174,7 @@ func (d *Daemon) adoptAll() {
 		}
 		d.reconciled.adopted.Add(1)
 	}
+	d.restorePodPorts()
 	// Ports of probes that are gone must not keep reporting drops.
 	if ports, err := d.collection.Ports(); err == nil {
 		for _, idx := range ports {

@@ -60,6 +60,11 @@ func (d *Daemon) Stats() []*podintv1.Counter {
 	add("probes_removed_at_start", "probes or registrations removed at start because their veth or pins were gone", d.reconciled.removed.Load(), nil)
 	add("probes_removed_vanished", "pod probes removed because their veth disappeared without a CNI DEL reaching podint", d.vanished.Load(), nil)
 	add("probes_update_failed", "probes whose hooks kept their earlier programs at start", d.reconciled.updateErr.Load(), nil)
+	add("upgrade_maps_replaced", "pinned maps of an older layout replaced at start", d.migrated.mapsReplaced.Load(), nil)
+	add("upgrade_flows_forgotten", "flows of a replaced flow table: each reported once more as new", d.migrated.flowsForgotten.Load(), nil)
+	add("upgrade_events_drained", "unread events of a replaced ring buffer, reported after the upgrade", d.migrated.eventsDrained.Load(), nil)
+	add("upgrade_events_lost_bytes", "bytes of unread events lost with a replaced ring buffer of another event layout", d.migrated.eventsLost.Load(), nil)
+	add("upgrade_pod_ports_lost", "pod-side probes whose host port a replaced pod_ports map lacks", d.migrated.podPortsLost.Load(), nil)
 	if ps, err := d.collection.ProgramStats(); err == nil {
 		for _, s := range ps {
 			lbl := map[string]string{"program": s.Program}

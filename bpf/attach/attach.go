@@ -137,6 +137,9 @@ func Attach(pinDir, probeID string, ifindex int, opts Options) (Mode, error) {
 			err = fmt.Errorf("move the pins of probe %s into place: %w", probeID, err)
 		}
 	}
+	if err == nil {
+		err = catchUp(pinDir, probeID, ifindex, progs, opts.Pod)
+	}
 	if err != nil {
 		_ = Detach(pinDir, probeID, ifindex)
 		return "", err

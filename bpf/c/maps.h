@@ -7,8 +7,9 @@
 #include <bpf/bpf_helpers.h>
 #include "probe.h"
 
-/* Map sizes. A pinned map keeps its size across upgrades: changing one
- * makes the pins incompatible (the daemon then says to remove them). */
+/* Map sizes. A pinned map keeps its size: an upgrade that changes one (or
+ * the layout of a map's contents) replaces the pinned map, losing what it
+ * held (docs/daemon.md, "Upgrades that change a map"). */
 #define RINGBUF_BYTES    (4 << 20) /* about 11,650 events of 360 bytes */
 #define INFLIGHT_SLOTS   65536     /* packets between an ingress and an egress hook at once */
 #define FLOW_ENTRIES     131072    /* flows the report filter remembers (flows.h) */

@@ -5,6 +5,7 @@
 //
 // Layout under an instance's pin directory:
 //
+//	map_layouts           the layout of each pinned map's contents, written once they are pinned
 //	maps/<name>           ring buffer, flow state, counters, settings, watchlist, ports,
 //	                      drop reason policy and its counters (drop_policy, drops_excluded)
 //	progs/<hook>          the programs the CNI plugin attaches (ingress, egress, pod_ingress, pod_egress)
@@ -54,6 +55,10 @@ func MapsDir(pinDir string) string { return filepath.Join(pinDir, "maps") }
 
 // MapPath is where the map called name is pinned.
 func MapPath(pinDir, name string) string { return filepath.Join(MapsDir(pinDir), name) }
+
+// LayoutsPath is where the pinned maps' layouts are recorded: an upgrade
+// replaces a pinned map whose contents the new programs would misread.
+func LayoutsPath(pinDir string) string { return filepath.Join(pinDir, "map_layouts") }
 
 // ProgsDir holds the pinned programs.
 func ProgsDir(pinDir string) string { return filepath.Join(pinDir, "progs") }

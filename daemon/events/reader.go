@@ -69,15 +69,7 @@ func (r *Reader) Run(ctx context.Context, sink Sink) error {
 			}
 			return fmt.Errorf("read ring buffer: %w", err)
 		}
-		ev, err := view(rec.RawSample, &r.scratch)
-		if err != nil {
-			if r.malformed.Add(1) == 1 {
-				r.log.Error("malformed ring buffer record", "err", err)
-			}
-			continue
-		}
-		r.received.Add(1)
-		sink(ev)
+		r.deliver(&rec, sink)
 		if rec.Remaining == 0 {
 			// Drained: let what the sink fed (the exporter's senders) run
 			// before this goroutine blocks in epoll_wait. That is a
@@ -88,6 +80,37 @@ func (r *Reader) Run(ctx context.Context, sink Sink) error {
 			runtime.Gosched()
 		}
 	}
+}
+
+// deliver decodes one record for sink.
+func (r *Reader) deliver(rec *ringbuf.Record, sink Sink) bool {
+	ev, err := view(rec.RawSample, &r.scratch)
+	if err != nil {
+		if r.malformed.Add(1) == 1 {
+			r.log.Error("malformed ring buffer record", "err", err)
+		}
+		return false
+	}
+	r.received.Add(1)
+	sink(ev)
+	return true
+}
+
+// Drain delivers what the ring buffer holds now to sink, and returns how
+// many events it delivered: for a ring buffer no probe writes to any more.
+func (r *Reader) Drain(sink Sink) int {
+	var rec ringbuf.Record
+	n := 0
+	for r.rd.AvailableBytes() > 0 {
+		r.rd.SetDeadline(time.Now())
+		if err := r.rd.ReadInto(&rec); err != nil {
+			break
+		}
+		if r.deliver(&rec, sink) {
+			n++
+		}
+	}
+	return n
 }
 
 // Pending is how many bytes are waiting in the ring buffer.
