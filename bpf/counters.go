@@ -74,7 +74,7 @@ func OpenPinnedCounters(pinDir string) (*ebpf.Map, error) {
 
 // CounterHelp explains each kernel counter, by name.
 var CounterHelp = map[string]string{
-	"packets":          "packets seen by any probe",
+	"packets":          "packets seen leaving through a probed port, counted once there by its egress probe (or by the pod-side probe for one that bypassed its host veth's egress); ingress probes do not count",
 	"not_ip":           "frames that are not IPv4 or IPv6 (ARP, LLDP...), passed on unrecorded",
 	"truncated":        "packets whose headers are shorter than they claim, passed on unrecorded",
 	"events":           "events written to the ring buffer",

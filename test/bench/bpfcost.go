@@ -197,19 +197,21 @@ func measureBPFCost(ctx context.Context, b *bench) (section, error) {
 	}
 
 	v4, v6 := tcpFrame(false, 20), tcpFrame(true, 20)
-	packets, suppressed := bpf.CounterPackets, bpf.CounterSuppressed
+	suppressed := bpf.CounterSuppressed
 	events, unwatchedN := bpf.CounterEvents, counterIndex("unwatched")
 	emptyRepeat := &bpfPath{name: "empty TC program", prog: empty, frame: v4}
 	emptyPerCall := &bpfPath{name: "empty TC program, one run per call", prog: empty, frame: tcpFrame(false, 20), perCall: true}
 	paths := []*bpfPath{
 		emptyRepeat,
 		{name: "for scale: reading the clock (bpf_ktime_get_ns) alone", prog: clock, frame: v4, base: emptyRepeat},
+		// the ingress paths count nothing (a packet is counted where it
+		// leaves): the bpf package's tests show what they record
 		{name: "ingress, IPv4 TCP: parse, record in-flight", goal: "ingress", prog: steady.Program("ingress"), frame: v4,
-			base: emptyRepeat, probes: steady, expect: packets},
+			base: emptyRepeat},
 		{name: "ingress, IPv6 TCP", goal: "ingress", prog: steady.Program("ingress"), frame: v6,
-			base: emptyRepeat, probes: steady, expect: packets},
+			base: emptyRepeat},
 		{name: "pod-side egress, IPv4 TCP: host port lookup, parse, record in-flight", goal: "steady", prog: steady.Program(pins.PodEgress),
-			frame: v4, base: emptyRepeat, probes: steady, expect: packets},
+			frame: v4, base: emptyRepeat},
 		{name: "pod-side ingress, packet the host veth paired (no record): what every delivered packet pays", goal: "steady",
 			prog: steady.Program(pins.PodIngress), frame: v4, base: emptyRepeat},
 		{name: "egress, IPv4 TCP, steady flow (suppressed)", goal: "steady", prog: steady.Program("egress"), frame: v4,

@@ -44,15 +44,15 @@ func (r iperfResult) receivedPPS() float64 {
 }
 
 // startIperfServer runs an iperf3 server in the pod on the given CPU until
-// cleanup.
-func (b *bench) startIperfServer(ctx context.Context, p *harness.Pod, cpu int) error {
+// cleanup, and returns its process id (taskset execs iperf3 in place).
+func (b *bench) startIperfServer(ctx context.Context, p *harness.Pod, cpu int) (int, error) {
 	cmd := exec.CommandContext(ctx, "taskset", "-c", strconv.Itoa(cpu), "iperf3", "-s", "-B", p.IP.String(), "-p", iperfPort)
 	if err := p.NS.Start(cmd); err != nil {
-		return fmt.Errorf("start iperf3 server (apt-get install iperf3): %w", err)
+		return 0, fmt.Errorf("start iperf3 server (apt-get install iperf3): %w", err)
 	}
 	b.cleanup.push(func() { cmd.Process.Kill(); cmd.Wait() })
 	time.Sleep(200 * time.Millisecond) // until it listens; a client retries anyway
-	return nil
+	return cmd.Process.Pid, nil
 }
 
 // iperf runs an iperf3 client in the pod on the given CPU against server.

@@ -55,6 +55,8 @@ type plan struct {
 	dropWindow    time.Duration
 	tputPairs     int // pairs of iperf3 rounds, with and without podint
 	tputSeconds   int
+	cpuPairs      int // pairs of fixed-rate UDP windows (tputcpu.go)
+	cpuWindow     time.Duration
 	steadySeconds int
 	newFlows      int
 	pipeStep      time.Duration
@@ -66,11 +68,11 @@ type plan struct {
 }
 
 var fullPlan = plan{mode: "full", testRunRounds: 11, testRunRuns: 1 << 20, newFlowRounds: 5, newFlowRuns: 1 << 18,
-	dropRounds: 5, dropWindow: time.Second, tputPairs: 3, tputSeconds: 3, steadySeconds: 20, newFlows: 10000,
+	dropRounds: 5, dropWindow: time.Second, tputPairs: 3, tputSeconds: 3, cpuPairs: 8, cpuWindow: 1500 * time.Millisecond, steadySeconds: 20, newFlows: 10000,
 	pipeStep: 2 * time.Second, pipeBisect: 4, cniPods: 100, runtimePods: 50, memProbes: 500, memFlows: 100_000}
 
 var shortPlan = plan{mode: "short", testRunRounds: 3, testRunRuns: 1 << 20, newFlowRounds: 3, newFlowRuns: 1 << 17,
-	dropRounds: 2, dropWindow: 500 * time.Millisecond, tputPairs: 1, tputSeconds: 1, steadySeconds: 5, newFlows: 2000,
+	dropRounds: 2, dropWindow: 500 * time.Millisecond, tputPairs: 1, tputSeconds: 1, cpuPairs: 2, cpuWindow: 500 * time.Millisecond, steadySeconds: 5, newFlows: 2000,
 	pipeStep: 700 * time.Millisecond, pipeBisect: 1, cniPods: 20, runtimePods: 10, memProbes: 500, memFlows: 100_000}
 
 // stage is one measurement; it adds its rows to a section.

@@ -32,7 +32,8 @@ func measureThroughputAndVolume(ctx context.Context, b *bench) (section, error) 
 		return sec, err
 	}
 	clientCPU, serverCPU := 0, runtime.NumCPU()-1
-	if err := b.startIperfServer(ctx, s, serverCPU); err != nil {
+	serverPID, err := b.startIperfServer(ctx, s, serverCPU)
+	if err != nil {
 		return sec, err
 	}
 	pl := b.plan
@@ -49,6 +50,7 @@ func measureThroughputAndVolume(ctx context.Context, b *bench) (section, error) 
 			iperfResult.receivedPPS, 0.97},
 	}
 	attached := true
+	satSentPPS := 0.0 // UDP datagrams/s a saturated client sent without probes
 	n.collector.startRecording()
 	causes0, err := n.stats(ctx)
 	if err != nil {
@@ -89,11 +91,20 @@ func measureThroughputAndVolume(ctx context.Context, b *bench) (section, error) 
 			figure: fmt.Sprintf("%s [%s–%s]", pct(rs.median), pct(rs.min), pct(rs.max)),
 			goal:   "≥ " + pct(k.goal), verdict: atLeast(rs.median, k.goal)})
 		sec.notes = append(sec.notes, diagNote(k.name, diagWith, diagWithout))
+		if k.unit == "pkt/s" {
+			satSentPPS = medianOf(diagWithout, func(d roundDiag) float64 { return d.sentPPS })
+		}
 	}
 	fullSpeed := n.collector.recorded()
 	if causes1, err := n.stats(ctx); err == nil {
 		sec.notes = append(sec.notes, "flow events by cause during the full-speed rounds (an event may have several): "+causeCounts(causes0, causes1))
 	}
+	cpuRow, cpuNote, err := b.measureFixedRateCPU(ctx, n, a, s, &attached, clientCPU, serverCPU, serverPID, satSentPPS)
+	if err != nil {
+		return sec, err
+	}
+	sec.rows = append(sec.rows, cpuRow)
+	sec.notes = append(sec.notes, cpuNote)
 	if !attached {
 		if err := b.setProbes(ctx, n, true, a, s); err != nil {
 			return sec, err

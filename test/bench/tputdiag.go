@@ -85,13 +85,7 @@ func wakeIPIs(cpu int) (uint64, error) {
 
 // diagNote says, per arm, what the rounds' diagnoses were (medians).
 func diagNote(kind string, with, without []roundDiag) string {
-	med := func(ds []roundDiag, f func(roundDiag) float64) float64 {
-		xs := make([]float64, len(ds))
-		for i, d := range ds {
-			xs[i] = f(d)
-		}
-		return summarize(xs).median
-	}
+	med := medianOf[roundDiag]
 	both := func(f func(roundDiag) float64, format func(float64) string) string {
 		return format(med(with, f)) + " / " + format(med(without, f))
 	}
@@ -103,4 +97,13 @@ func diagNote(kind string, with, without []roundDiag) string {
 	note += " interrupts that woke the server's CPU " + both(func(d roundDiag) float64 { return d.ipis }, rate) + " per s;" +
 		" podintd's CPU time " + both(func(d roundDiag) float64 { return d.daemon * 1e3 }, func(v float64) string { return fmt.Sprintf("%.1f", v) }) + " ms per s"
 	return note
+}
+
+// medianOf is the median of f over xs.
+func medianOf[T any](xs []T, f func(T) float64) float64 {
+	vs := make([]float64, len(xs))
+	for i, x := range xs {
+		vs[i] = f(x)
+	}
+	return summarize(vs).median
 }
