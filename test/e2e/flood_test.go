@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"net/netip"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,19 +24,8 @@ func TestFloodedCopiesAreNoPortChanges(t *testing.T) {
 	}
 	bcast := netip.MustParseAddr("10.44.0.255")
 	const packets, dport = 200, 6000
-	c, err := a.ListenUDP(46000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := broadcastConn(t, a, 46000)
 	defer c.Close()
-	raw, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var serr error
-	if err := raw.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_BROADCAST, 1) }); err != nil || serr != nil {
-		t.Fatal(err, serr)
-	}
 	for i := 0; i < packets; i++ {
 		if _, err := c.WriteToUDPAddrPort([]byte("flooded"), netip.AddrPortFrom(bcast, dport)); err != nil {
 			t.Fatal(err)

@@ -13,25 +13,35 @@ import (
 // sendBroadcast sends one datagram from pod p to the broadcast address dst.
 func sendBroadcast(t *testing.T, p *harness.Pod, dst netip.AddrPort) uint16 {
 	t.Helper()
-	c, err := p.ListenUDP(0)
+	c := broadcastConn(t, p, 0)
+	defer c.Close()
+	if _, err := c.WriteToUDPAddrPort([]byte("to everyone"), dst); err != nil {
+		t.Fatal(err)
+	}
+	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
+}
+
+// broadcastConn is a UDP socket of pod p on port (0: any) that may send
+// to broadcast addresses.
+func broadcastConn(t *testing.T, p *harness.Pod, port int) *net.UDPConn {
+	t.Helper()
+	c, err := p.ListenUDP(port)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	raw, err := c.SyscallConn()
 	if err != nil {
+		c.Close()
 		t.Fatal(err)
 	}
 	var serr error
 	if err := raw.Control(func(fd uintptr) {
 		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_BROADCAST, 1)
 	}); err != nil || serr != nil {
+		c.Close()
 		t.Fatalf("SO_BROADCAST: %v %v", err, serr)
 	}
-	if _, err := c.WriteToUDPAddrPort([]byte("to everyone"), dst); err != nil {
-		t.Fatal(err)
-	}
-	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
+	return c
 }
 
 // A broadcast the bridge floods reaches b's veth as a copy that passed no
