@@ -91,6 +91,7 @@ func Attach(pinDir, probeID string, ifindex int, opts Options) (Mode, error) {
 	if err != nil {
 		return "", err
 	}
+	seen := statProgramPins(pinDir)
 	progs, err := openPrograms(pinDir)
 	if err != nil {
 		return "", err
@@ -138,7 +139,7 @@ func Attach(pinDir, probeID string, ifindex int, opts Options) (Mode, error) {
 		}
 	}
 	if err == nil {
-		err = catchUp(pinDir, probeID, ifindex, progs, opts.Pod)
+		err = catchUp(pinDir, probeID, ifindex, seen, opts.Pod)
 	}
 	if err != nil {
 		_ = Detach(pinDir, probeID, ifindex)

@@ -53,6 +53,7 @@ func TestAttachCatchesUpWithProgramsPinnedMeanwhile(t *testing.T) {
 		t.Run(string(mode), func(t *testing.T) {
 			l := loadForTest(t)
 			ifindex := vethNS(t)
+			seen := statProgramPins(l.pinDir)
 			older, err := openPrograms(l.pinDir)
 			if err != nil {
 				t.Fatal(err)
@@ -71,7 +72,7 @@ func TestAttachCatchesUpWithProgramsPinnedMeanwhile(t *testing.T) {
 			if _, err := Update(l.pinDir, "late", ifindex, func(h pins.Hook) *ebpf.Program { return older[h] }); err != nil {
 				t.Fatal(err)
 			}
-			if err := catchUp(l.pinDir, "late", ifindex, older, nil); err != nil {
+			if err := catchUp(l.pinDir, "late", ifindex, seen, nil); err != nil {
 				t.Fatal(err)
 			}
 			for _, h := range pins.HostHooks() {
