@@ -99,11 +99,11 @@ func measureThroughputAndVolume(ctx context.Context, b *bench) (section, error) 
 	if causes1, err := n.stats(ctx); err == nil {
 		sec.notes = append(sec.notes, "flow events by cause during the full-speed rounds (an event may have several): "+causeCounts(causes0, causes1))
 	}
-	cpuRow, cpuNote, err := b.measureFixedRateCPU(ctx, n, a, s, &attached, clientCPU, serverCPU, serverPID, satSentPPS)
+	cpuRows, cpuNote, err := b.measureFixedRateCPU(ctx, n, a, s, &attached, clientCPU, serverCPU, serverPID, satSentPPS)
 	if err != nil {
 		return sec, err
 	}
-	sec.rows = append(sec.rows, cpuRow)
+	sec.rows = append(sec.rows, cpuRows...)
 	sec.notes = append(sec.notes, cpuNote)
 	if !attached {
 		if err := b.setProbes(ctx, n, true, a, s); err != nil {

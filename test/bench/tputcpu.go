@@ -56,19 +56,37 @@ func sampleCPU(clientPID int, server []int) (cpuSample, error) {
 	return s, err
 }
 
+// fixedRateArm is what the probes' hooks run in a fixed-rate window.
+type fixedRateArm string
+
+const (
+	armProbes     fixedRateArm = "probes"
+	armNone       fixedRateArm = "no probes"
+	armEmptyHooks fixedRateArm = "empty TCX programs"
+)
+
 // measureFixedRateCPU runs the fixed-rate windows and returns the row and
 // its note. satSentPPS, the datagrams/s a saturated client sent without
 // the probes, turns the added CPU into the rate a CPU-bound sender keeps.
-func (b *bench) measureFixedRateCPU(ctx context.Context, n *benchNode, a, s *harness.Pod, attached *bool, clientCPU, serverCPU, serverPID int, satSentPPS float64) (row, string, error) {
+func (b *bench) measureFixedRateCPU(ctx context.Context, n *benchNode, a, s *harness.Pod, attached *bool, clientCPU, serverCPU, serverPID int, satSentPPS float64) ([]row, string, error) {
 	pl := b.plan
-	windows := 2 * pl.cpuPairs
+	// Three arms rotate in groups of one window each (probes, none, empty
+	// hooks; then the reverse order), so that each group gives a pair of
+	// differences from the same moment.
+	windows := 3 * pl.cpuPairs
+	empty, err := newEmptyHooks()
+	if err != nil {
+		return nil, "", err
+	}
+	defer empty.close()
+	emptyOn := false
 	// long enough for every window and toggle on a slow machine; the
 	// client is interrupted after the last window
 	secs := strconv.Itoa(2 + windows*int(pl.cpuWindow/time.Second+3))
 	cmd := exec.CommandContext(ctx, "taskset", "-c", strconv.Itoa(clientCPU), "iperf3", "-c", s.IP.String(), "-p", iperfPort,
 		"-u", "-l", "64", "-b", strconv.Itoa(cpuRatePPS*64*8), "-t", secs)
 	if err := a.NS.Start(cmd); err != nil {
-		return row{}, "", fmt.Errorf("start iperf3 client: %w", err)
+		return nil, "", fmt.Errorf("start iperf3 client: %w", err)
 	}
 	stopped := false
 	stop := func() {
@@ -81,46 +99,65 @@ func (b *bench) measureFixedRateCPU(ctx context.Context, n *benchNode, a, s *har
 	defer stop()
 	server := []int{serverPID, ksoftirqd(clientCPU), ksoftirqd(serverCPU)}
 	time.Sleep(time.Second) // the control connection, the first datagrams
-	var with, without []cpuWindow
-	var added []float64
+	var with, without, hooks []cpuWindow
+	var added, addedHooks []float64
 	for i := 0; i < windows; i++ {
 		if ctx.Err() != nil {
-			return row{}, "", ctx.Err()
+			return nil, "", ctx.Err()
 		}
-		probes := i%4 == 0 || i%4 == 3
-		if probes != *attached {
+		arm := []fixedRateArm{armProbes, armNone, armEmptyHooks}[i%3]
+		if (i/3)%2 == 1 {
+			arm = []fixedRateArm{armEmptyHooks, armNone, armProbes}[i%3]
+		}
+		if arm != armEmptyHooks && emptyOn {
+			empty.detach()
+			emptyOn = false
+		}
+		if probes := arm == armProbes; probes != *attached {
 			if err := b.setProbes(ctx, n, probes, a, s); err != nil {
-				return row{}, "", err
+				return nil, "", err
 			}
 			*attached = probes
 		}
-		b.progress("throughput: UDP at %d pkt/s, CPU window %d/%d, probes %v", cpuRatePPS, i+1, windows, probes)
+		if arm == armEmptyHooks && !emptyOn {
+			if err := empty.attach(n, a, s); err != nil {
+				return nil, "", err
+			}
+			emptyOn = true
+		}
+		b.progress("throughput: UDP at %d pkt/s, CPU window %d/%d, %s", cpuRatePPS, i+1, windows, arm)
 		time.Sleep(200 * time.Millisecond) // past the attach or detach's work
 		s0, err := sampleCPU(cmd.Process.Pid, server)
 		if err != nil {
-			return row{}, "", err
+			return nil, "", err
 		}
 		time.Sleep(pl.cpuWindow)
 		s1, err := sampleCPU(cmd.Process.Pid, server)
 		if err != nil {
-			return row{}, "", fmt.Errorf("iperf3 client at %d pkt/s: %w", cpuRatePPS, err)
+			return nil, "", fmt.Errorf("iperf3 client at %d pkt/s: %w", cpuRatePPS, err)
 		}
 		pkts := float64(s1.sent - s0.sent)
 		if pkts == 0 {
-			return row{}, "", fmt.Errorf("iperf3 client at %d pkt/s sent nothing in a window", cpuRatePPS)
+			return nil, "", fmt.Errorf("iperf3 client at %d pkt/s sent nothing in a window", cpuRatePPS)
 		}
 		w := cpuWindow{sentPPS: pkts / s1.at.Sub(s0.at).Seconds(), client: float64(s1.client-s0.client) / pkts,
 			server: float64(s1.server-s0.server) / pkts}
-		if probes {
+		switch arm {
+		case armProbes:
 			with = append(with, w)
-		} else {
+		case armNone:
 			without = append(without, w)
+		default:
+			hooks = append(hooks, w)
 		}
-		if i%2 == 1 {
-			added = append(added, with[len(with)-1].client-without[len(without)-1].client)
+		if i%3 == 2 {
+			base := without[len(without)-1].client
+			added = append(added, with[len(with)-1].client-base)
+			addedHooks = append(addedHooks, hooks[len(hooks)-1].client-base)
 		}
 	}
 	stop()
+	empty.detach()
 	client := func(w cpuWindow) float64 { return w.client }
 	ad := summarize(added)
 	rw := row{name: fmt.Sprintf("UDP, 64-byte at %s pkt/s: client CPU per packet", rate(cpuRatePPS)),
@@ -133,12 +170,20 @@ func (b *bench) measureFixedRateCPU(ctx context.Context, n *benchNode, a, s *har
 		rw.figure += fmt.Sprintf(" → %s [%s–%s] of a CPU-bound sender's rate", pct(kept(ad.median)), pct(kept(ad.max)), pct(kept(ad.min)))
 		rw.goal, rw.verdict = "≥ "+pct(0.97), atLeast(kept(ad.median), 0.97)
 	}
-	note := fmt.Sprintf("UDP at a fixed %s pkt/s: one iperf3 client, %d windows of %s alternating as above, medians with / without podint: sent %s / %s pkt/s; CPU per datagram of the client %s / %s (its sends and the softirqs that carry each datagram through both veths, the bridge and every probe into the server's socket), of the server %s / %s (its reads, and both CPUs' ksoftirqd); figure = median [range] over neighbouring windows of the client's added CPU per datagram, and the share of its rate a client keeps that spends 1/(the saturated rate without podint above) per datagram",
+	ah := summarize(addedHooks)
+	own := make([]float64, len(added))
+	for i := range added {
+		own[i] = added[i] - addedHooks[i]
+	}
+	hooksRow := row{name: fmt.Sprintf("UDP, 64-byte at %s pkt/s: client CPU per packet, empty TCX programs on the probes' hooks", rate(cpuRatePPS)),
+		with: ns(medianOf(hooks, client)), without: ns(medianOf(without, client)),
+		figure: fmt.Sprintf("+%.0f ns [%.0f–%.0f]: the hooks' own cost; the probes' work beyond it +%.0f ns", ah.median, ah.min, ah.max, summarize(own).median)}
+	note := fmt.Sprintf("UDP at a fixed %s pkt/s: one iperf3 client, %d windows of %s in groups of three (probes, none, empty TCX programs on the probes' hooks; then the reverse order), medians with / without podint: sent %s / %s pkt/s; CPU per datagram of the client %s / %s (its sends and the softirqs that carry each datagram through both veths, the bridge and every probe into the server's socket), of the server %s / %s (its reads, and both CPUs' ksoftirqd); figure = median [range] over the groups of the client's added CPU per datagram against the group's window without, and the share of its rate a client keeps that spends 1/(the saturated rate without podint above) per datagram",
 		rate(cpuRatePPS), windows, pl.cpuWindow,
 		rate(medianOf(with, func(w cpuWindow) float64 { return w.sentPPS })), rate(medianOf(without, func(w cpuWindow) float64 { return w.sentPPS })),
 		ns(medianOf(with, client)), ns(medianOf(without, client)),
 		ns(medianOf(with, func(w cpuWindow) float64 { return w.server })), ns(medianOf(without, func(w cpuWindow) float64 { return w.server })))
-	return rw, note, nil
+	return []row{rw, hooksRow}, note, nil
 }
 
 // udpSent is the UDP datagrams sent in the network namespace of process
