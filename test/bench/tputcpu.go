@@ -65,8 +65,8 @@ const (
 	armEmptyHooks fixedRateArm = "empty TCX programs"
 )
 
-// measureFixedRateCPU runs the fixed-rate windows and returns the row and
-// its note. satSentPPS, the datagrams/s a saturated client sent without
+// measureFixedRateCPU runs the fixed-rate windows and returns their rows
+// (the probes' cost, the empty programs') and a note. satSentPPS, the datagrams/s a saturated client sent without
 // the probes, turns the added CPU into the rate a CPU-bound sender keeps.
 func (b *bench) measureFixedRateCPU(ctx context.Context, n *benchNode, a, s *harness.Pod, attached *bool, clientCPU, serverCPU, serverPID int, satSentPPS float64) ([]row, string, error) {
 	pl := b.plan
