@@ -17,9 +17,9 @@ import (
 // The saturated 64-byte UDP ratio flips between regimes (tputdiag.go), so
 // next to it the stage measures what the probes cost per packet at a rate
 // both arms sustain: one iperf3 client paced at cpuRatePPS for the whole
-// measurement, the probes taken off and put back between windows (with,
-// without, without, with, ...), and in each window the client's CPU time
-// per datagram it sent. A veth delivers through the sending CPU's backlog,
+// measurement, the probes taken off and put back between windows, with a
+// third arm of empty TCX programs on the probes' hooks (emptyhooks.go), and
+// in each window the client's CPU time per datagram it sent. A veth delivers through the sending CPU's backlog,
 // in the softirq the sender's own send returns through, and this kernel
 // has no IRQ time accounting (softirq time is charged to the task it
 // interrupted), so the client's CPU time carries every hook the datagram
