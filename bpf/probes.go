@@ -241,6 +241,15 @@ func (p *Collection) Program(h pins.Hook) *ebpf.Program {
 	return nil
 }
 
+// ProgramFD is the descriptor of the program that runs at hook h, -1 for
+// no hook of the probes: what attach.Update moves a probe to.
+func (p *Collection) ProgramFD(h pins.Hook) int {
+	if prog := p.Program(h); prog != nil {
+		return prog.FD()
+	}
+	return -1
+}
+
 // DropProgram is the kfree_skb probe. Tracing programs cannot be test-run,
 // so benchmarks read its cost from BPF statistics.
 func (p *Collection) DropProgram() *ebpf.Program { return p.drop.PodintDrop }

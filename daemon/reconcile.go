@@ -167,7 +167,7 @@ func (d *Daemon) adoptAll() {
 		if p.GetKind() == podintv1.PortKind_PORT_KIND_UPLINK {
 			continue // attached afresh at start
 		}
-		if _, err := attach.Update(d.paths.PinDir, registry.ID(p), idx, d.collection.Program); err != nil {
+		if _, err := attach.Update(d.paths.PinDir, registry.ID(p), idx, d.collection.ProgramFD); err != nil {
 			d.reconciled.updateErr.Add(1)
 			d.log.Warn("probe keeps its earlier programs: in-place update failed", "probe", registry.ID(p), "err", err)
 			continue

@@ -70,7 +70,7 @@ func linkAddrs(l netlink.Link) []string {
 // a restart; otherwise it attaches one.
 func (d *Daemon) attachUplink(id string, ifindex int) (attach.Mode, error) {
 	if idx, err := attach.PinnedIfindex(d.paths.PinDir, id); err == nil && idx == ifindex {
-		mode, err := attach.Update(d.paths.PinDir, id, ifindex, d.collection.Program)
+		mode, err := attach.Update(d.paths.PinDir, id, ifindex, d.collection.ProgramFD)
 		if err == nil {
 			return mode, nil
 		}

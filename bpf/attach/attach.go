@@ -1,7 +1,8 @@
 // Package attach hooks the probe programs a daemon pinned (bpf/pins) to an
 // interface and takes them off again: what the CNI plugin does on ADD, DEL,
 // CHECK and GC, and the daemon for uplinks. It opens pinned objects only
-// when a verb needs them, and links no loader or ELF.
+// when a verb needs them, with bare bpf(2) calls (internal/bpfsys): it
+// links no loader, ELF or eBPF library.
 package attach
 
 import (
@@ -11,8 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/cilium/ebpf"
-
+	"github.com/podint/podint/bpf/attach/internal/bpfsys"
 	"github.com/podint/podint/bpf/pins"
 )
 
@@ -83,7 +83,7 @@ func (o Options) withDefaults() (Options, error) {
 // pins what keeps them there under LinkDir, so the probe outlives the
 // calling process; the pins appear there together, once both hooks are in
 // place. It returns the mode it used: with Auto, TCX unless
-// the kernel lacks it (cilium/ebpf's feature probe says so), then tc.
+// the kernel lacks it (it does not know TCX's attach type), then tc.
 // Attaching an already attached probe replaces it rather than stacking a
 // second one; a failed Attach leaves nothing behind.
 func Attach(pinDir, probeID string, ifindex int, opts Options) (Mode, error) {
@@ -121,7 +121,7 @@ func Attach(pinDir, probeID string, ifindex int, opts Options) (Mode, error) {
 	case Auto:
 		mode = TCX
 		err = attachAllTCX(pinDir, progs, stage, ifindex, opts)
-		if errors.Is(err, ebpf.ErrNotSupported) {
+		if errors.Is(err, bpfsys.ErrNoTCX) {
 			mode = TC
 			// Nothing was attached; start the stage afresh for tc, which has
 			// no pod side.
@@ -169,13 +169,13 @@ func attachAllTCX(pinDir string, progs programs, stage string, ifindex int, opts
 }
 
 // programs are the pinned programs of the host veth's hooks.
-type programs map[pins.Hook]*ebpf.Program
+type programs map[pins.Hook]*bpfsys.FD
 
 func openPrograms(pinDir string) (programs, error) {
 	progs := programs{}
 	for _, h := range pins.HostHooks() {
 		path := pins.ProgramPath(pinDir, h)
-		p, err := ebpf.LoadPinnedProgram(path, nil)
+		p, err := bpfsys.Open(path)
 		if err != nil {
 			progs.close()
 			return nil, fmt.Errorf("open pinned %s program %s (is podintd running with this instance root?): %w", h, path, err)

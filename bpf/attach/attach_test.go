@@ -15,6 +15,7 @@ import (
 
 	"github.com/podint/podint/bpf"
 	"github.com/podint/podint/bpf/internal/bpftest"
+	"github.com/podint/podint/bpf/attach/internal/bpfsys"
 	"github.com/podint/podint/bpf/pins"
 	"github.com/podint/podint/internal/nstest"
 )
@@ -68,6 +69,13 @@ func rivalProgram(t *testing.T) *ebpf.Program {
 	}
 	t.Cleanup(func() { p.Close() })
 	return p
+}
+
+func tcxAttachType(h pins.Hook) ebpf.AttachType {
+	if h.IsEgress() {
+		return ebpf.AttachTCXEgress
+	}
+	return ebpf.AttachTCXIngress
 }
 
 func programID(t *testing.T, p *ebpf.Program) ebpf.ProgramID {
@@ -229,8 +237,8 @@ func TestTCProbeComesFirstAndLeavesOthersFiltersAlone(t *testing.T) {
 func TestAutoFallsBackToTCWithoutTCX(t *testing.T) {
 	p := loadForTest(t)
 	orig := attachTCXLink
-	attachTCXLink = func(link.TCXOptions) (link.Link, error) {
-		return nil, fmt.Errorf("attach tcx link: %w", ebpf.ErrNotSupported)
+	attachTCXLink = func(*bpfsys.FD, int, bool, bool) (*bpfsys.FD, error) {
+		return nil, fmt.Errorf("attach tcx link: %w", bpfsys.ErrNoTCX)
 	}
 	t.Cleanup(func() { attachTCXLink = orig })
 	ifindex := vethNS(t)
@@ -243,8 +251,8 @@ func TestAutoFallsBackToTCWithoutTCX(t *testing.T) {
 			t.Errorf("%d tc filters, want ingress and egress", n)
 		}
 		// Forced TCX does not fall back.
-		if _, err := Attach(p.pinDir, "pod_eth1", ifindex, Options{Mode: TCX}); !errors.Is(err, ebpf.ErrNotSupported) {
-			t.Errorf("forced tcx without TCX: %v, want ErrNotSupported", err)
+		if _, err := Attach(p.pinDir, "pod_eth1", ifindex, Options{Mode: TCX}); !errors.Is(err, bpfsys.ErrNoTCX) {
+			t.Errorf("forced tcx without TCX: %v, want ErrNoTCX", err)
 		}
 		if ids, _ := AttachedProbes(p.pinDir); len(ids) != 1 {
 			t.Errorf("pinned probes %v after a failed attach, want only pod_eth0", ids)
@@ -372,7 +380,7 @@ func TestDetachRemovesAHalfDoneAttach(t *testing.T) {
 	if err := os.MkdirAll(stage, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: progs[pins.Ingress], Attach: ebpf.AttachTCXIngress})
+	l, err := bpfsys.AttachTCX(progs[pins.Ingress], ifindex, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}

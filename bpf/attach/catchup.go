@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/podint/podint/bpf/attach/internal/bpfsys"
 	"github.com/podint/podint/bpf/pins"
 )
 
@@ -34,7 +34,7 @@ func catchUp(pinDir, probeID string, ifindex int, seen programPins, pod *PodInte
 			return err
 		}
 		defer progs.close()
-		if _, err := Update(pinDir, probeID, ifindex, func(h pins.Hook) *ebpf.Program { return progs[h] }); err != nil {
+		if _, err := Update(pinDir, probeID, ifindex, func(h pins.Hook) int { return progs[h].Int() }); err != nil {
 			errs = append(errs, fmt.Errorf("move probe %s to the programs podintd pinned while it was attached: %w", probeID, err))
 		}
 	}
@@ -49,7 +49,7 @@ func catchUp(pinDir, probeID string, ifindex int, seen programPins, pod *PodInte
 // renamed over the old one), so a pin whose inode moved holds another
 // program. Comparing them costs a stat per hook; comparing the programs
 // themselves (opening the pins again, their ids through cilium/ebpf's
-// Info) had ADD's attach at 6.6 ms p50 in a full bench run, against 2.9 ms
+// Info, as attach did then) had ADD's attach at 6.6 ms p50 in a full bench run, against 2.9 ms
 // with the stat in the next run (cni stage).
 type programPins map[pins.Hook]uint64
 
@@ -85,7 +85,7 @@ func openAllPrograms(pinDir string) (programs, error) {
 		return nil, err
 	}
 	for _, h := range pins.PodHooks() {
-		if p, err := ebpf.LoadPinnedProgram(pins.ProgramPath(pinDir, h), nil); err == nil {
+		if p, err := bpfsys.Open(pins.ProgramPath(pinDir, h)); err == nil {
 			progs[h] = p
 		}
 	}
@@ -103,8 +103,7 @@ func ensurePodPort(pinDir string, pod PodInterface, hostIfindex int) error {
 	if err != nil {
 		return err
 	}
-	var host uint32
-	err = m.Lookup(&PodPortKey{NetnsIno: ino, Ifindex: uint32(pod.Ifindex)}, &host)
+	host, err := m.Lookup(PodPortKey{NetnsIno: ino, Ifindex: uint32(pod.Ifindex)})
 	m.Close()
 	if err == nil && host == uint32(hostIfindex) {
 		return nil

@@ -69,7 +69,7 @@ func TestAttachCatchesUpWithProgramsPinnedMeanwhile(t *testing.T) {
 			if _, err := Attach(l.pinDir, "late", ifindex, Options{Mode: mode}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := Update(l.pinDir, "late", ifindex, func(h pins.Hook) *ebpf.Program { return older[h] }); err != nil {
+			if _, err := Update(l.pinDir, "late", ifindex, func(h pins.Hook) int { return older[h].Int() }); err != nil {
 				t.Fatal(err)
 			}
 			if err := catchUp(l.pinDir, "late", ifindex, seen, nil); err != nil {

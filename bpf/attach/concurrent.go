@@ -8,10 +8,9 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/podint/podint/bpf/attach/internal/bpfsys"
 	"github.com/podint/podint/bpf/pins"
 )
 
@@ -21,7 +20,7 @@ type tcxJob struct {
 	netns   *os.File // the namespace the interface is in
 	ifindex int
 	hook    pins.Hook
-	prog    *ebpf.Program
+	prog    *bpfsys.FD
 	pin     string // where the link is pinned
 	what    string // for errors: "ingress probe", "pod-side probe pod_ingress", ...
 }
@@ -34,7 +33,7 @@ type tcxJob struct {
 // (issue 15: three links at attachPosition first, 3.9 ms at once against
 // 4.3 ms one after the other, p50 of 30 each, load 5-7). The floor of an
 // ADD's attach is one grace period per link. On a kernel without TCX the
-// error wraps ebpf.ErrNotSupported.
+// error wraps bpfsys.ErrNoTCX.
 func attachTCXJobs(jobs []tcxJob, pos Position) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(jobs))
@@ -56,7 +55,7 @@ func (j tcxJob) run(pos Position) error {
 	if err := unix.Setns(int(j.netns.Fd()), unix.CLONE_NEWNET); err != nil {
 		return fmt.Errorf("enter network namespace %s to attach the %s: %w", j.netns.Name(), j.what, err)
 	}
-	l, err := attachTCXLink(link.TCXOptions{Interface: j.ifindex, Program: j.prog, Attach: tcxAttachType(j.hook), Anchor: tcxAnchor(pos)})
+	l, err := attachTCXLink(j.prog, j.ifindex, j.hook.IsEgress(), pos == Last)
 	if err != nil {
 		return fmt.Errorf("attach %s to ifindex %d with TCX: %w", j.what, j.ifindex, err)
 	}

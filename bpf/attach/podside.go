@@ -7,10 +7,9 @@ import (
 	"path/filepath"
 	"structs"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/podint/podint/bpf/attach/internal/bpfsys"
 	"github.com/podint/podint/bpf/pins"
 )
 
@@ -66,7 +65,7 @@ func podSideJobs(pinDir, dir string, pod PodInterface, hostIfindex int, pos Posi
 	}
 	closers = append(closers, podNS.Close)
 	for _, h := range podSideHooks(pos) {
-		prog, err := ebpf.LoadPinnedProgram(pins.ProgramPath(pinDir, h), nil)
+		prog, err := bpfsys.Open(pins.ProgramPath(pinDir, h))
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, done, nil // an older podintd loaded no pod-side programs: host veth probes only
 		}
@@ -105,8 +104,12 @@ type PodPortKey struct {
 	Pad      uint32
 }
 
-func openPodPorts(pinDir string) (*ebpf.Map, error) {
-	m, err := ebpf.LoadPinnedMap(pins.MapPath(pinDir, "pod_ports"), nil)
+// podPorts is the pinned pod_ports map: a pod interface's key to its
+// host port's ifindex.
+type podPorts = bpfsys.Map[PodPortKey, uint32]
+
+func openPodPorts(pinDir string) (*podPorts, error) {
+	m, err := bpfsys.OpenMap[PodPortKey, uint32](pins.MapPath(pinDir, "pod_ports"))
 	if err != nil {
 		return nil, fmt.Errorf("open pinned map pod_ports: %w", err)
 	}
@@ -126,32 +129,28 @@ func setPodPort(pinDir string, netnsIno uint64, podIfindex, hostIfindex int) err
 		return err
 	}
 	k := PodPortKey{NetnsIno: netnsIno, Ifindex: uint32(podIfindex)}
-	if err := m.Put(&k, uint32(hostIfindex)); err != nil {
+	if err := m.Put(k, uint32(hostIfindex)); err != nil {
 		return fmt.Errorf("record host port %d of pod interface %d: %w", hostIfindex, podIfindex, err)
 	}
 	return nil
 }
 
 // deletePodPorts removes the entries whose host port matches.
-func deletePodPorts(m *ebpf.Map, match func(host uint32) bool) error {
-	var (
-		k    PodPortKey
-		v    uint32
-		keys []PodPortKey
-	)
-	it := m.Iterate()
-	for it.Next(&k, &v) {
-		if match(v) {
+func deletePodPorts(m *podPorts, match func(host uint32) bool) error {
+	var keys []PodPortKey
+	err := m.Each(func(k PodPortKey, host uint32) bool {
+		if match(host) {
 			keys = append(keys, k)
 		}
-	}
-	var errs []error
-	for i := range keys {
-		if err := m.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return true
+	})
+	errs := []error{err}
+	for _, k := range keys {
+		if err := m.Delete(k); err != nil {
 			errs = append(errs, fmt.Errorf("remove pod port entry: %w", err))
 		}
 	}
-	return errors.Join(append(errs, it.Err())...)
+	return errors.Join(errs...)
 }
 
 // forgetPodPort removes the host port entry of the probe pinned in dir,
@@ -200,19 +199,16 @@ func PrunePodPorts(pinDir string, keep func(hostIfindex int) bool) error {
 
 // pinnedLinkIfindex is the interface a pinned TCX link hooks, 0 when gone.
 func pinnedLinkIfindex(path string) (int, error) {
-	l, err := link.LoadPinnedLink(path, nil)
+	l, err := bpfsys.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer l.Close()
-	info, err := l.Info()
+	idx, err := bpfsys.TCXIfindex(l)
 	if err != nil {
 		return 0, fmt.Errorf("link info: %w", err)
 	}
-	if tcx := info.TCX(); tcx != nil {
-		return int(tcx.Ifindex), nil
-	}
-	return 0, nil
+	return idx, nil
 }
 
 // verifyPodSide checks the pod-side links, when the probe has them, still
@@ -248,16 +244,12 @@ func PodPorts(pinDir string) ([]PodPort, error) {
 		return nil, err
 	}
 	defer m.Close()
-	var (
-		k   PodPortKey
-		v   uint32
-		out []PodPort
-	)
-	it := m.Iterate()
-	for it.Next(&k, &v) {
-		out = append(out, PodPort{NetnsIno: k.NetnsIno, Ifindex: int(k.Ifindex), HostIfindex: int(v)})
-	}
-	return out, it.Err()
+	var out []PodPort
+	err = m.Each(func(k PodPortKey, host uint32) bool {
+		out = append(out, PodPort{NetnsIno: k.NetnsIno, Ifindex: int(k.Ifindex), HostIfindex: int(host)})
+		return true
+	})
+	return out, err
 }
 
 // NetnsIno is the inode of the network namespace at path, as the kernel's

@@ -7,11 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/cilium/ebpf"
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/podint/podint/bpf/attach/internal/bpfsys"
 	"github.com/podint/podint/bpf/pins"
 )
 
@@ -58,7 +58,7 @@ func attachTC(progs programs, dir, probeID string, ifindex int, pos Position) er
 	for _, d := range pins.HostHooks() {
 		// The pin comes first, so that no filter exists without the record
 		// saying it is podint's.
-		if err := pinCopy(progs[d], filepath.Join(dir, pins.TCProgramPin(d))); err != nil {
+		if err := pinProgram(progs[d].Int(), filepath.Join(dir, pins.TCProgramPin(d))); err != nil {
 			return err
 		}
 		err := netlink.FilterAdd(&netlink.BpfFilter{
@@ -68,7 +68,7 @@ func attachTC(progs programs, dir, probeID string, ifindex int, pos Position) er
 				Priority:  prio,
 				Protocol:  unix.ETH_P_ALL,
 			},
-			Fd:           progs[d].FD(),
+			Fd:           progs[d].Int(),
 			Name:         tcFilterName(probeID),
 			DirectAction: true,
 		})
@@ -118,16 +118,10 @@ func ensureClsact(l netlink.Link) error {
 	return fmt.Errorf("add clsact qdisc to %s: the slot is taken, but no qdisc shows there", l.Attrs().Name)
 }
 
-// pinCopy pins prog at path. prog was opened from the shared pin, and
-// cilium/ebpf moves an opened pin when asked to pin again: pin a clone,
-// which has no pin of its own.
-func pinCopy(prog *ebpf.Program, path string) error {
-	c, err := prog.Clone()
-	if err != nil {
-		return fmt.Errorf("pin %s: %w", path, err)
-	}
-	defer c.Close()
-	if err := c.Pin(path); err != nil {
+// pinProgram pins the program open as progFD at path, a name of its own
+// beside the shared pin it was opened from.
+func pinProgram(progFD int, path string) error {
+	if err := bpfsys.PinFD(progFD, path); err != nil {
 		return fmt.Errorf("pin %s: %w", path, err)
 	}
 	return nil
@@ -220,16 +214,15 @@ func verifyTC(pinDir, probeID string, ifindex int) error {
 		return err
 	}
 	for _, d := range pins.HostHooks() {
-		pinned, err := ebpf.LoadPinnedProgram(filepath.Join(pins.LinkDir(pinDir, probeID), pins.TCProgramPin(d)), nil)
+		pinned, err := bpfsys.Open(filepath.Join(pins.LinkDir(pinDir, probeID), pins.TCProgramPin(d)))
 		if err != nil {
 			return fmt.Errorf("%s probe pin missing: %w", d, err)
 		}
-		info, err := pinned.Info()
+		id, err := bpfsys.ProgramID(pinned)
 		pinned.Close()
 		if err != nil {
 			return fmt.Errorf("%s probe pin: %w", d, err)
 		}
-		id, _ := info.ID()
 		ok := false
 		for _, pf := range found {
 			ok = ok || (pf.direction == d && pf.filter.Id == int(id))

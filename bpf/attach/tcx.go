@@ -6,37 +6,22 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/podint/podint/bpf/attach/internal/bpfsys"
 	"github.com/podint/podint/bpf/pins"
 )
 
-// attachTCXLink is link.AttachTCX; tests replace it to act as a kernel
+// attachTCXLink is bpfsys.AttachTCX; tests replace it to act as a kernel
 // without TCX.
-var attachTCXLink = link.AttachTCX
-
-func tcxAttachType(h pins.Hook) ebpf.AttachType {
-	if h.IsEgress() {
-		return ebpf.AttachTCXEgress
-	}
-	return ebpf.AttachTCXIngress
-}
-
-func tcxAnchor(pos Position) link.Anchor {
-	if pos == Last {
-		return link.Tail()
-	}
-	return link.Head()
-}
+var attachTCXLink = bpfsys.AttachTCX
 
 // detachTCXLink takes the pinned link at path off its hook at once. Only
 // unpinning it would leave the kernel to release it later, from deferred
 // work: until then the program stays on the veth, and attaching it there
 // again (a repeated ADD) fails with EEXIST.
 func detachTCXLink(path string) error {
-	l, err := link.LoadPinnedLink(path, nil)
+	l, err := bpfsys.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // gone: nothing is hooked
 	}
@@ -44,7 +29,7 @@ func detachTCXLink(path string) error {
 		return fmt.Errorf("open pinned link %s to detach it: %w", path, err)
 	}
 	defer l.Close()
-	if err := l.Detach(); err != nil && !errors.Is(err, unix.ENOLINK) {
+	if err := bpfsys.DetachLink(l); err != nil && !errors.Is(err, unix.ENOLINK) {
 		return fmt.Errorf("detach link %s: %w", path, err)
 	}
 	return nil

@@ -6,10 +6,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 
+	"github.com/podint/podint/bpf/attach/internal/bpfsys"
 	"github.com/podint/podint/bpf/pins"
 )
 
@@ -17,9 +16,9 @@ import (
 // an earlier version): find a probe's interface, and put its freshly loaded
 // programs into their hooks in place.
 
-// Programs gives the program that runs at a hook: the daemon's freshly
-// loaded ones (bpf.Collection.Program).
-type Programs func(pins.Hook) *ebpf.Program
+// Programs gives the descriptor of the program that runs at a hook: the
+// daemon's freshly loaded ones (bpf.Collection.ProgramFD).
+type Programs func(pins.Hook) int
 
 // Update makes the probe pinned as probeID run the programs progs gives,
 // without detaching it: a TCX link's program is replaced atomically
@@ -41,7 +40,7 @@ func updateTCX(pinDir, probeID string, progs Programs) error {
 	var errs []error
 	for _, d := range []pins.Hook{pins.Ingress, pins.Egress, pins.PodIngress, pins.PodEgress} {
 		path := filepath.Join(pins.LinkDir(pinDir, probeID), string(d))
-		l, err := link.LoadPinnedLink(path, nil)
+		l, err := bpfsys.Open(path)
 		if errors.Is(err, os.ErrNotExist) && (d == pins.PodIngress || d == pins.PodEgress) {
 			continue // attached without a pod side
 		}
@@ -53,7 +52,7 @@ func updateTCX(pinDir, probeID string, progs Programs) error {
 			errs = append(errs, fmt.Errorf("open pinned link %s: %w", path, err))
 			continue
 		}
-		err = l.Update(progs(d))
+		err = bpfsys.UpdateLink(l, progs(d))
 		l.Close()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("update %s link of probe %s to the new program: %w", d, probeID, err))
@@ -82,7 +81,7 @@ func updateTC(pinDir, probeID string, ifindex int, progs Programs) error {
 		err := netlink.FilterReplace(&netlink.BpfFilter{
 			FilterAttrs: netlink.FilterAttrs{LinkIndex: a.LinkIndex, Parent: tcParent(pf.direction),
 				Handle: a.Handle, Priority: a.Priority, Protocol: a.Protocol},
-			Fd: progs(pf.direction).FD(), Name: tcFilterName(probeID), DirectAction: true,
+			Fd: progs(pf.direction), Name: tcFilterName(probeID), DirectAction: true,
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("replace %s cls_bpf filter of probe %s on %s: %w", pf.direction, probeID, l.Attrs().Name, err))
@@ -96,9 +95,9 @@ func updateTC(pinDir, probeID string, ifindex int, progs Programs) error {
 }
 
 // repinTC records in the probe's pins which program its filter now runs.
-func repinTC(pinDir, probeID string, h pins.Hook, prog *ebpf.Program) error {
+func repinTC(pinDir, probeID string, h pins.Hook, progFD int) error {
 	pin := filepath.Join(pins.LinkDir(pinDir, probeID), pins.TCProgramPin(h))
-	return pins.Replace(pin, func(tmp string) error { return pinCopy(prog, tmp) })
+	return pins.Replace(pin, func(tmp string) error { return pinProgram(progFD, tmp) })
 }
 
 // PinnedIfindex returns the interface the probe pinned as probeID hooks: a
