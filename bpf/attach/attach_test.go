@@ -14,8 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/podint/podint/bpf"
-	"github.com/podint/podint/bpf/internal/bpftest"
 	"github.com/podint/podint/bpf/attach/internal/bpfsys"
+	"github.com/podint/podint/bpf/internal/bpftest"
 	"github.com/podint/podint/bpf/pins"
 	"github.com/podint/podint/internal/nstest"
 )
