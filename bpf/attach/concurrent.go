@@ -26,14 +26,13 @@ type tcxJob struct {
 }
 
 // attachTCXJobs attaches every job at once, each from an OS thread of its
-// own moved into the job's network namespace, and waits for all. A TCX
-// attach waits for an RCU grace period in the kernel (tcx_entry_sync), and
-// it waits holding RTNL, so the grace periods of links attached at once
-// still come one after the other: what runs side by side is the rest
-// (issue 15: three links at attachPosition first, 3.9 ms at once against
-// 4.3 ms one after the other, p50 of 30 each, load 5-7). The floor of an
-// ADD's attach is one grace period per link. On a kernel without TCX the
-// error wraps bpfsys.ErrNoTCX.
+// own moved into the job's network namespace, and waits for all. The
+// kernel creates TCX links under RTNL, one after the other however they
+// are issued: what runs side by side is the rest (issue 15, through
+// cilium/ebpf then: three links at attachPosition first, 3.9 ms at once
+// against 4.3 ms one after the other, p50 of 30 each, load 5-7; through
+// bpfsys, two links take 1.1-1.5 ms in all, docs/performance.md round
+// five). On a kernel without TCX the error wraps bpfsys.ErrNoTCX.
 func attachTCXJobs(jobs []tcxJob, pos Position) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(jobs))
