@@ -78,30 +78,6 @@ func tcxAttachType(h pins.Hook) ebpf.AttachType {
 	return ebpf.AttachTCXIngress
 }
 
-func programID(t *testing.T, p *ebpf.Program) ebpf.ProgramID {
-	t.Helper()
-	info, err := p.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := info.ID()
-	return id
-}
-
-// tcxOrder is the ids of the programs on a TCX hook, first to run first.
-func tcxOrder(t *testing.T, ifindex int, at ebpf.AttachType) []ebpf.ProgramID {
-	t.Helper()
-	res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: at})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []ebpf.ProgramID
-	for _, p := range res.Programs {
-		ids = append(ids, p.ID)
-	}
-	return ids
-}
-
 func TestTCXProbeRunsBeforeProgramsAttachedEarlier(t *testing.T) {
 	p := loadForTest(t)
 	pinDir := p.pinDir
@@ -120,8 +96,8 @@ func TestTCXProbeRunsBeforeProgramsAttachedEarlier(t *testing.T) {
 			t.Fatalf("Attach: mode %q, %v; want tcx", mode, err)
 		}
 		for _, d := range pins.HostHooks() {
-			got := tcxOrder(t, ifindex, tcxAttachType(d))
-			want := programID(t, p.Program(d))
+			got := bpftest.TCXPrograms(t, ifindex, tcxAttachType(d))
+			want := bpftest.ProgramID(t, p.Program(d))
 			if len(got) != 2 || got[0] != want {
 				t.Errorf("%s: programs %v, want the probe %d first", d, got, want)
 			}
@@ -129,15 +105,15 @@ func TestTCXProbeRunsBeforeProgramsAttachedEarlier(t *testing.T) {
 		if err := Detach(pinDir, "pod_eth0", ifindex); err != nil {
 			t.Fatal(err)
 		}
-		if got := tcxOrder(t, ifindex, ebpf.AttachTCXIngress); len(got) != 1 {
+		if got := bpftest.TCXPrograms(t, ifindex, ebpf.AttachTCXIngress); len(got) != 1 {
 			t.Errorf("after Detach: ingress programs %v, want only the rival's", got)
 		}
 
 		if _, err := Attach(pinDir, "pod_eth0", ifindex, Options{Position: Last}); err != nil {
 			t.Fatal(err)
 		}
-		got := tcxOrder(t, ifindex, ebpf.AttachTCXIngress)
-		if len(got) != 2 || got[1] != programID(t, p.Program(pins.Ingress)) {
+		got := bpftest.TCXPrograms(t, ifindex, ebpf.AttachTCXIngress)
+		if len(got) != 2 || got[1] != bpftest.ProgramID(t, p.Program(pins.Ingress)) {
 			t.Errorf("position last: programs %v, want the probe last", got)
 		}
 	}
@@ -152,7 +128,7 @@ func TestAttachTwiceReplacesTheProbe(t *testing.T) {
 				t.Fatalf("%s: %v", mode, err)
 			}
 		}
-		if got := tcxOrder(t, ifindex, ebpf.AttachTCXEgress); len(got) != 1 {
+		if got := bpftest.TCXPrograms(t, ifindex, ebpf.AttachTCXEgress); len(got) != 1 {
 			t.Errorf("egress programs %v, want one probe", got)
 		}
 		if n := countTCFilters(t, ifindex, "pod_eth0"); n != 0 {
@@ -397,7 +373,7 @@ func TestDetachRemovesAHalfDoneAttach(t *testing.T) {
 	if err := Detach(p.pinDir, "pod_eth0", 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := tcxOrder(t, ifindex, ebpf.AttachTCXIngress); len(got) != 0 {
+	if got := bpftest.TCXPrograms(t, ifindex, ebpf.AttachTCXIngress); len(got) != 0 {
 		t.Errorf("programs %v left on the hook", got)
 	}
 	if ids, _ := StagedProbes(p.pinDir); len(ids) != 0 {

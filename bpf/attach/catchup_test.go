@@ -9,6 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/podint/podint/bpf"
+	"github.com/podint/podint/bpf/internal/bpftest"
 	"github.com/podint/podint/bpf/pins"
 )
 
@@ -76,7 +77,7 @@ func TestAttachCatchesUpWithProgramsPinnedMeanwhile(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, h := range pins.HostHooks() {
-				want := programID(t, newer.Program(h))
+				want := bpftest.ProgramID(t, newer.Program(h))
 				var got ebpf.ProgramID
 				if mode == TCX {
 					got = ebpf.ProgramID(linkProgram(t, l.pinDir, "late", h))

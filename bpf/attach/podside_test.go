@@ -9,6 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/podint/podint/bpf/internal/bpftest"
 	"github.com/podint/podint/bpf/pins"
 )
 
@@ -61,8 +62,8 @@ func podSideState(t *testing.T, pinDir string, pod PodInterface, podNS netns.NsH
 	if err := netns.Set(podNS); err != nil {
 		t.Fatal(err)
 	}
-	ingress = len(tcxOrder(t, pod.Ifindex, ebpf.AttachTCXIngress))
-	egress = len(tcxOrder(t, pod.Ifindex, ebpf.AttachTCXEgress))
+	ingress = len(bpftest.TCXPrograms(t, pod.Ifindex, ebpf.AttachTCXIngress))
+	egress = len(bpftest.TCXPrograms(t, pod.Ifindex, ebpf.AttachTCXEgress))
 	if err := netns.Set(node); err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestPodSideOnlyWhenAsked(t *testing.T) {
 			t.Errorf("%s: the pod's interface runs %d ingress and %d egress programs and pod_ports has %d entries for the host veth, want %d each",
 				step.name, in, eg, ports, want)
 		}
-		if len(tcxOrder(t, host, ebpf.AttachTCXIngress)) != 1 || len(tcxOrder(t, host, ebpf.AttachTCXEgress)) != 1 {
+		if len(bpftest.TCXPrograms(t, host, ebpf.AttachTCXIngress)) != 1 || len(bpftest.TCXPrograms(t, host, ebpf.AttachTCXEgress)) != 1 {
 			t.Errorf("%s: the host veth lacks its probe", step.name)
 		}
 		if _, err := Verify(p.pinDir, "pod_eth0", host); err != nil {

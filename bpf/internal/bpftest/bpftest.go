@@ -1,11 +1,14 @@
 // Package bpftest holds what the tests of the probes' Go packages share:
-// a root check and a private bpffs per test.
+// a root check, a private bpffs per test, and what the kernel says of
+// programs and their hooks.
 package bpftest
 
 import (
 	"os"
 	"testing"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,4 +30,30 @@ func TempPinDir(t testing.TB) string {
 	}
 	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
 	return dir + "/podint"
+}
+
+// ProgramID is the kernel's id of p.
+func ProgramID(t testing.TB, p *ebpf.Program) ebpf.ProgramID {
+	t.Helper()
+	info, err := p.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := info.ID()
+	return id
+}
+
+// TCXPrograms is the ids of the programs on a TCX hook of ifindex, in the
+// order they run.
+func TCXPrograms(t testing.TB, ifindex int, at ebpf.AttachType) []ebpf.ProgramID {
+	t.Helper()
+	res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []ebpf.ProgramID
+	for _, p := range res.Programs {
+		ids = append(ids, p.ID)
+	}
+	return ids
 }

@@ -88,29 +88,6 @@ func TestOpenPinAndProgramID(t *testing.T) {
 	}
 }
 
-func tcxIDs(t *testing.T, ifindex int, at ebpf.AttachType) []ebpf.ProgramID {
-	t.Helper()
-	res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: at})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []ebpf.ProgramID
-	for _, p := range res.Programs {
-		ids = append(ids, p.ID)
-	}
-	return ids
-}
-
-func progID(t *testing.T, p *ebpf.Program) ebpf.ProgramID {
-	t.Helper()
-	info, err := p.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := info.ID()
-	return id
-}
-
 func TestTCXLinks(t *testing.T) {
 	bpftest.RequireRoot(t)
 	dir := filepath.Dir(bpftest.TempPinDir(t))
@@ -140,11 +117,11 @@ func TestTCXLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tail.Close()
-	want := []ebpf.ProgramID{progID(t, first), progID(t, other), progID(t, last)}
-	if got := tcxIDs(t, ifindex, ebpf.AttachTCXEgress); !slices.Equal(got, want) {
+	want := []ebpf.ProgramID{bpftest.ProgramID(t, first), bpftest.ProgramID(t, other), bpftest.ProgramID(t, last)}
+	if got := bpftest.TCXPrograms(t, ifindex, ebpf.AttachTCXEgress); !slices.Equal(got, want) {
 		t.Errorf("egress programs %v, want first, the rival's, last: %v", got, want)
 	}
-	if got := tcxIDs(t, ifindex, ebpf.AttachTCXIngress); len(got) != 0 {
+	if got := bpftest.TCXPrograms(t, ifindex, ebpf.AttachTCXIngress); len(got) != 0 {
 		t.Errorf("ingress programs %v, want none", got)
 	}
 	if idx, err := TCXIfindex(head); err != nil || idx != ifindex {
@@ -156,13 +133,13 @@ func TestTCXLinks(t *testing.T) {
 	if err := UpdateLink(head, open(newer, "newer").Int()); err != nil {
 		t.Fatal(err)
 	}
-	if got := tcxIDs(t, ifindex, ebpf.AttachTCXEgress); got[0] != progID(t, newer) {
+	if got := bpftest.TCXPrograms(t, ifindex, ebpf.AttachTCXEgress); got[0] != bpftest.ProgramID(t, newer) {
 		t.Errorf("after UpdateLink: egress programs %v, want the new program first", got)
 	}
 	if err := DetachLink(tail); err != nil {
 		t.Fatal(err)
 	}
-	if got := tcxIDs(t, ifindex, ebpf.AttachTCXEgress); len(got) != 2 {
+	if got := bpftest.TCXPrograms(t, ifindex, ebpf.AttachTCXEgress); len(got) != 2 {
 		t.Errorf("after DetachLink: egress programs %v, want two", got)
 	}
 	if idx, err := TCXIfindex(tail); err != nil || idx != 0 {
