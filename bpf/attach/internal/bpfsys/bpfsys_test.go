@@ -1,3 +1,5 @@
+//go:build linux && (amd64 || arm64 || riscv64 || ppc64le || loong64)
+
 package bpfsys
 
 import (
