@@ -6,12 +6,11 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
-	"github.com/podint/podint/bpf/internal/bpftest"
 	"github.com/podint/podint/bpf/pins"
+	"github.com/podint/podint/internal/bpftest"
 	"github.com/podint/podint/internal/nstest"
 )
 
@@ -197,20 +196,8 @@ func TestCPUPortReplacesTheEarlierDaemons(t *testing.T) {
 			t.Fatalf("start %d: %v", start, err)
 		}
 		for _, h := range cpuHooks {
-			l, err := link.LoadPinnedLink(pins.CPULinkPath(pinDir, h.name), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			info, err := l.Info()
-			l.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			pi, err := h.prog(p).Info()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if id, _ := pi.ID(); info.Program != id {
+			info := bpftest.PinnedLink(t, pins.CPULinkPath(pinDir, h.name))
+			if id := bpftest.ProgramID(t, h.prog(p)); info.Program != id {
 				t.Errorf("start %d: %s runs program %d, not this start's %d", start, h.name, info.Program, id)
 			}
 		}

@@ -10,8 +10,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/podint/podint/bpf/internal/bpftest"
 	"github.com/podint/podint/bpf/pins"
+	"github.com/podint/podint/internal/bpftest"
 )
 
 // pairRun is what pairThrough saw: the events of the run that paired, those

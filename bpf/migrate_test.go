@@ -11,8 +11,8 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
-	"github.com/podint/podint/bpf/internal/bpftest"
 	"github.com/podint/podint/bpf/pins"
+	"github.com/podint/podint/internal/bpftest"
 )
 
 // sendOne runs one packet of a new flow through p's probes: it writes one
@@ -26,17 +26,7 @@ func sendOne(t *testing.T, p *Collection) {
 
 func pinnedMapID(t *testing.T, pinDir, name string) ebpf.MapID {
 	t.Helper()
-	m, err := ebpf.LoadPinnedMap(pins.MapPath(pinDir, name), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	info, err := m.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := info.ID()
-	return id
+	return bpftest.PinnedMapID(t, pins.MapPath(pinDir, name))
 }
 
 func mapID(t *testing.T, m *ebpf.Map) ebpf.MapID {

@@ -3,7 +3,7 @@ package bpf
 import (
 	"testing"
 
-	"github.com/podint/podint/bpf/internal/bpftest"
+	"github.com/podint/podint/internal/bpftest"
 )
 
 func requireRoot(t *testing.T) { bpftest.RequireRoot(t) }

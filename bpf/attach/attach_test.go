@@ -15,8 +15,8 @@ import (
 
 	"github.com/podint/podint/bpf"
 	"github.com/podint/podint/bpf/attach/internal/bpfsys"
-	"github.com/podint/podint/bpf/internal/bpftest"
 	"github.com/podint/podint/bpf/pins"
+	"github.com/podint/podint/internal/bpftest"
 	"github.com/podint/podint/internal/nstest"
 )
 

@@ -5,12 +5,11 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 
 	"github.com/podint/podint/bpf"
-	"github.com/podint/podint/bpf/internal/bpftest"
 	"github.com/podint/podint/bpf/pins"
+	"github.com/podint/podint/internal/bpftest"
 )
 
 func tcProgram(t *testing.T, ifindex int, probeID string, h pins.Hook) ebpf.ProgramID {
@@ -34,16 +33,7 @@ func tcProgram(t *testing.T, ifindex int, probeID string, h pins.Hook) ebpf.Prog
 
 func linkProgram(t *testing.T, pinDir, probeID string, h pins.Hook) uint32 {
 	t.Helper()
-	l, err := link.LoadPinnedLink(filepath.Join(pins.LinkDir(pinDir, probeID), string(h)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	info, err := l.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return uint32(info.Program)
+	return uint32(bpftest.PinnedLink(t, filepath.Join(pins.LinkDir(pinDir, probeID), string(h))).Program)
 }
 
 // An ADD that attached the programs pinned before a daemon pinned newer

@@ -10,28 +10,13 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 
 	"github.com/podint/podint/bpf/attach"
 	"github.com/podint/podint/bpf/pins"
+	"github.com/podint/podint/internal/bpftest"
 	"github.com/podint/podint/internal/intreport"
 	"github.com/podint/podint/test/harness"
 )
-
-func pinnedMapIDAt(t *testing.T, path string) ebpf.MapID {
-	t.Helper()
-	m, err := ebpf.LoadPinnedMap(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	info, err := m.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := info.ID()
-	return id
-}
 
 // programMaps lists the maps program id uses.
 func programMaps(t *testing.T, id ebpf.ProgramID) []ebpf.MapID {
@@ -62,16 +47,7 @@ func linkPrograms(t *testing.T, pinDir string) map[string]ebpf.ProgramID {
 		if !strings.HasSuffix(e.Name(), "_link") {
 			continue
 		}
-		l, err := link.LoadPinnedLink(filepath.Join(pinDir, e.Name()), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := l.Info()
-		l.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[e.Name()] = info.Program
+		out[e.Name()] = bpftest.PinnedLink(t, filepath.Join(pinDir, e.Name())).Program
 	}
 	return out
 }
@@ -86,7 +62,7 @@ func plantMap(t *testing.T, path string, spec *ebpf.MapSpec) ebpf.MapID {
 	if err := pins.Replace(path, m.Pin); err != nil {
 		t.Fatal(err)
 	}
-	return pinnedMapIDAt(t, path)
+	return bpftest.PinnedMapID(t, path)
 }
 
 // An upgrade over pinned maps of an older layout (a flow table and a
@@ -108,7 +84,7 @@ func TestUpgradeReplacesPinnedMapsOfAnOlderLayout(t *testing.T) {
 			}
 
 			pinDir := n.Paths.PinDir
-			oldFlows := pinnedMapIDAt(t, pins.MapPath(pinDir, "flow_entries"))
+			oldFlows := bpftest.PinnedMapID(t, pins.MapPath(pinDir, "flow_entries"))
 			planted := []ebpf.MapID{
 				plantMap(t, pins.MapPath(pinDir, "flow_sets"), &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 32, MaxEntries: 1024}),
 				plantMap(t, pins.MapPath(pinDir, "pod_ports"), &ebpf.MapSpec{Type: ebpf.Hash, KeySize: 16, ValueSize: 4, MaxEntries: 8}),
@@ -131,14 +107,14 @@ func TestUpgradeReplacesPinnedMapsOfAnOlderLayout(t *testing.T) {
 			}
 
 			for _, name := range []string{"flow_sets", "pod_ports"} {
-				if id := pinnedMapIDAt(t, pins.MapPath(pinDir, name)); slices.Contains(planted, id) {
+				if id := bpftest.PinnedMapID(t, pins.MapPath(pinDir, name)); slices.Contains(planted, id) {
 					t.Errorf("%s: the older layout's map %d is still pinned", name, id)
 				}
 			}
 			if _, err := os.Stat(unused); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("the pin of a map no program uses is still there: %v", err)
 			}
-			newSets := pinnedMapIDAt(t, pins.MapPath(pinDir, "flow_sets"))
+			newSets := bpftest.PinnedMapID(t, pins.MapPath(pinDir, "flow_sets"))
 			pinnedEgress := pinnedProgramID(t, n.Node, pins.Egress)
 			if !slices.Contains(programMaps(t, pinnedEgress), newSets) {
 				t.Fatalf("the pinned egress program does not use the pinned flow_sets %d", newSets)

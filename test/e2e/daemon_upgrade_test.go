@@ -11,6 +11,7 @@ import (
 
 	"github.com/podint/podint/bpf/attach"
 	"github.com/podint/podint/bpf/pins"
+	"github.com/podint/podint/internal/bpftest"
 	"github.com/podint/podint/internal/intreport"
 	"github.com/podint/podint/test/harness"
 )
@@ -29,15 +30,7 @@ func probeHooks(t *testing.T, n *harness.Node, p *harness.Pod, mode attach.Mode)
 	dir := pins.LinkDir(n.Paths.PinDir, podProbeID(p))
 	if mode == attach.TCX {
 		for _, d := range pins.HostHooks() {
-			l, err := link.LoadPinnedLink(filepath.Join(dir, string(d)), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			info, err := l.Info()
-			l.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+			info := bpftest.PinnedLink(t, filepath.Join(dir, string(d)))
 			out[d] = hookState{linkID: info.ID, progID: info.Program}
 		}
 		return out
@@ -69,17 +62,7 @@ func probeHooks(t *testing.T, n *harness.Node, p *harness.Pod, mode attach.Mode)
 // pinnedProgramID is the id of the program the daemon pinned for direction.
 func pinnedProgramID(t *testing.T, n *harness.Node, direction pins.Hook) ebpf.ProgramID {
 	t.Helper()
-	prog, err := ebpf.LoadPinnedProgram(pins.ProgramPath(n.Paths.PinDir, direction), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prog.Close()
-	info, err := prog.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := info.ID()
-	return id
+	return bpftest.PinnedProgramID(t, pins.ProgramPath(n.Paths.PinDir, direction))
 }
 
 // A restarted (or upgraded) daemon loads its own programs and puts them

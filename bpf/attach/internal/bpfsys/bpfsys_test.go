@@ -15,7 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/podint/podint/bpf/internal/bpftest"
+	"github.com/podint/podint/internal/bpftest"
 	"github.com/podint/podint/internal/nstest"
 )
 

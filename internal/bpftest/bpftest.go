@@ -1,4 +1,5 @@
-// Package bpftest holds what the tests of the probes' Go packages share:
+// Package bpftest holds what the tests of the probes' Go packages and the
+// end-to-end tests share:
 // a root check, a private bpffs per test, and what the kernel says of
 // programs and their hooks.
 package bpftest
@@ -56,4 +57,47 @@ func TCXPrograms(t testing.TB, ifindex int, at ebpf.AttachType) []ebpf.ProgramID
 		ids = append(ids, p.ID)
 	}
 	return ids
+}
+
+// PinnedMapID is the kernel's id of the map pinned at path.
+func PinnedMapID(t testing.TB, path string) ebpf.MapID {
+	t.Helper()
+	m, err := ebpf.LoadPinnedMap(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	info, err := m.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := info.ID()
+	return id
+}
+
+// PinnedProgramID is the kernel's id of the program pinned at path.
+func PinnedProgramID(t testing.TB, path string) ebpf.ProgramID {
+	t.Helper()
+	p, err := ebpf.LoadPinnedProgram(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	return ProgramID(t, p)
+}
+
+// PinnedLink is what the kernel says of the link pinned at path: its id
+// and the program it runs.
+func PinnedLink(t testing.TB, path string) *link.Info {
+	t.Helper()
+	l, err := link.LoadPinnedLink(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	info, err := l.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
 }
